@@ -1,0 +1,131 @@
+"""The band contract: raw scene values -> model input in Landslide4Sense (L4S) units.
+
+Raw units: Sentinel-2 L1C digital numbers on the 0-10000 reflectance scale for B1..B12
+(B8A left out), slope in degrees (Horn's method), elevation in metres. L4S units are the
+raw values divided by :data:`L4S_SCALE`. The same :func:`to_model_input` serves training
+(L4S patches are already in L4S units: pass ``units="l4s"``) and inference (raw scenes).
+
+Non-finite values (NaN, +-inf) carry no information: they mark the pixel as not valid and
+are set to 0 in the model input, so a model never sees NaN and the pixel is reported as
+"not assessable" by the predictor.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from .errors import InputError
+
+SPECTRAL_BANDS: tuple[str, ...] = (
+    "B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "B10", "B11", "B12",
+)
+SLOPE = "slope"
+ELEVATION = "elevation"
+VALID = "valid"
+#: The 14 bands of the contract, in order.
+ALL_BANDS: tuple[str, ...] = SPECTRAL_BANDS + (SLOPE, ELEVATION)
+
+#: Raw value / L4S_SCALE = L4S value, per band of ALL_BANDS (Landslide4Sense authors).
+L4S_SCALE = np.array(
+    [1111.81236406, 824.63171476, 663.41636217, 445.17289745, 645.8582926,
+     1547.73508126, 1960.44401001, 1941.32229668, 674.07572865, 9.04787384,
+     1113.98338755, 519.90397929, 20.29228266, 772.83144788],
+    dtype=np.float64,
+)
+
+#: Named band sets a model can be trained on.
+BAND_SETS: dict[str, tuple[str, ...]] = {
+    "l4s14": ALL_BANDS,
+    "thesis6": ("B2", "B3", "B4", "B8", SLOPE, ELEVATION),
+}
+
+#: Scaling names a model card may declare.
+SCALINGS = ("l4s",)
+
+
+def band_set(name: str) -> tuple[str, ...]:
+    """The band names of a named set, or a clear error listing the known sets."""
+    try:
+        return BAND_SETS[name]
+    except KeyError:
+        raise InputError(
+            f"Unknown band set '{name}'.", f"Use one of: {', '.join(sorted(BAND_SETS))}."
+        ) from None
+
+
+def band_indices(names: Sequence[str]) -> list[int]:
+    """Positions of ``names`` in the contract order (ALL_BANDS)."""
+    missing = [n for n in names if n not in ALL_BANDS]
+    if missing:
+        raise InputError(f"Unknown band names: {', '.join(missing)}.",
+                         f"Band names are {', '.join(ALL_BANDS)}.")
+    return [ALL_BANDS.index(n) for n in names]
+
+
+def missing_bands(required: Sequence[str], available: Sequence[str]) -> list[str]:
+    """Bands of ``required`` that ``available`` lacks, in the order of ``required``."""
+    have = set(available)
+    return [b for b in required if b not in have]
+
+
+def scale_vector(names: Sequence[str]) -> np.ndarray:
+    """The L4S divisors of the given bands, as float32 of shape (len(names),)."""
+    return L4S_SCALE[band_indices(names)].astype(np.float32)
+
+
+def to_model_input(
+    stack: np.ndarray,
+    stack_bands: Sequence[str],
+    model_bands: Sequence[str],
+    units: str = "raw",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Select ``model_bands`` from ``stack`` (C, H, W) and convert them to L4S units.
+
+    Returns ``(x, finite)``: ``x`` float32 (len(model_bands), H, W) with non-finite values
+    set to 0, and ``finite`` bool (H, W), False where any selected band was not finite.
+    ``units`` is "raw" (scene values, divided by the L4S vector) or "l4s" (already scaled).
+    """
+    if stack.ndim != 3 or stack.shape[0] != len(stack_bands):
+        raise InputError(
+            f"The stack has shape {stack.shape} but {len(stack_bands)} band names were given.",
+            "Give one name per band, in (bands, rows, cols) order.",
+        )
+    lacking = missing_bands(model_bands, stack_bands)
+    if lacking:
+        raise InputError(
+            f"The input lacks the bands the model needs: {', '.join(lacking)}.",
+            "Provide a scene with these bands or choose a model trained on a smaller band set.",
+        )
+    idx = [list(stack_bands).index(b) for b in model_bands]
+    x = stack[idx].astype(np.float32, copy=True)
+    if units == "raw":
+        x /= scale_vector(model_bands)[:, None, None]
+    elif units != "l4s":
+        raise ValueError(f"units must be 'raw' or 'l4s', not {units!r}")
+    finite = np.isfinite(x).all(axis=0)
+    if not finite.all():
+        x[~np.isfinite(x)] = 0.0
+    return x, finite
+
+
+def to_raw(x_l4s: np.ndarray, bands: Sequence[str]) -> np.ndarray:
+    """Inverse of the scaling: L4S units (C, H, W) -> raw units, float32."""
+    return (x_l4s * scale_vector(bands)[:, None, None]).astype(np.float32)
+
+
+def slope_horn_deg(elevation_m: np.ndarray, pixel_width_m: float, pixel_height_m: float) -> np.ndarray:
+    """Slope in degrees by Horn's (1981) 3x3 method, on a grid of the given real pixel size.
+
+    Edges are handled by replicating the border row/column, so the output has the input's
+    shape. NaN elevations give NaN slope in their 3x3 neighbourhood.
+    """
+    if pixel_width_m <= 0 or pixel_height_m <= 0:
+        raise InputError(f"Pixel size must be positive metres, got {pixel_width_m} x {pixel_height_m}.")
+    z = np.pad(np.asarray(elevation_m, dtype=np.float64), 1, mode="edge")
+    a, b, c = z[:-2, :-2], z[:-2, 1:-1], z[:-2, 2:]
+    d, f = z[1:-1, :-2], z[1:-1, 2:]
+    g, h, i = z[2:, :-2], z[2:, 1:-1], z[2:, 2:]
+    dz_dx = ((c + 2 * f + i) - (a + 2 * d + g)) / (8.0 * pixel_width_m)
+    dz_dy = ((g + 2 * h + i) - (a + 2 * b + c)) / (8.0 * pixel_height_m)
+    return np.degrees(np.arctan(np.hypot(dz_dx, dz_dy))).astype(np.float32)

@@ -1,0 +1,5 @@
+"""CLI commands: detect (being written)."""
+
+
+def register(subparsers) -> None:
+    pass

@@ -1,0 +1,5 @@
+"""CLI commands: generate (being written)."""
+
+
+def register(subparsers) -> None:
+    pass

@@ -1,0 +1,5 @@
+"""CLI commands: sources (being written)."""
+
+
+def register(subparsers) -> None:
+    pass

@@ -1,0 +1,5 @@
+"""CLI commands: training (being written)."""
+
+
+def register(subparsers) -> None:
+    pass

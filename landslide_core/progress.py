@@ -1,0 +1,40 @@
+"""Progress reporting and cancellation shared by every long-running step.
+
+A step receives ``progress(done, total, stage)`` and a :class:`CancelToken`; it calls
+``token.raise_if_cancelled()`` between units of work. Both are optional everywhere.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Callable, Optional
+
+from .errors import Cancelled
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+def no_progress(done: int, total: int, stage: str) -> None:  # noqa: ARG001 - the callback signature
+    """A progress callback that does nothing."""
+
+
+class CancelToken:
+    """A thread-safe flag that long work checks between units of work."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self._event.is_set():
+            raise Cancelled()
+
+
+def check_cancel(token: Optional[CancelToken]) -> None:
+    if token is not None:
+        token.raise_if_cancelled()
