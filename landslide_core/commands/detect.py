@@ -1,5 +1,117 @@
-"""CLI commands: detect (being written)."""
+"""CLI command `detect`: landslides in one scene (--image) or the change between two (--pre/--post)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional
+
+from ..errors import InputError
+from ..predictor import DEFAULT_OVERLAP_PX, DEFAULT_WINDOW_PX
 
 
 def register(subparsers) -> None:
-    pass
+    p = subparsers.add_parser(
+        "detect",
+        help="detect landslides in a scene GeoTIFF, or their change between a pre and a post scene",
+        description="Detect landslides in one scene GeoTIFF (--image), or in two dates and their change "
+                    "(--pre and --post). Writes COGs, GeoJSON, CSV and summary.json into --out.",
+    )
+    p.add_argument("--image", metavar="SCENE.tif", help="scene GeoTIFF (single-date detection)")
+    p.add_argument("--pre", metavar="PRE.tif", help="scene GeoTIFF before the event")
+    p.add_argument("--post", metavar="POST.tif", help="scene GeoTIFF after the event")
+    p.add_argument("--out", metavar="DIR", required=True, help="output folder")
+    p.add_argument("--model", metavar="PATH", help="model card (.json) to use; default: models/default.json")
+    p.add_argument("--window", metavar="N", type=int, default=None,
+                   help=f"window size in pixels (default {DEFAULT_WINDOW_PX}); a window covering the scene "
+                        "with --overlap 0 runs it in one pass")
+    p.add_argument("--overlap", metavar="F", type=float, default=None,
+                   help=f"overlap between windows as a fraction of the window, 0 <= F < 0.5 "
+                        f"(default {DEFAULT_OVERLAP_PX} px)")
+    p.add_argument("--threshold", metavar="T", type=float, default=None,
+                   help="decision threshold 0-1 (default: the model card's)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                   help="where to run the model (default: cuda when available, else cpu)")
+    p.set_defaults(func=run)
+
+
+def options_from_args(args: argparse.Namespace):
+    from ..detection import DetectionOptions
+
+    window = DEFAULT_WINDOW_PX if args.window is None else int(args.window)
+    if window < 16:
+        raise InputError(f"--window {window} is too small.", "Use at least 16 pixels, e.g. --window 1024.")
+    if args.overlap is None:
+        overlap_px = min(DEFAULT_OVERLAP_PX, (window - 1) // 2)
+    else:
+        if not 0.0 <= args.overlap < 0.5:
+            raise InputError(f"--overlap {args.overlap} is outside 0 <= F < 0.5.",
+                             "Give the overlap as a fraction of the window, e.g. --overlap 0.03.")
+        overlap_px = int(round(args.overlap * window))
+        if 2 * overlap_px >= window:
+            overlap_px = (window - 1) // 2
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        raise InputError(f"--threshold {args.threshold} is outside 0-1.", "Give a probability, e.g. --threshold 0.5.")
+    return DetectionOptions(window_px=window, overlap_px=overlap_px, threshold=args.threshold, device=args.device)
+
+
+class _Bars:
+    """A tqdm progress bar on stderr per stage."""
+
+    def __init__(self) -> None:
+        self.bars: dict = {}
+
+    def __call__(self, done: int, total: int, stage: str) -> None:
+        from tqdm import tqdm
+
+        bar = self.bars.get(stage)
+        if bar is None:
+            self.close()
+            bar = self.bars[stage] = tqdm(total=total, desc=stage, unit="win" if stage != "change" else "step",
+                                          file=sys.stderr, leave=True, dynamic_ncols=True)
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+        self.bars = {}
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..detection import detect_pair, detect_scene
+
+    single = args.image is not None
+    pair = args.pre is not None or args.post is not None
+    if single == pair:
+        raise InputError("Give either --image SCENE.tif, or both --pre PRE.tif and --post POST.tif.",
+                         "See `python -m landslide_core detect --help`.")
+    if pair and (args.pre is None or args.post is None):
+        raise InputError("Change detection needs both --pre and --post.", "Give both scene GeoTIFFs.")
+    options = options_from_args(args)
+    bars = _Bars()
+    try:
+        if single:
+            summary = detect_scene(args.image, args.out, args.model, options, progress=bars)
+        else:
+            summary = detect_pair(args.pre, args.post, args.out, args.model, options, progress=bars)
+    finally:
+        bars.close()
+    _print_summary(summary, args.out)
+    return 0
+
+
+def _print_summary(summary: dict, out: Optional[str]) -> None:
+    if summary["kind"] == "scene":
+        print(f"landslides: {summary['landslide_count']} covering {summary['landslide_ha']:.2f} ha "
+              f"(threshold {summary['threshold']:.2f}, min {summary['min_area_ha']} ha); "
+              f"not assessable: {summary['not_assessable_ha']:.2f} ha; "
+              f"{summary['timings_s']['total']:.1f} s on {summary['prediction']['device']}")
+    else:
+        c = summary["change"]
+        print(f"new landslides: {c['new_count']} covering {c['new_ha']:.2f} ha; persisting {c['persisting_ha']:.2f} ha; "
+              f"vanished {c['vanished_ha']:.2f} ha; not assessable {c['not_assessable_ha']:.2f} ha "
+              f"(threshold {summary['threshold']:.2f}, min {summary['min_area_ha']} ha)")
+        if summary.get("reprojected"):
+            print("note: the pre scene was reprojected onto the post scene's grid")
+    print(f"outputs in {out}")

@@ -1,0 +1,247 @@
+"""Benchmark: seed-style tiling vs our blended sliding windows vs one whole-scene pass.
+
+On one generated scene (default 2048 x 2048) and one model, in one run:
+  (a) seed-style tiling: 128 px tiles, no overlap, batch 16;
+  (b) our Predictor at its defaults;
+  (c) the whole scene in one forward pass (the seam-free reference).
+Prints the time of each (best of --repeats), the ratio b/a, the seam error of (a) and (b)
+against (c) (mean absolute probability difference on pixels within 8 px of each method's
+own interior tile edges, and over all pixels), and the peak memory. The last line is one
+JSON object: time_ratio_vs_naive, seam_error_ours, seam_error_naive, peak_rss_mb.
+
+    .venv/bin/python bench/inference.py [--size 2048] [--model models/default.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from landslide_core.bands import ALL_BANDS, ELEVATION, SLOPE, slope_horn_deg, to_model_input  # noqa: E402
+from landslide_core.checkpoint import ModelCard, default_model_path, load_checkpoint  # noqa: E402
+from landslide_core.device import choose_device  # noqa: E402
+from landslide_core.predictor import Predictor, PredictorConfig, plan_axis  # noqa: E402
+from landslide_core.scene import pixel_size_m  # noqa: E402
+from landslide_core.zoo import build_model  # noqa: E402
+
+EDGE_PX = 8
+NAIVE_TILE_PX = 128
+NAIVE_BATCH = 16
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def fallback_textured_scene(size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
+    """Used only when the synthetic world cannot be imported: smooth multi-scale texture per band."""
+    from landslide_core.bands import L4S_SCALE
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    stack = np.empty((len(ALL_BANDS), size, size), np.float32)
+    for k, s in enumerate(L4S_SCALE):
+        f = rng.uniform(0.5, 2.0, 3)
+        stack[k] = s * (1 + 0.3 * np.sin(xx / (9 * f[0])) * np.cos(yy / (13 * f[1]))
+                        + 0.2 * np.sin((xx + yy) / (41 * f[2])) + 0.05 * rng.standard_normal((size, size)))
+    return stack, np.ones((size, size), bool), "FALLBACK textured scene (synthetic world not importable)"
+
+
+def generated_scene(size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
+    """A (14, size, size) raw stack in ALL_BANDS order from the synthetic world (post date, no clouds)."""
+    from landslide_core.grid import grid_centered
+    try:
+        from landslide_core.synthetic import generate_event
+    except ImportError:
+        try:
+            from landslide_core.synthetic.world import generate_event
+        except ImportError:
+            return fallback_textured_scene(size, seed)
+
+    event = generate_event(grid_centered(-76.5, -11.9, size, size), seed=seed, clouds=False)
+    scene = event.post
+    px_w, px_h = pixel_size_m(scene.transform)
+    stack = np.empty((len(ALL_BANDS), size, size), np.float32)
+    for k, name in enumerate(ALL_BANDS):
+        if name == SLOPE and SLOPE not in scene.band_names:
+            stack[k] = slope_horn_deg(scene.band(ELEVATION), px_w, px_h)
+        else:
+            stack[k] = scene.band(name)
+    return stack, np.asarray(scene.valid, bool), "landslide_core.synthetic.generate_event (post date, no clouds)"
+
+
+def model_for(path: str | None):
+    path = Path(path) if path else default_model_path()
+    if path.exists():
+        model, card = load_checkpoint(path)
+        return model, card, f"{card.name} ({card.architecture}, {card.band_set}) from {path}"
+    torch.manual_seed(0)
+    kwargs = {"base_channels": 16}
+    model = build_model("unet_vanilla", len(ALL_BANDS), **kwargs).eval()
+    card = ModelCard(name="random-unet16", architecture="unet_vanilla", band_set="l4s14", bands=list(ALL_BANDS),
+                     arch_kwargs=kwargs)
+    return model, card, ("NO trained model found: a RANDOMLY INITIALISED unet_vanilla (base_channels=16, l4s14) "
+                         "stands in (BatchNorm statistics calibrated on the scene, no labels used); its "
+                         "probabilities mean nothing, only timings and seams are measured")
+
+
+def calibrate_batchnorm(model, card: ModelCard, stack: np.ndarray, device, crops: int = 8, crop_px: int = 256) -> None:
+    """Set a random model's BatchNorm running statistics from the scene itself (no labels).
+
+    Straight from initialisation (mean 0, variance 1) the activations drift, and the output is
+    almost constant (std ~ 4e-4), which would make any seam comparison meaningless.
+    """
+    rng = np.random.default_rng(1)
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the calibration batches
+    model.train()
+    with torch.no_grad():
+        for _ in range(crops):
+            r, c = (int(v) for v in rng.integers(0, np.array(stack.shape[1:]) - crop_px + 1))
+            x, _ = to_model_input(stack[:, r:r + crop_px, c:c + crop_px], ALL_BANDS, card.bands)
+            model(torch.from_numpy(x[None]).to(device))
+    model.eval()
+
+
+def naive_tiles(model, card: ModelCard, stack: np.ndarray, valid: np.ndarray, device) -> np.ndarray:
+    """The seed's way: 128 px tiles without overlap, 16 per forward pass, pasted side by side."""
+    x, finite = to_model_input(stack, ALL_BANDS, card.bands)
+    ok = valid & finite
+    x[:, ~ok] = 0.0
+    _, h, w = x.shape
+    ph, pw = (-h) % NAIVE_TILE_PX, (-w) % NAIVE_TILE_PX
+    if ph or pw:
+        x = np.pad(x, ((0, 0), (0, ph), (0, pw)))
+    H, W = x.shape[1:]
+    out = np.empty((H, W), np.float32)
+    corners = [(r, c) for r in range(0, H, NAIVE_TILE_PX) for c in range(0, W, NAIVE_TILE_PX)]
+    with torch.inference_mode():
+        for i in range(0, len(corners), NAIVE_BATCH):
+            chunk = corners[i:i + NAIVE_BATCH]
+            batch = np.stack([x[:, r:r + NAIVE_TILE_PX, c:c + NAIVE_TILE_PX] for r, c in chunk])
+            prob = torch.sigmoid(model(torch.from_numpy(batch).to(device)).float())[:, 0].cpu().numpy()
+            for (r, c), p in zip(chunk, prob):
+                out[r:r + NAIVE_TILE_PX, c:c + NAIVE_TILE_PX] = p
+    out = out[:h, :w]
+    out[~ok] = np.nan
+    return out
+
+
+def near_edges(length: int, edges: list[int]) -> np.ndarray:
+    """Pixels along an axis within EDGE_PX of any of the given interior edges (pixel boundaries)."""
+    near = np.zeros(length, bool)
+    for e in edges:
+        if 0 < e < length:
+            near[max(e - EDGE_PX, 0):min(e + EDGE_PX, length)] = True
+    return near
+
+
+def edge_mask(shape: tuple[int, int], edges_y: list[int], edges_x: list[int]) -> np.ndarray:
+    return near_edges(shape[0], edges_y)[:, None] | near_edges(shape[1], edges_x)[None, :]
+
+
+def window_edges(length: int, cfg: PredictorConfig, multiple: int) -> list[int]:
+    starts, size = plan_axis(length, cfg.window_px, cfg.overlap_px, multiple)
+    return sorted({s for s in starts} | {s + size for s in starts})
+
+
+def errors(prob: np.ndarray, ref: np.ndarray, near: np.ndarray) -> tuple[float, float]:
+    """(error near the edges, error over all pixels); without interior edges both are the latter."""
+    ok = np.isfinite(prob) & np.isfinite(ref)
+    diff = np.abs(prob - ref)
+    overall = float(diff[ok].mean())
+    return (float(diff[ok & near].mean()) if (ok & near).any() else overall), overall
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=2048, help="scene side in pixels (at least 2048 for the acceptance)")
+    ap.add_argument("--model", default=None, help="model card .json (default: models/default.json if present)")
+    ap.add_argument("--repeats", type=int, default=2, help="timed runs of (a) and (b); the best counts")
+    ap.add_argument("--device", default=None, choices=("cpu", "cuda"))
+    args = ap.parse_args(argv)
+
+    device = choose_device(args.device)
+    model, card, model_note = model_for(args.model)
+    model = model.to(device).eval()
+    t = time.perf_counter()
+    stack, valid, scene_note = generated_scene(args.size)
+    print(f"scene: {args.size} x {args.size} px, 14 bands, {scene_note} ({time.perf_counter() - t:.1f} s)")
+    if card.name == "random-unet16":
+        calibrate_batchnorm(model, card, stack, device)
+    rss_scene = peak_rss_mb()
+    print(f"model: {model_note}")
+    print(f"device: {device} ({torch.get_num_threads()} threads)")
+
+    ours = Predictor(model, card, PredictorConfig(device=args.device))
+    multiple = ours.multiple
+    cfg = ours.config
+    print(f"ours: window {cfg.window_px} px max, overlap {cfg.overlap_px} px -> windows of "
+          f"{plan_axis(args.size, cfg.window_px, cfg.overlap_px, multiple)[1]} px, batch "
+          f"{ours.batch_size_for(plan_axis(args.size, cfg.window_px, cfg.overlap_px, multiple)[1] ** 2)}")
+
+    def timed(fn):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        out = fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return out, time.perf_counter() - t0
+
+    # warm-up (allocator, thread pools) on a small crop, then alternate (a) and (b)
+    naive_tiles(model, card, stack[:, :256, :256], valid[:256, :256], device)
+    ours.predict_array(stack[:, :256, :256], valid[:256, :256])
+    t_a, t_b = [], []
+    for _ in range(max(args.repeats, 1)):
+        prob_a, dt = timed(lambda: naive_tiles(model, card, stack, valid, device))
+        t_a.append(dt)
+        prob_b, dt = timed(lambda: ours.predict_array(stack, valid))
+        t_b.append(dt)
+    rss_ab = peak_rss_mb()
+    one_pass = Predictor(model, card, PredictorConfig(window_px=max(stack.shape[1:]), overlap_px=0,
+                                                      batch_size=1, device=args.device))
+    prob_c, t_c = timed(lambda: one_pass.predict_array(stack, valid))
+    rss_all = peak_rss_mb()
+
+    shape = prob_c.shape
+    naive_edges = list(range(NAIVE_TILE_PX, max(shape), NAIVE_TILE_PX))
+    near_a = edge_mask(shape, naive_edges, naive_edges)
+    near_b = edge_mask(shape, window_edges(shape[0], cfg, multiple), window_edges(shape[1], cfg, multiple))
+    seam_a, all_a = errors(prob_a, prob_c, near_a)
+    seam_b, all_b = errors(prob_b, prob_c, near_b)
+    # the same error on (b) measured at the naive tiling's edges too, for a like-for-like view
+    seam_b_at_a, _ = errors(prob_b, prob_c, near_a)
+    ref_ok = np.isfinite(prob_c)
+
+    ta, tb = min(t_a), min(t_b)
+    print(f"(a) seed tiling 128 px, no overlap, batch {NAIVE_BATCH}: {ta:.2f} s (runs: "
+          f"{', '.join(f'{x:.2f}' for x in t_a)})")
+    print(f"(b) ours at defaults:                        {tb:.2f} s (runs: {', '.join(f'{x:.2f}' for x in t_b)})")
+    print(f"(c) whole scene in one pass:                 {t_c:.2f} s")
+    print(f"time ratio b/a: {tb / ta:.3f}")
+    print(f"reference probability: mean {np.nanmean(prob_c):.4f}, std {np.nanstd(prob_c):.4f}, "
+          f"valid {ref_ok.mean() * 100:.1f}% of pixels")
+    print(f"seam error vs (c), within {EDGE_PX} px of own tile edges: (a) {seam_a:.5f}  (b) {seam_b:.5f}  "
+          f"-> (a)/(b) = {seam_a / max(seam_b, 1e-12):.1f}x")
+    print(f"error vs (c) over all pixels:                     (a) {all_a:.5f}  (b) {all_b:.5f}")
+    print(f"(b) near the 128 px grid of (a):                  {seam_b_at_a:.5f}")
+    print(f"peak RSS: {rss_scene:.0f} MB after generating the scene; {rss_ab:.0f} MB after (a) and (b); {rss_all:.0f} MB after (c) (whole-scene pass)")
+    print(json.dumps({"time_ratio_vs_naive": round(tb / ta, 4), "seam_error_ours": round(seam_b, 6),
+                      "seam_error_naive": round(seam_a, 6), "peak_rss_mb": round(rss_all, 1)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""The Compare page's parts: cached re-thresholded view, maps, statistics, table, downloads."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import streamlit as st
+
+from landslide_core import analysis, display
+
+from . import maps, state
+
+LEGEND = ("🟥 new · 🟧 persisting · 🟦 vanished · ⬜ not assessable (cloud or no data) · "
+          "🟨 landslide before · 🟪 landslide after")
+
+
+def current_result() -> Optional[analysis.AnalysisResult]:
+    """The analysis chosen in the session, else the most recent one, else None."""
+    ss = st.session_state
+    folder = ss.get(state.RESULT_FOLDER)
+    if folder and (Path(folder) / analysis.DONE_FILE).is_file():
+        return analysis.load_result(folder)
+    recent = analysis.list_results(state.results_root(), limit=1)
+    if recent:
+        ss[state.RESULT_FOLDER] = str(recent[0].folder)
+        return recent[0]
+    return None
+
+
+def done_mtime(result: analysis.AnalysisResult) -> float:
+    return (result.folder / analysis.DONE_FILE).stat().st_mtime
+
+
+def default_threshold(result: analysis.AnalysisResult) -> float:
+    return analysis.default_threshold(result)
+
+
+def header(result: analysis.AnalysisResult) -> None:
+    req = result.request
+    pre, post = req.get("pre", ["?", "?"]), req.get("post", ["?", "?"])
+    dates = {}
+    for date in ("pre", "post"):
+        prov = (result.provenance or {}).get(date) or {}
+        ds = prov.get("dates") or []
+        dates[date] = ", ".join(ds) if ds else "?"
+    st.caption(f"Source **{result.source.get('name')}** · before {pre[0]} to {pre[1]} (scene {dates['pre']}) · "
+               f"after {post[0]} to {post[1]} (scene {dates['post']}) · model **{result.model.get('name')}** · "
+               f"finished {result.finished[:16].replace('T', ' ')} UTC")
+
+
+@st.cache_data(max_entries=24, show_spinner="Recomputing masks and change...")
+def compare_view(folder: str, mtime: float, threshold: float) -> dict[str, Any]:  # noqa: ARG001 - cache key
+    """Everything the page shows at one threshold, from the saved probabilities (no model)."""
+    result = analysis.load_result(folder)
+    pair = analysis.rethreshold(result, threshold)
+    transform, crs = analysis.grid_of(result)
+    overlays: dict[str, dict[str, Any]] = {}
+    for date in ("pre", "post"):
+        url = display.read_png_url(result.folder, (result.display or {}).get(f"{date}_rgb"))
+        if url:
+            overlays[f"{date}_rgb"] = {"url": url, "bounds": result.display["bounds"]}
+        mask = pair.pre_mask if date == "pre" else pair.post_mask
+        png, bounds = display.mask_overlay(mask, transform, crs, date)
+        overlays[f"{date}_mask"] = {"url": display.data_url(png), "bounds": bounds}
+    png, bounds = display.change_overlay(pair.change, transform, crs)
+    overlays["change"] = {"url": display.data_url(png), "bounds": bounds}
+    return {
+        "threshold": threshold,
+        "summary": pair.change_summary.to_dict(),
+        "per_date": {"pre": pair.summary.get("pre", {}), "post": pair.summary.get("post", {})},
+        "features": pair.new_features,
+        "table": analysis.feature_table(pair.new_features),
+        "slope_classes": analysis.slope_class_areas(pair.new_features),
+        "overlays": overlays,
+        "bounds": overlays["change"]["bounds"],
+        "aoi": result.request.get("aoi"),
+    }
+
+
+def statistics(view: dict[str, Any]) -> None:
+    s = view["summary"]
+    c = st.columns(5)
+    c[0].metric("New landslides", f"{int(s['new_count'])}")
+    c[1].metric("New (ha)", f"{s['new_ha']:,.2f}")
+    c[2].metric("Persisting (ha)", f"{s['persisting_ha']:,.2f}")
+    c[3].metric("Vanished (ha)", f"{s['vanished_ha']:,.2f}")
+    c[4].metric("Not assessable (ha)", f"{s['not_assessable_ha']:,.2f}",
+                help="Cloud, shadow or no data on either date.")
+
+
+_NAMES = {"pre_rgb": "Before: true colour", "post_rgb": "After: true colour",
+          "pre_mask": "Before: landslides", "post_mask": "After: landslides",
+          "change": "Change (new, persisting, vanished, not assessable)"}
+
+
+def _overlay(view: dict, key: str, opacity: float, show: bool = True) -> Optional[dict]:
+    ov = view["overlays"].get(key)
+    if not ov:
+        return None
+    return {"name": _NAMES[key], "url": ov["url"], "bounds": ov["bounds"], "opacity": opacity, "show": show}
+
+
+def side_overlays(view: dict, date: str, opacity: float) -> list[dict]:
+    items = [_overlay(view, f"{date}_rgb", 1.0), _overlay(view, f"{date}_mask", opacity)]
+    if date == "post":
+        items.append(_overlay(view, "change", opacity))
+    return [i for i in items if i]
+
+
+def all_overlays(view: dict, opacity: float) -> list[dict]:
+    items = [_overlay(view, "pre_rgb", 1.0, show=False), _overlay(view, "post_rgb", 1.0),
+             _overlay(view, "pre_mask", opacity, show=False), _overlay(view, "post_mask", opacity, show=False),
+             _overlay(view, "change", opacity)]
+    return [i for i in items if i]
+
+
+def locate_geometry(view: dict, landslide_id: Optional[int]) -> Optional[dict]:
+    if landslide_id is None:
+        return None
+    for f in view["features"]:
+        if f["properties"].get("id") == landslide_id:
+            return f["geometry"]
+    return None
+
+
+def show_map(overlays: list[dict], view: dict, basemaps: bool, highlight: Optional[dict], key: str,
+             height: int) -> None:
+    from streamlit_folium import st_folium
+
+    m = maps.overlays_map(overlays, view["bounds"], basemaps=basemaps, aoi=view.get("aoi"), highlight=highlight)
+    st_folium(m, key=key, height=height, use_container_width=True, returned_objects=[])
+
+
+def landslide_table(view: dict) -> None:
+    import pandas as pd
+
+    ss = st.session_state
+    st.subheader("New landslides")
+    rows = view["table"]
+    if not rows:
+        st.info("No new landslides at this threshold. Lower the threshold to see weaker detections.")
+        ss[state.LOCATE_ID] = None
+        return
+    df = pd.DataFrame(rows).rename(columns={
+        "area_ha": "area (ha)", "perimeter_m": "perimeter (m)", "slope_deg_mean": "mean slope (deg)",
+        "slope_deg_max": "max slope (deg)", "probability_mean": "mean probability",
+        "centroid_lon": "lon", "centroid_lat": "lat"})
+    event = st.dataframe(df, hide_index=True, on_select="rerun", selection_mode="single-row",
+                         key="cmp_table", height=min(38 + 35 * len(df), 320))
+    ids = [int(r["id"]) for r in rows]
+    selected_rows = list(getattr(getattr(event, "selection", None), "rows", []) or [])
+    if selected_rows:
+        chosen = ids[selected_rows[0]]
+        if ss.get(state.LOCATE_ID) != chosen:
+            ss[state.LOCATE_ID] = chosen
+            st.rerun()
+    options = [None] + ids
+    if ss.get(state.LOCATE_ID) not in options:
+        ss[state.LOCATE_ID] = None
+    st.selectbox("Locate a landslide on the map (or select a row above)", options, key=state.LOCATE_ID,
+                 format_func=lambda i: "none" if i is None else f"landslide {i}")
+
+
+def charts(view: dict) -> None:
+    import plotly.express as px
+
+    rows = view["table"]
+    if not rows:
+        return
+    c1, c2 = st.columns(2)
+    with c1:
+        fig = px.bar(view["slope_classes"], x="slope_class", y="area_ha", text="count",
+                     labels={"slope_class": "Mean slope class", "area_ha": "New landslide area (ha)"},
+                     title="New landslide area by slope class", color_discrete_sequence=["#b5442c"])
+        fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+        st.plotly_chart(fig, key="chart_slope")
+    with c2:
+        fig = px.histogram(rows, x="area_ha", nbins=min(30, max(5, len(rows))),
+                           labels={"area_ha": "Landslide area (ha)"}, title="Sizes of the new landslides",
+                           color_discrete_sequence=["#2b7bba"])
+        fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 40, "b": 10}, yaxis_title="count")
+        st.plotly_chart(fig, key="chart_sizes")
+
+
+_MIME = {".geojson": "application/geo+json", ".csv": "text/csv", ".tif": "image/tiff"}
+
+
+def downloads(result: analysis.AnalysisResult, threshold: float) -> None:
+    """One button per file; each file is written on click (model card and provenance inside)."""
+    st.subheader("Downloads")
+    st.caption(f"At threshold {threshold:.2f}. Every file carries the model card and the provenance "
+               "(scene ids, dates, cloud %).")
+    cols = st.columns(4)
+    for i, (name, label) in enumerate(analysis.EXPORT_FILES.items()):
+        def data(n: str = name) -> bytes:
+            return analysis.export_file(result, n, threshold).read_bytes()
+
+        suffix = Path(name).suffix
+        cols[i % 4].download_button(label, data=data, file_name=f"landslides_{result.key[:8]}_t{threshold:.2f}_{name}",
+                                    mime=_MIME.get(suffix, "application/octet-stream"), key=f"dl_{name}",
+                                    icon=":material/download:", on_click="ignore")
+
+
+def provenance(result: analysis.AnalysisResult) -> None:
+    with st.expander("Provenance and model card"):
+        st.json({"request": result.request, "source": result.source, "scenes": result.provenance,
+                 "options": result.options, "model": analysis.model_card_record(result),
+                 "folder": str(result.folder)}, expanded=False)

@@ -1,0 +1,148 @@
+"""Page set-up and the small bridges between widgets and landslide_core."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import streamlit as st
+
+from landslide_core.errors import InputError, ModelError
+
+from . import offline_assets, state
+
+APP_TITLE = "Landslide monitor"
+ABOUT = ("Draw an area, pick a date window before and after an event, and the landslide monitor "
+         "finds landslides in Sentinel-2 imagery with a U-Net model, on both dates, and maps what "
+         "changed. It runs offline with a built-in demo event, and with Earth Engine or your own "
+         "scene files when you have them.")
+
+
+def page_setup(page_title: str) -> None:
+    """Every page starts here: page config, offline map assets, session defaults."""
+    st.set_page_config(page_title=f"{page_title} - {APP_TITLE}", page_icon=":material/landslide:",
+                       layout="wide")
+    logging.basicConfig(level=logging.INFO)
+    try:
+        offline_assets.ensure_assets()
+    except Exception as exc:  # maps would need internet; say so, keep going
+        logging.getLogger("landslide.dashboard").exception("Offline map assets not written")
+        st.warning(f"The offline map files could not be prepared ({type(exc).__name__}: {exc}); "
+                   "maps need internet until this is fixed (reinstall the requirements).")
+    state.init()
+
+
+# --- sources ---
+
+@st.cache_data(ttl=300, show_spinner="Checking the imagery source...")
+def source_readiness(name: str) -> tuple[bool, str]:
+    """(ready, message) of a source; Earth Engine's is its self-test. Cached 5 minutes."""
+    from landslide_core.sources import get_source
+
+    try:
+        r = get_source(name).readiness()
+        return bool(r.ready), str(r.message)
+    except Exception as exc:  # a broken source is "not ready", with its reason
+        return False, str(exc)
+
+
+def make_source(name: str, local_paths: Optional[dict[str, Optional[str]]] = None):
+    from landslide_core.sources import get_source
+
+    if name == "local":
+        paths = local_paths or {}
+        if not paths.get("pre_path") or not paths.get("post_path"):
+            raise InputError("Local files need a 'before' and an 'after' scene GeoTIFF.",
+                             "Upload both files below (a DEM is optional).")
+        return get_source("local", **{k: v for k, v in paths.items() if v})
+    return get_source(name)
+
+
+# --- models ---
+
+@dataclass
+class ModelEntry:
+    path: Path
+    card: Any
+
+    @property
+    def label(self) -> str:
+        c = self.card
+        return f"{c.name} ({c.architecture}, {c.band_set})"
+
+
+def list_model_entries(models_dir: Optional[Path] = None) -> list[ModelEntry]:
+    """Readable model cards in the models folder (default model first)."""
+    from landslide_core.checkpoint import DEFAULT_MODEL_NAME, read_card
+
+    folder = models_dir or state.models_dir()
+    entries = []
+    for card_path in sorted(Path(folder).glob("*.json")):
+        try:
+            entries.append(ModelEntry(card_path, read_card(card_path)))
+        except ModelError:
+            continue
+    entries.sort(key=lambda e: (e.path.stem != DEFAULT_MODEL_NAME, e.path.stem))
+    return entries
+
+
+# --- AOI inputs ---
+
+def aoi_from_upload(filename: str, data: bytes) -> dict:
+    """An uploaded GeoJSON/KML file -> checked AOI geometry, or InputError."""
+    from landslide_core.sources.aoi import check_aoi
+    from landslide_core.sources.request import parse_aoi
+
+    size = len(data)
+    if size > state.MAX_AOI_FILE_BYTES:
+        raise InputError(
+            f"The file {filename} is {size / 1e6:.1f} MB, larger than the {state.MAX_AOI_FILE_BYTES / 1e6:.0f} MB "
+            "limit for an area file (one polygon is a few kB).",
+            "Upload a file with just the outline of the area (simplify it, or keep one polygon).")
+    aoi = parse_aoi(data, filename=filename)
+    check_aoi(aoi)
+    return aoi
+
+
+def aoi_from_bbox(west: float, south: float, east: float, north: float) -> dict:
+    """A typed bounding box (degrees) -> checked AOI polygon, or InputError."""
+    from landslide_core.sources.aoi import check_aoi
+
+    if west >= east:
+        raise InputError(f"West ({west}) must be less than east ({east}).",
+                         "Swap them, or check the longitudes (degrees, -180..180).")
+    if south >= north:
+        raise InputError(f"South ({south}) must be less than north ({north}).",
+                         "Swap them, or check the latitudes (degrees, -90..90).")
+    aoi = {"type": "Polygon", "coordinates": [[[west, south], [east, south], [east, north],
+                                               [west, north], [west, south]]]}
+    check_aoi(aoi)
+    return aoi
+
+
+def aoi_from_drawing(drawing: dict) -> dict:
+    """A shape drawn on the map (GeoJSON Feature) -> checked AOI, or InputError."""
+    from landslide_core.sources.aoi import check_aoi
+    from landslide_core.sources.request import parse_aoi
+
+    aoi = parse_aoi(drawing, filename="The drawn shape")
+    check_aoi(aoi)
+    return aoi
+
+
+def aoi_area_km2(aoi: dict) -> float:
+    from landslide_core.sources.aoi import aoi_area_km2 as area
+
+    return area(aoi)
+
+
+def page_link(page: str, label: str, icon: Optional[str] = None) -> None:
+    """st.page_link to ``page`` (path relative to app.py); when the page is not known (a page
+    file run on its own, as in tests), a plain hint instead of an error."""
+    from streamlit.errors import StreamlitAPIException
+
+    try:
+        st.page_link(page, label=label, icon=icon)
+    except StreamlitAPIException:
+        st.caption(f"{label}: open it from the sidebar.")

@@ -1,0 +1,223 @@
+"""Compact display images of an analysis: true colour, masks and change as small PNGs.
+
+Maps get PNG image overlays in EPSG:4326 (lon/lat bounds), at most ``MAX_DISPLAY_PX`` on their
+long side, instead of GeoJSON of every pixel. True colour is B4/B3/B2 with one 2-98 % stretch
+shared by pre and post, so the two dates compare. Pixels that are not valid are transparent.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import rasterio
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.transform import Affine
+from rasterio.warp import calculate_default_transform, reproject, transform_bounds
+
+from .bands import slope_horn_deg
+from .scene import pixel_size_m
+
+MAX_DISPLAY_PX = 1024
+LONLAT = CRS.from_epsg(4326)
+
+#: Change classes (change.tif) and their RGBA colours on the map.
+CHANGE_CLASSES: dict[int, tuple[str, tuple[int, int, int, int]]] = {
+    0: ("stable", (0, 0, 0, 0)),
+    1: ("new", (228, 26, 28, 230)),
+    2: ("persisting", (255, 127, 0, 220)),
+    3: ("vanished", (55, 126, 184, 220)),
+    255: ("not assessable", (120, 120, 120, 150)),
+}
+MASK_COLOURS: dict[str, tuple[int, int, int, int]] = {
+    "pre": (255, 212, 0, 220),     # yellow: landslides before
+    "post": (255, 0, 255, 220),    # magenta: landslides after
+}
+DISPLAY_DIR = "display"
+SLOPE_FILE = "slope_deg.tif"
+
+
+def _display_shape(width: int, height: int, max_px: int) -> tuple[int, int]:
+    scale = min(1.0, max_px / max(width, height))
+    return max(int(round(width * scale)), 1), max(int(round(height * scale)), 1)
+
+
+def to_lonlat(data: np.ndarray, transform: Affine, crs: CRS, resampling: Resampling,
+              max_px: int = MAX_DISPLAY_PX, nodata: float = np.nan) -> tuple[np.ndarray, list[list[float]]]:
+    """Reproject (C, H, W) or (H, W) data to EPSG:4326 at most ``max_px`` on its long side.
+
+    Returns the array and its bounds ``[[south, west], [north, east]]`` (folium's order).
+    """
+    squeeze = data.ndim == 2
+    src = data[None] if squeeze else data
+    count, height, width = src.shape
+    left, top = transform.c, transform.f
+    right, bottom = left + width * transform.a, top + height * transform.e
+    dst_transform, dst_w, dst_h = calculate_default_transform(crs, LONLAT, width, height,
+                                                              left, bottom, right, top)
+    dst_w2, dst_h2 = _display_shape(dst_w, dst_h, max_px)
+    dst_transform = dst_transform * Affine.scale(dst_w / dst_w2, dst_h / dst_h2)
+    dst = np.full((count, dst_h2, dst_w2), nodata, dtype=src.dtype)
+    reproject(src, dst, src_transform=transform, src_crs=crs, dst_transform=dst_transform,
+              dst_crs=LONLAT, resampling=resampling, src_nodata=nodata, dst_nodata=nodata)
+    west, north = dst_transform.c, dst_transform.f
+    east, south = west + dst_w2 * dst_transform.a, north + dst_h2 * dst_transform.e
+    return (dst[0] if squeeze else dst), [[south, west], [north, east]]
+
+
+def png_bytes(rgba: np.ndarray) -> bytes:
+    """(H, W, 3 or 4) uint8 -> PNG bytes (optimised)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgba)).save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def data_url(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def classes_rgba(classes: np.ndarray, colours: dict[int, tuple[int, int, int, int]]) -> np.ndarray:
+    """A class raster (H, W) -> RGBA (H, W, 4); unlisted classes transparent."""
+    lut = np.zeros((256, 4), dtype=np.uint8)
+    for value, colour in colours.items():
+        lut[int(value)] = colour
+    return lut[classes.astype(np.uint8)]
+
+
+def categorical_overlay(classes: np.ndarray, transform: Affine, crs: CRS,
+                        colours: dict[int, tuple[int, int, int, int]],
+                        max_px: int = MAX_DISPLAY_PX) -> tuple[bytes, list[list[float]]]:
+    """A class raster (mask or change) -> (PNG bytes, lon/lat bounds), nearest resampling."""
+    arr = np.asarray(classes).astype(np.float32)
+    ll, bounds = to_lonlat(arr, transform, crs, Resampling.nearest, max_px, nodata=-1.0)
+    ll = np.where(ll < 0, 0, ll).astype(np.uint8)
+    return png_bytes(classes_rgba(ll, colours)), bounds
+
+
+def change_overlay(change: np.ndarray, transform: Affine, crs: CRS,
+                   max_px: int = MAX_DISPLAY_PX) -> tuple[bytes, list[list[float]]]:
+    return categorical_overlay(change, transform, crs, {k: v[1] for k, v in CHANGE_CLASSES.items()}, max_px)
+
+
+def mask_overlay(mask: np.ndarray, transform: Affine, crs: CRS, date: str,
+                 max_px: int = MAX_DISPLAY_PX) -> tuple[bytes, list[list[float]]]:
+    """A mask (1 landslide, 0 stable, 255 not assessable) -> overlay of its landslide pixels."""
+    return categorical_overlay(np.asarray(mask) == 1, transform, crs, {1: MASK_COLOURS[date]}, max_px)
+
+
+def _band_indexes(ds, names: Sequence[str]) -> list[int]:
+    desc = [(d or "").strip() for d in ds.descriptions]
+    upper = [d.upper() for d in desc]
+    out = []
+    for name in names:
+        if name.upper() in upper:
+            out.append(upper.index(name.upper()) + 1)
+        else:  # contract order without descriptions: B1..B12 are bands 1..12
+            out.append(int(name[1:]))
+    return out
+
+
+def read_true_colour(scene_path: str | Path) -> tuple[np.ndarray, np.ndarray, Affine, CRS]:
+    """(3, H, W) float32 B4/B3/B2 digital numbers, valid (H, W) bool, transform, CRS."""
+    with rasterio.open(scene_path) as ds:
+        rgb = ds.read(_band_indexes(ds, ("B4", "B3", "B2")), out_dtype=np.float32)
+        valid = np.isfinite(rgb).all(axis=0)
+        desc = [(d or "").strip().lower() for d in ds.descriptions]
+        if "valid" in desc:
+            valid &= ds.read(desc.index("valid") + 1) > 0
+        if ds.nodata is not None and np.isfinite(ds.nodata):
+            valid &= ~(rgb == np.float32(ds.nodata)).any(axis=0)
+        return rgb, valid, ds.transform, ds.crs
+
+
+def read_slope_deg(scene_path: str | Path) -> np.ndarray:
+    """Slope in degrees: the scene's slope band, or Horn's slope of its elevation."""
+    with rasterio.open(scene_path) as ds:
+        desc = [(d or "").strip().lower() for d in ds.descriptions]
+        if "slope" in desc:
+            return ds.read(desc.index("slope") + 1, out_dtype=np.float32)
+        idx = desc.index("elevation") + 1 if "elevation" in desc else 13
+        dem = ds.read(idx, out_dtype=np.float32)
+        if ds.nodata is not None and np.isfinite(ds.nodata):
+            dem[dem == np.float32(ds.nodata)] = np.nan
+        w, h = pixel_size_m(ds.transform)
+        return slope_horn_deg(dem, w, h)
+
+
+def stretch_limits(*stacks: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-band 2nd and 98th percentiles over the valid pixels of all given (rgb, valid)."""
+    samples = [rgb[:, valid] for rgb, valid in stacks if valid.any()]
+    if not samples:
+        return np.zeros(3, np.float32), np.full(3, 3000.0, np.float32)
+    allpx = np.concatenate(samples, axis=1)
+    if allpx.shape[1] > 200_000:
+        allpx = allpx[:, :: allpx.shape[1] // 200_000 + 1]
+    lo = np.percentile(allpx, 2, axis=1).astype(np.float32)
+    hi = np.percentile(allpx, 98, axis=1).astype(np.float32)
+    hi = np.maximum(hi, lo + 1.0)
+    return lo, hi
+
+
+def true_colour_overlay(rgb: np.ndarray, valid: np.ndarray, transform: Affine, crs: CRS,
+                        lo: np.ndarray, hi: np.ndarray,
+                        max_px: int = MAX_DISPLAY_PX) -> tuple[bytes, list[list[float]]]:
+    scaled = np.clip((rgb - lo[:, None, None]) / (hi - lo)[:, None, None], 0.0, 1.0) ** (1 / 1.2)
+    scaled = np.where(valid[None], scaled, np.nan).astype(np.float32)
+    ll, bounds = to_lonlat(scaled, transform, crs, Resampling.bilinear, max_px, nodata=np.nan)
+    alpha = np.isfinite(ll).all(axis=0)
+    rgba = np.zeros(ll.shape[1:] + (4,), dtype=np.uint8)
+    rgba[..., :3] = (np.nan_to_num(np.moveaxis(ll, 0, -1)) * 255).round().astype(np.uint8)
+    rgba[..., 3] = np.where(alpha, 255, 0)
+    return png_bytes(rgba), bounds
+
+
+def write_slope(folder: Path, scene_path: str | Path) -> Path:
+    """Save the slope (degrees) on the analysis grid, for re-thresholding without the scene."""
+    slope = read_slope_deg(scene_path)
+    with rasterio.open(scene_path) as ds:
+        profile = dict(driver="GTiff", width=ds.width, height=ds.height, count=1, dtype="float32",
+                       crs=ds.crs, transform=ds.transform, nodata=float("nan"), compress="deflate",
+                       predictor=3, tiled=ds.width >= 256 and ds.height >= 256)
+    path = folder / SLOPE_FILE
+    tmp = path.with_name(path.name + ".partial")
+    with rasterio.open(tmp, "w", **profile) as out:
+        out.write(slope.astype(np.float32), 1)
+        out.set_band_description(1, "slope_deg")
+    tmp.replace(path)
+    return path
+
+
+def build_display(folder: str | Path, pre_scene: str | Path, post_scene: str | Path,
+                  max_px: int = MAX_DISPLAY_PX) -> dict[str, Any]:
+    """Write ``display/pre_rgb.png``, ``display/post_rgb.png`` and ``slope_deg.tif`` into an
+    analysis folder; returns ``{"bounds": [[s, w], [n, e]], "pre_rgb": rel path, ...}``."""
+    folder = Path(folder)
+    out_dir = folder / DISPLAY_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pre = read_true_colour(pre_scene)
+    post = read_true_colour(post_scene)
+    lo, hi = stretch_limits(pre[:2], post[:2])
+    info: dict[str, Any] = {"max_px": max_px, "stretch_lo": lo.tolist(), "stretch_hi": hi.tolist()}
+    for date, (rgb, valid, transform, crs) in (("pre", pre), ("post", post)):
+        png, bounds = true_colour_overlay(rgb, valid, transform, crs, lo, hi, max_px)
+        (out_dir / f"{date}_rgb.png").write_bytes(png)
+        info[f"{date}_rgb"] = f"{DISPLAY_DIR}/{date}_rgb.png"
+        info["bounds"] = bounds
+    write_slope(folder, post_scene)
+    info["slope"] = SLOPE_FILE
+    (out_dir / "display.json").write_text(json.dumps(info))
+    return info
+
+
+def read_png_url(folder: str | Path, rel: Optional[str]) -> Optional[str]:
+    """A display PNG of an analysis folder as a data URL (None when missing)."""
+    if not rel:
+        return None
+    path = Path(folder) / rel
+    return data_url(path.read_bytes()) if path.is_file() else None

@@ -1,0 +1,87 @@
+"""Scoring a model on whole generated events: new landslides only, clouds and confounders present.
+
+A generated event (``landslide_core.synthetic``) is written as scene GeoTIFFs, run through the
+same ``detect_pair`` as users' scenes, and the change raster's "new" class is compared pixel by
+pixel with the event's ground truth of new landslides. Pixels not assessable in the result
+(cloud or shadow in either date) are left out of the counts, and reported as a share.
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import rasterio
+
+from .change import CHANGE_NEW as NEW, CHANGE_NOT_ASSESSABLE as NOT_ASSESSABLE
+from .detection import DetectionOptions, detect_pair
+from .grid import grid_centered
+
+
+@dataclass
+class EventScore:
+    """Pixel counts of the "new landslide" class on one or more events, and their scores."""
+
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    not_assessable_share: float = 0.0
+    events: int = 0
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    @property
+    def iou(self) -> float:
+        d = self.tp + self.fp + self.fn
+        return self.tp / d if d else 0.0
+
+    def add(self, other: "EventScore") -> "EventScore":
+        n = self.events + other.events
+        share = (self.not_assessable_share * self.events + other.not_assessable_share * other.events) / max(n, 1)
+        return EventScore(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn, share, n)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "precision": self.precision, "recall": self.recall, "f1": self.f1,
+                "iou": self.iou}
+
+
+def score_change(change: np.ndarray, truth_new: np.ndarray) -> EventScore:
+    """Counts of the NEW class of ``change`` against the boolean truth, assessable pixels only."""
+    assessable = change != NOT_ASSESSABLE
+    pred = (change == NEW) & assessable
+    truth = truth_new & assessable
+    return EventScore(int((pred & truth).sum()), int((pred & ~truth).sum()), int((~pred & truth).sum()),
+                      float(1.0 - assessable.mean()), 1)
+
+
+def score_events(model_path: str | Path, seeds: Sequence[int], lon: float, lat: float, size_px: int = 1024,
+                 options: Optional[DetectionOptions] = None, clouds: bool = True,
+                 work_dir: Optional[str | Path] = None) -> EventScore:
+    """Generate one event per seed at (lon, lat), detect it, and add up the NEW-class counts."""
+    from .synthetic import generate_event, write_event
+
+    total = EventScore()
+    with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
+        for seed in seeds:
+            grid = grid_centered(lon, lat, size_px, size_px)
+            event = generate_event(grid, seed=seed, clouds=clouds)
+            paths = write_event(event, Path(tmp) / f"event_{seed}")
+            out = Path(tmp) / f"result_{seed}"
+            detect_pair(paths["pre"], paths["post"], out, model_path=model_path, options=options)
+            with rasterio.open(out / "change.tif") as ds:
+                change = ds.read(1)
+            total = total.add(score_change(change, event.new_landslides))
+    return total

@@ -1,0 +1,184 @@
+"""Probability -> mask -> landslide polygons with their measures.
+
+Mask values: 1 landslide, 0 stable ground, 255 not assessable (cloud, shadow, nodata).
+Connected components are 4-connected (pixels sharing an edge), the same rule as
+``rasterio.features.shapes``; the minimum mapping unit drops components smaller than
+``min_area_ha``. Areas and perimeters are measured in the grid's projected CRS (metres);
+polygons are returned as GeoJSON features in EPSG:4326.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+import numpy as np
+from rasterio.crs import CRS
+from rasterio.transform import Affine
+
+from .errors import InputError
+
+LANDSLIDE = 1
+STABLE = 0
+NOT_ASSESSABLE = 255
+DEFAULT_MIN_AREA_HA = 0.1
+WGS84 = CRS.from_epsg(4326)
+FEATURE_PROPERTIES = ("id", "area_ha", "perimeter_m", "slope_deg_mean", "slope_deg_max",
+                      "probability_mean", "centroid_lon", "centroid_lat")
+
+
+def check_threshold(threshold: float) -> float:
+    """The decision threshold as a float in 0-1, or a clear error."""
+    try:
+        t = float(threshold)
+    except (TypeError, ValueError):
+        raise InputError(f"The threshold '{threshold}' is not a number.", "Give a probability between 0 and 1, e.g. 0.5.") from None
+    if not (0.0 <= t <= 1.0) or math.isnan(t):
+        raise InputError(f"The threshold {threshold} is outside 0-1.", "Give a probability between 0 and 1, e.g. 0.5.")
+    return t
+
+
+def pixel_area_m2(transform: Affine) -> float:
+    """Area of one pixel in CRS units squared (m^2 on a projected grid)."""
+    return abs(transform.a * transform.e - transform.b * transform.d)
+
+
+def pixel_area_ha(transform: Affine) -> float:
+    return pixel_area_m2(transform) / 1e4
+
+
+def mask_from_probability(prob: np.ndarray, threshold: float) -> np.ndarray:
+    """uint8 mask: 1 where prob >= threshold, 0 below, 255 where prob is NaN (not assessable)."""
+    t = check_threshold(threshold)
+    prob = np.asarray(prob)
+    mask = np.zeros(prob.shape, np.uint8)
+    finite = np.isfinite(prob)
+    with np.errstate(invalid="ignore"):
+        mask[finite & (prob >= t)] = LANDSLIDE
+    mask[~finite] = NOT_ASSESSABLE
+    return mask
+
+
+def label_components(binary: np.ndarray) -> tuple[np.ndarray, int]:
+    """4-connected components of a boolean array: (labels int32, count)."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(binary, structure=np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]]))
+    return labels.astype(np.int32, copy=False), int(n)
+
+
+def _labels_at_least(binary: np.ndarray, transform: Affine, min_area_ha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Component labels renumbered 1..k keeping components of at least ``min_area_ha``; and their pixel counts."""
+    if min_area_ha < 0:
+        raise InputError(f"The minimum mapping unit must be >= 0 ha, got {min_area_ha}.")
+    labels, n = label_components(binary)
+    counts = np.bincount(labels.ravel(), minlength=n + 1)
+    keep = counts * pixel_area_ha(transform) >= min_area_ha - 1e-12
+    keep[0] = False
+    new_ids = np.zeros(n + 1, np.int32)
+    new_ids[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
+    return new_ids[labels], counts[keep]
+
+
+def apply_min_mapping_unit(mask: np.ndarray, transform: Affine, min_area_ha: float = DEFAULT_MIN_AREA_HA,
+                           value: int = LANDSLIDE, background: int = STABLE) -> np.ndarray:
+    """A copy of ``mask`` where components of ``value`` smaller than ``min_area_ha`` become ``background``."""
+    labels, _ = _labels_at_least(mask == value, transform, min_area_ha)
+    out = mask.copy()
+    out[(mask == value) & (labels == 0)] = background
+    return out
+
+
+def count_components(mask: np.ndarray, value: int = LANDSLIDE) -> int:
+    return label_components(mask == value)[1]
+
+
+def polygons_from_mask(mask: np.ndarray, prob: Optional[np.ndarray], slope_deg: Optional[np.ndarray],
+                       transform: Affine, crs: CRS, min_area_ha: float = DEFAULT_MIN_AREA_HA,
+                       value: int = LANDSLIDE) -> list[dict[str, Any]]:
+    """GeoJSON features (EPSG:4326) of the components of ``mask == value`` of at least ``min_area_ha``.
+
+    Properties: id, area_ha, perimeter_m, slope_deg_mean, slope_deg_max, probability_mean,
+    centroid_lon, centroid_lat (measured in the projected CRS, then converted).
+    """
+    from pyproj import Transformer
+    from rasterio.features import shapes
+    from rasterio.warp import transform_geom
+    from shapely.geometry import mapping, shape
+
+    if crs is None or not CRS.from_user_input(crs).is_projected:
+        raise InputError("Polygons are measured on a projected grid, but the grid's CRS is "
+                         f"{'missing' if crs is None else CRS.from_user_input(crs).to_string()}.",
+                         "Use the scene's projected (UTM) grid.")
+    crs = CRS.from_user_input(crs)
+    labels, counts = _labels_at_least(np.asarray(mask) == value, transform, min_area_ha)
+    k = len(counts)
+    if k == 0:
+        return []
+    flat = labels.ravel()
+
+    def per_label_mean(values: Optional[np.ndarray]) -> np.ndarray:
+        if values is None:
+            return np.full(k, np.nan)
+        v = np.asarray(values, np.float64).ravel()
+        ok = np.isfinite(v) & (flat > 0)
+        s = np.bincount(flat[ok], weights=v[ok], minlength=k + 1)[1:]
+        c = np.bincount(flat[ok], minlength=k + 1)[1:]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(c > 0, s / np.maximum(c, 1), np.nan)
+
+    def per_label_max(values: Optional[np.ndarray]) -> np.ndarray:
+        out = np.full(k + 1, -np.inf)
+        if values is not None:
+            v = np.asarray(values, np.float64).ravel()
+            ok = np.isfinite(v) & (flat > 0)
+            np.maximum.at(out, flat[ok], v[ok])
+        out = out[1:]
+        out[~np.isfinite(out)] = np.nan
+        return out
+
+    prob_mean = per_label_mean(prob)
+    slope_mean = per_label_mean(slope_deg)
+    slope_max = per_label_max(slope_deg)
+    area_ha = counts * pixel_area_ha(transform)
+    to_lonlat = Transformer.from_crs(crs, WGS84, always_xy=True)
+    features: list[dict[str, Any]] = []
+    for geom, lab in shapes(labels, mask=labels > 0, connectivity=4, transform=transform):
+        i = int(lab) - 1
+        poly = shape(geom)
+        c = poly.centroid
+        lon, lat = to_lonlat.transform(c.x, c.y)
+        features.append({
+            "type": "Feature",
+            "geometry": transform_geom(crs, WGS84, mapping(poly)),
+            "properties": {
+                "id": i + 1,
+                "area_ha": round(float(area_ha[i]), 6),
+                "perimeter_m": round(float(poly.length), 3),
+                "slope_deg_mean": _round_or_none(slope_mean[i], 3),
+                "slope_deg_max": _round_or_none(slope_max[i], 3),
+                "probability_mean": _round_or_none(prob_mean[i], 4),
+                "centroid_lon": round(float(lon), 7),
+                "centroid_lat": round(float(lat), 7),
+            },
+        })
+    features.sort(key=lambda f: f["properties"]["id"])
+    return features
+
+
+def _round_or_none(x: float, digits: int) -> Optional[float]:
+    return None if not np.isfinite(x) else round(float(x), digits)
+
+
+def mask_summary(mask: np.ndarray, transform: Affine, prob: Optional[np.ndarray] = None) -> dict[str, Any]:
+    """Hectares of landslide / stable / not assessable in a (MMU-filtered) mask, and the landslide count."""
+    ha = pixel_area_ha(transform)
+    out = {
+        "landslide_ha": round(float((mask == LANDSLIDE).sum() * ha), 4),
+        "stable_ha": round(float((mask == STABLE).sum() * ha), 4),
+        "not_assessable_ha": round(float((mask == NOT_ASSESSABLE).sum() * ha), 4),
+        "landslide_count": count_components(mask),
+    }
+    if prob is not None:
+        finite = np.isfinite(prob)
+        out["probability_mean"] = round(float(prob[finite].mean()), 4) if finite.any() else None
+    return out

@@ -1,0 +1,309 @@
+"""Sliding-window inference over a raster of any size, with blended (seam-free) stitching.
+
+The raster is cut into windows that overlap by at least ``overlap_px``; each window's
+probabilities are weighted by a smooth taper (cosine, over the overlap zone only; flat in
+the middle; no taper on sides that touch the raster edge) and the weighted sum is divided by
+the summed weights, so neighbouring windows hand over smoothly and no seam remains.
+
+Windows are spread evenly along each axis (all the same size, at most ``window_px``, rounded
+to the network's stride), so little is computed twice. Work goes strip by strip (one row of
+windows): input is read window by window and the blending accumulators cover one strip only,
+so memory is bounded by the window size and the raster width, never by the raster's area.
+
+Pixels that are not valid (nodata, cloud, shadow, non-finite values) come out as NaN: "not
+assessable". They enter the network as 0 (the contract's fill for missing values).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from .bands import ALL_BANDS, to_model_input
+from .checkpoint import ModelCard, check_bands
+from .device import choose_device
+from .errors import InputError
+from .progress import CancelToken, ProgressFn, check_cancel
+
+#: Defaults chosen by measurement (bench/inference.py): big windows keep the recomputed
+#: overlap a small share of the work; 32 px of cosine hand-over removes the seams.
+DEFAULT_WINDOW_PX = 1024
+DEFAULT_OVERLAP_PX = 32
+#: Pixels per forward pass when the batch size is left to the predictor.
+CPU_BATCH_PX = 1 << 20
+CUDA_BATCH_PX = 1 << 23
+
+ReadWindow = Callable[[int, int, int, int], "tuple[np.ndarray, np.ndarray]"]
+WriteRows = Callable[[int, np.ndarray], None]
+
+
+@dataclass
+class PredictorConfig:
+    """How the raster is cut: window size and overlap in pixels, windows per forward pass."""
+
+    window_px: int = DEFAULT_WINDOW_PX
+    overlap_px: int = DEFAULT_OVERLAP_PX
+    batch_size: Optional[int] = None  # None: as many windows as fit CPU_BATCH_PX / CUDA_BATCH_PX
+    device: Optional[str] = None  # None: CUDA when available, else CPU
+
+    def validate(self) -> None:
+        if int(self.window_px) < 1:
+            raise InputError(f"The window must be at least 1 px, got {self.window_px}.",
+                             "Use e.g. --window 1024.")
+        if not (0 <= int(self.overlap_px) and 2 * int(self.overlap_px) < int(self.window_px)):
+            raise InputError(
+                f"The overlap ({self.overlap_px} px) must be at least 0 and less than half "
+                f"the window ({self.window_px} px).", "Use e.g. --overlap 0.03 (a fraction of the window).")
+        if self.batch_size is not None and int(self.batch_size) < 1:
+            raise InputError(f"The batch size must be at least 1, got {self.batch_size}.")
+
+
+@dataclass
+class PredictionInfo:
+    """What a prediction run did."""
+
+    height: int
+    width: int
+    valid_px: int
+    windows_total: int
+    windows_run: int
+    window_shape_px: tuple[int, int]
+    overlap_px: int
+    batch_size: int
+    device: str
+    seconds: float
+    path: Optional[Path] = None
+
+    def to_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d["path"] = str(self.path) if self.path else None
+        d["window_shape_px"] = list(self.window_shape_px)
+        return d
+
+
+def plan_axis(length: int, window_px: int, overlap_px: int, multiple: int = 1) -> tuple[list[int], int]:
+    """Window starts and the common window size along one axis of ``length`` pixels.
+
+    One window when the axis fits; otherwise the fewest windows of at most ``window_px``
+    that overlap by at least ``overlap_px``, sized to a multiple of the network's stride when
+    that still fits, and spread evenly from edge to edge.
+    """
+    if length <= window_px:
+        return [0], length
+    step = window_px - overlap_px
+    n = math.ceil((length - overlap_px) / step)
+    size = math.ceil((length + (n - 1) * overlap_px) / n)
+    if multiple > 1:
+        size = min(math.ceil(size / multiple) * multiple, window_px)
+    starts = [int(round(i * (length - size) / (n - 1))) for i in range(n)]
+    return starts, size
+
+
+def taper_1d(starts: list[int], size: int, index: int) -> np.ndarray:
+    """Blending weights of window ``index`` along one axis.
+
+    A raised-cosine ramp across each overlap with a neighbour (the two ramps of a pair sum
+    to 1), flat elsewhere, and no ramp on a side without a neighbour (the raster edge).
+    """
+    w = np.ones(size, dtype=np.float32)
+    if index > 0:
+        ov = starts[index - 1] + size - starts[index]
+        w[:ov] *= _ramp(ov)
+    if index < len(starts) - 1:
+        ov = starts[index] + size - starts[index + 1]
+        w[size - ov:] *= 1.0 - _ramp(ov)
+    return np.maximum(w, 1e-6)
+
+
+def _ramp(overlap: int) -> np.ndarray:
+    t = (np.arange(overlap, dtype=np.float64) + 0.5) / overlap
+    return (np.sin(0.5 * np.pi * t) ** 2).astype(np.float32)
+
+
+class _RowWriter:
+    """Collects finished rows and hands them on in chunks aligned to ``block`` rows."""
+
+    def __init__(self, sink: WriteRows, width: int, block: int):
+        self.sink, self.block = sink, block
+        self.pending = np.empty((0, width), np.float32)
+        self.row0 = 0
+
+    def add(self, rows: np.ndarray) -> None:
+        self.pending = np.concatenate([self.pending, rows]) if self.pending.size else rows
+        n = (len(self.pending) // self.block) * self.block
+        if n:
+            self.sink(self.row0, self.pending[:n])
+            self.row0 += n
+            self.pending = self.pending[n:].copy()
+
+    def close(self) -> None:
+        if len(self.pending):
+            self.sink(self.row0, self.pending)
+            self.row0 += len(self.pending)
+            self.pending = self.pending[:0]
+
+
+class Predictor:
+    """Runs a model over rasters of any size; see the module docstring."""
+
+    def __init__(self, model: nn.Module, card: ModelCard, config: Optional[PredictorConfig] = None):
+        self.config = config or PredictorConfig()
+        self.config.validate()
+        check_bands(card, ALL_BANDS)
+        self.card = card
+        self.device = choose_device(self.config.device)
+        self.model = model.to(self.device).eval()
+        self.multiple = int(getattr(model, "multiple", 1) or 1)
+        self.on_cuda = self.device.type == "cuda"
+        if self.on_cuda:
+            self.model = self.model.to(memory_format=torch.channels_last)
+            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+    # -- public -----------------------------------------------------------------------------
+    def predict_array(self, stack_raw: np.ndarray, valid: Optional[np.ndarray] = None,
+                      progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
+                      stage: str = "detect") -> np.ndarray:
+        """Probability (H, W) float32 of a raw stack (14, H, W) in ALL_BANDS order; NaN = not assessable."""
+        if stack_raw.ndim != 3 or stack_raw.shape[0] != len(ALL_BANDS):
+            raise InputError(f"The stack has shape {stack_raw.shape}; expected ({len(ALL_BANDS)}, rows, cols) "
+                             f"in the order {', '.join(ALL_BANDS)}.")
+        _, h, w = stack_raw.shape
+        if valid is None:
+            valid = np.ones((h, w), bool)
+        if valid.shape != (h, w):
+            raise InputError(f"The valid mask has shape {valid.shape}, the stack {stack_raw.shape[1:]}.")
+        out = np.empty((h, w), np.float32)
+
+        def read(y0: int, x0: int, hh: int, ww: int):
+            return stack_raw[:, y0:y0 + hh, x0:x0 + ww], valid[y0:y0 + hh, x0:x0 + ww]
+
+        def write(y0: int, rows: np.ndarray) -> None:
+            out[y0:y0 + len(rows)] = rows
+
+        self._run(h, w, read, write, progress, cancel, stage)
+        return out
+
+    def predict_file(self, scene_path: str | Path, out_path: str | Path,
+                     progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
+                     stage: str = "detect") -> PredictionInfo:
+        """Read a scene GeoTIFF by windows and write its probability GeoTIFF by rows.
+
+        The output is a tiled float32 GeoTIFF with NaN nodata on the scene's grid (exports
+        turn it into a Cloud-Optimized GeoTIFF). On error or cancellation nothing is left.
+        """
+        import rasterio
+        from rasterio.windows import Window
+
+        from .scene import SceneReader
+
+        out_path = Path(out_path)
+        partial = out_path.with_name(out_path.name + ".partial")
+        with SceneReader(scene_path) as reader:
+            profile = dict(driver="GTiff", width=reader.width, height=reader.height, count=1,
+                           dtype="float32", crs=reader.crs, transform=reader.transform,
+                           nodata=float("nan"), tiled=True, blockxsize=256, blockysize=256,
+                           compress="deflate", predictor=3, BIGTIFF="IF_SAFER")
+
+            def read(y0: int, x0: int, hh: int, ww: int):
+                return reader.read(Window(x0, y0, ww, hh))
+
+            try:
+                with rasterio.open(partial, "w", **profile) as dst:
+                    def write(y0: int, rows: np.ndarray) -> None:
+                        dst.write(rows[None], window=Window(0, y0, rows.shape[1], rows.shape[0]))
+
+                    info = self._run(reader.height, reader.width, read, write, progress, cancel, stage)
+                partial.replace(out_path)
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
+        info.path = out_path
+        return info
+
+    # -- internals --------------------------------------------------------------------------
+    def batch_size_for(self, window_px_count: int) -> int:
+        if self.config.batch_size:
+            return int(self.config.batch_size)
+        budget = CUDA_BATCH_PX if self.on_cuda else CPU_BATCH_PX
+        return max(1, budget // max(window_px_count, 1))
+
+    def _forward(self, batch: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            x = torch.from_numpy(batch).to(self.device)
+            if self.on_cuda:
+                x = x.contiguous(memory_format=torch.channels_last)
+                with torch.autocast("cuda", dtype=self.amp_dtype):
+                    logits = self.model(x)
+            else:
+                logits = self.model(x)
+            return torch.sigmoid(logits.float())[:, 0].cpu().numpy()
+
+    def _run(self, height: int, width: int, read: ReadWindow, write: WriteRows,
+             progress: Optional[ProgressFn], cancel: Optional[CancelToken], stage: str) -> PredictionInfo:
+        t0 = time.perf_counter()
+        cfg = self.config
+        rows, wy = plan_axis(height, int(cfg.window_px), int(cfg.overlap_px), self.multiple)
+        cols, wx = plan_axis(width, int(cfg.window_px), int(cfg.overlap_px), self.multiple)
+        col_w = [taper_1d(cols, wx, c) for c in range(len(cols))]
+        batch_size = self.batch_size_for(wy * wx)
+        total = len(rows) * len(cols)
+        done = run = valid_px = 0
+        acc = np.zeros((wy, width), np.float32)
+        wsum = np.zeros((wy, width), np.float32)
+        valid_strip = np.zeros((wy, width), bool)
+        writer = _RowWriter(write, width, 256)
+        for r, y0 in enumerate(rows):
+            row_w = taper_1d(rows, wy, r)[:, None]
+            pending: list[tuple[int, np.ndarray]] = []
+            for c, x0 in enumerate(cols):
+                check_cancel(cancel)
+                stack, valid = read(y0, x0, wy, wx)
+                x, finite = to_model_input(np.asarray(stack), ALL_BANDS, self.card.bands)
+                valid = np.asarray(valid, bool) & finite
+                valid_strip[:, x0:x0 + wx] = valid
+                if not valid.any():
+                    done += 1
+                    continue
+                x[:, ~valid] = 0.0
+                pending.append((c, x))
+                if len(pending) == batch_size or c == len(cols) - 1:
+                    done, run = self._flush(pending, cols, wx, row_w, col_w, acc, wsum, done, run)
+                    pending = []
+                    if progress:
+                        progress(done, total, stage)
+            if pending:
+                done, run = self._flush(pending, cols, wx, row_w, col_w, acc, wsum, done, run)
+            if progress:
+                progress(done, total, stage)
+            next_y = rows[r + 1] if r + 1 < len(rows) else height
+            n = next_y - y0
+            with np.errstate(invalid="ignore", divide="ignore"):
+                final = acc[:n] / wsum[:n]
+            final[~valid_strip[:n] | (wsum[:n] <= 0)] = np.nan
+            valid_px += int(np.isfinite(final).sum())
+            writer.add(final)
+            keep = wy - n
+            acc[:keep] = acc[n:].copy()
+            wsum[:keep] = wsum[n:].copy()
+            valid_strip[:keep] = valid_strip[n:].copy()
+            acc[keep:] = 0.0
+            wsum[keep:] = 0.0
+            valid_strip[keep:] = False
+        writer.close()
+        return PredictionInfo(height, width, valid_px, total, run, (wy, wx), int(cfg.overlap_px),
+                              batch_size, str(self.device), time.perf_counter() - t0)
+
+    def _flush(self, pending, cols, wx, row_w, col_w, acc, wsum, done, run):
+        probs = self._forward(np.stack([x for _, x in pending]))
+        for (c, _), p in zip(pending, probs):
+            x0 = cols[c]
+            weight = row_w * col_w[c][None, :]
+            acc[:, x0:x0 + wx] += p * weight
+            wsum[:, x0:x0 + wx] += weight
+        return done + len(pending), run + len(pending)

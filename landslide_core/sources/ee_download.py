@@ -1,0 +1,199 @@
+"""Download an Earth Engine image on a grid with ``ee.data.computePixels``, in chunks.
+
+One ``computePixels`` request may return at most 48 MB uncompressed (bands x pixels x bytes)
+and at most 32768 px per side, so :func:`plan_chunks` splits the grid into tiles under both
+limits. :func:`download_pixels` fetches the tiles with a bounded thread pool, retries busy or
+failed requests with backoff (:mod:`.retry`), splits a tile in four when Earth Engine runs out
+of memory, reports progress per tile, stops between tiles when cancelled, and reassembles the
+tiles into one (bands, rows, cols) float32 array, bit for bit.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from ..errors import Cancelled, SourceError
+from ..grid import Grid
+from ..progress import CancelToken, ProgressFn, check_cancel
+from .retry import NeedsSplit, RetryPolicy, RetryStats, call_with_retry
+
+log = logging.getLogger(__name__)
+
+#: Request limits of computePixels (48 MB uncompressed, 32768 px per side); we stay under both.
+MAX_REQUEST_BYTES = 48_000_000
+MAX_SIDE_PX = 32768
+#: How many times a tile may be split in four after "User memory limit exceeded".
+MAX_SPLIT_DEPTH = 3
+DEFAULT_WORKERS = 4
+
+ComputeFn = Callable[[dict], Any]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A tile of the grid, in pixels: column/row offset and size."""
+
+    col: int
+    row: int
+    width: int
+    height: int
+
+    def nbytes(self, n_bands: int, bytes_per_value: int = 4) -> int:
+        return self.width * self.height * n_bands * bytes_per_value
+
+    def quarters(self) -> list["Chunk"]:
+        w1, h1 = max(self.width // 2, 1), max(self.height // 2, 1)
+        parts = [Chunk(self.col, self.row, w1, h1), Chunk(self.col + w1, self.row, self.width - w1, h1),
+                 Chunk(self.col, self.row + h1, w1, self.height - h1),
+                 Chunk(self.col + w1, self.row + h1, self.width - w1, self.height - h1)]
+        return [p for p in parts if p.width > 0 and p.height > 0]
+
+
+def plan_chunks(width: int, height: int, n_bands: int, bytes_per_value: int = 4,
+                max_bytes: int = MAX_REQUEST_BYTES, max_side_px: int = MAX_SIDE_PX) -> list[Chunk]:
+    """Tiles covering width x height, each under ``max_bytes`` and ``max_side_px``, evenly sized."""
+    if width <= 0 or height <= 0 or n_bands <= 0:
+        raise ValueError("grid and band count must be positive")
+    budget_px = max_bytes // (n_bands * bytes_per_value)
+    if budget_px < 1:
+        raise SourceError(f"{n_bands} bands are too many for one request.", "Ask for fewer bands.")
+    if width * height <= budget_px and max(width, height) <= max_side_px:
+        return [Chunk(0, 0, width, height)]
+    side = min(int(math.isqrt(budget_px)), max_side_px)
+    n_cols = math.ceil(width / side)
+    n_rows = math.ceil(height / side)
+    while True:  # even tiles; grow the count until every tile fits
+        tw, th = math.ceil(width / n_cols), math.ceil(height / n_rows)
+        if tw * th <= budget_px and tw <= max_side_px and th <= max_side_px:
+            break
+        if tw >= th:
+            n_cols += 1
+        else:
+            n_rows += 1
+    chunks = []
+    for r in range(n_rows):
+        r0, r1 = r * th, min((r + 1) * th, height)
+        for c in range(n_cols):
+            c0, c1 = c * tw, min((c + 1) * tw, width)
+            if r1 > r0 and c1 > c0:
+                chunks.append(Chunk(c0, r0, c1 - c0, r1 - r0))
+    return chunks
+
+
+def chunk_pixel_grid(grid: Grid, chunk: Chunk) -> dict:
+    """The computePixels ``grid`` (PixelGrid) of one tile: CRS, affine transform, dimensions."""
+    t = grid.transform
+    x0 = t.c + chunk.col * t.a + chunk.row * t.b
+    y0 = t.f + chunk.col * t.d + chunk.row * t.e
+    return {
+        "dimensions": {"width": chunk.width, "height": chunk.height},
+        "affineTransform": {"scaleX": t.a, "shearX": t.b, "translateX": x0,
+                            "shearY": t.d, "scaleY": t.e, "translateY": y0},
+        "crsCode": grid.crs.to_string(),
+    }
+
+
+def to_band_array(data: Any, band_names: Sequence[str], chunk: Chunk) -> np.ndarray:
+    """A computePixels NUMPY_NDARRAY answer (structured (h, w)) -> float32 (bands, h, w)."""
+    arr = np.asarray(data)
+    if arr.dtype.names:
+        missing = [b for b in band_names if b not in arr.dtype.names]
+        if missing:
+            raise SourceError(f"Earth Engine returned no {', '.join(missing)} band(s).",
+                              "This is a bug in the request: please report it.")
+        out = np.stack([arr[b].astype(np.float32, copy=False) for b in band_names])
+    elif arr.ndim == 3 and arr.shape[-1] == len(band_names):
+        out = np.moveaxis(arr, -1, 0).astype(np.float32, copy=False)
+    else:
+        raise SourceError(f"Earth Engine returned an array of shape {arr.shape}.",
+                          "This is a bug in the request: please report it.")
+    if out.shape[1:] != (chunk.height, chunk.width):
+        raise SourceError(f"Earth Engine returned a {out.shape[2]}x{out.shape[1]} tile for a "
+                          f"{chunk.width}x{chunk.height} request.", "Try again; if it repeats, report it.")
+    return out
+
+
+@dataclass
+class DownloadStats:
+    chunks: int = 0
+    requests: int = 0
+    retries: int = 0
+    splits: int = 0
+
+
+def download_pixels(compute: ComputeFn, grid: Grid, band_names: Sequence[str], *,
+                    max_workers: int = DEFAULT_WORKERS, policy: Optional[RetryPolicy] = None,
+                    progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
+                    max_bytes: int = MAX_REQUEST_BYTES, stats: Optional[DownloadStats] = None) -> np.ndarray:
+    """Fetch ``band_names`` on ``grid`` tile by tile; ``compute(pixel_grid) -> array``."""
+    policy = policy or RetryPolicy()
+    stats = stats if stats is not None else DownloadStats()
+    n = len(band_names)
+    chunks = plan_chunks(grid.width, grid.height, n, 4, max_bytes)
+    stats.chunks = len(chunks)
+    out = np.empty((n, grid.height, grid.width), dtype=np.float32)
+    lock = threading.Lock()
+
+    def fetch(chunk: Chunk, depth: int = 0) -> None:
+        check_cancel(cancel)
+        rs = RetryStats()
+        what = f"Earth Engine download of tile {chunk.width}x{chunk.height} px at ({chunk.col}, {chunk.row})"
+        try:
+            data = call_with_retry(lambda: compute(chunk_pixel_grid(grid, chunk)), policy, what, rs, cancel)
+        except NeedsSplit as exc:
+            if depth >= MAX_SPLIT_DEPTH or chunk.width < 2 or chunk.height < 2:
+                raise SourceError(f"{what} failed: {exc.cause}, even in small pieces.",
+                                  "Choose a smaller area or a shorter date window (fewer scenes "
+                                  "in the median).") from None
+            with lock:
+                stats.splits += 1
+            log.info("%s: %s; splitting it in four", what, exc.cause)
+            for part in chunk.quarters():
+                fetch(part, depth + 1)
+            return
+        finally:
+            with lock:
+                stats.requests += rs.calls
+                stats.retries += rs.retries
+        block = to_band_array(data, band_names, chunk)
+        out[:, chunk.row:chunk.row + chunk.height, chunk.col:chunk.col + chunk.width] = block
+
+    done = 0
+    if progress:
+        progress(0, len(chunks), "download")
+    pool = ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(chunks))),
+                              thread_name_prefix="ee-download")
+    try:
+        pending = {pool.submit(fetch, c) for c in chunks}
+        while pending:
+            finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                fut.result()  # re-raises the tile's error
+                done += 1
+                if progress:
+                    progress(done, len(chunks), "download")
+            if cancel is not None and cancel.cancelled:
+                raise Cancelled(f"Download cancelled after {done} of {len(chunks)} tiles.")
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return out
+
+
+def ee_compute_fn(expression: Any, band_names: Sequence[str]) -> ComputeFn:
+    """``compute(pixel_grid)`` calling ``ee.data.computePixels`` for ``expression``."""
+
+    def compute(pixel_grid: dict) -> Any:
+        import ee
+
+        return ee.data.computePixels({"expression": expression, "fileFormat": "NUMPY_NDARRAY",
+                                      "bandIds": list(band_names), "grid": pixel_grid})
+
+    return compute

@@ -1,0 +1,271 @@
+"""Local files: the user's own 'before' and 'after' GeoTIFFs, with an optional DEM GeoTIFF.
+
+Bands are found by their band descriptions (``B1``..``B12`` or ``B01``..``B12``; ``B8A`` is
+ignored; ``elevation``/``DEM``/``DSM``/``height``; optional ``valid``) or by an explicit
+``band_map`` ``{contract_name: band_index}`` (1-based, as in GDAL). Elevation comes from the
+DEM file when given, else from the image file. Everything is reprojected to one grid: the
+'after' file's grid (a geographic file goes to its UTM zone at 10 m) or, with
+``grid_from="request"``, the request's grid. A file lacking bands the model needs is refused
+with the missing band names.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import re
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from ..bands import ELEVATION, SPECTRAL_BANDS, VALID
+from ..errors import InputError
+from ..grid import Grid, grid_for_bounds_lonlat
+from ..progress import CancelToken, ProgressFn, check_cancel
+from ..scene import PROVENANCE_TAG, RawScene, SceneReader, write_scene
+from .base import FetchedScene, Readiness, SceneListing
+from .cache import SceneCache, scene_key
+from .request import AnalysisRequest, DateWindow
+
+NEEDED = SPECTRAL_BANDS + (ELEVATION,)
+_ELEVATION_NAMES = {"elevation", "elev", "dem", "dsm", "height", "altitude", "z"}
+_VALID_NAMES = {"valid", "clear"}
+_DATE_RE = re.compile(r"(20\d{2}|19\d{2})-?(\d{2})-?(\d{2})")
+
+
+def contract_name(description: str) -> Optional[str]:
+    """The contract band a band description names, or None (B8A and unknown names)."""
+    d = (description or "").strip()
+    m = re.fullmatch(r"[Bb](?:and)?[ _]?0?(\d{1,2})", d)
+    if m:
+        name = f"B{int(m.group(1))}"
+        return name if name in SPECTRAL_BANDS else None
+    low = d.lower()
+    if low in _ELEVATION_NAMES:
+        return ELEVATION
+    if low in _VALID_NAMES:
+        return VALID
+    return None
+
+
+def resolve_bands(path: Path, descriptions: list[str], count: int,
+                  band_map: Optional[dict[str, int]] = None) -> dict[str, int]:
+    """{contract_name: 1-based index} for a file, from ``band_map`` or its descriptions."""
+    if band_map:
+        known = set(NEEDED) | {VALID}
+        unknown = [k for k in band_map if k not in known]
+        if unknown:
+            raise InputError(f"band_map names unknown bands: {', '.join(unknown)}.",
+                             f"Use the names {', '.join(NEEDED)} and {VALID}.")
+        bad = {k: v for k, v in band_map.items() if not (isinstance(v, int) and 1 <= v <= count)}
+        if bad:
+            raise InputError(f"band_map points outside {path.name}'s {count} bands: {bad}.",
+                             f"Band indices start at 1 and go up to {count}.")
+        return dict(band_map)
+    found: dict[str, int] = {}
+    for i, d in enumerate(descriptions):
+        name = contract_name(d or "")
+        if name and name not in found:
+            found[name] = i + 1
+    return found
+
+
+def _open(path: Path):
+    import rasterio
+    from rasterio.errors import RasterioIOError
+
+    if not path.is_file():
+        raise InputError(f"The file {path} does not exist.", "Check the path.")
+    try:
+        return rasterio.open(path)
+    except (RasterioIOError, OSError) as exc:
+        raise InputError(f"Cannot open {path} as a GeoTIFF ({exc}).",
+                         "Give a complete GeoTIFF file.") from None
+
+
+def file_grid(path: Path) -> Grid:
+    """A file's own grid if it is projected in metres, else its UTM zone at 10 m."""
+    with _open(path) as ds:
+        if ds.crs is None:
+            raise InputError(f"{path} has no coordinate reference system.",
+                             "Write it with a CRS (e.g. its UTM zone).")
+        if ds.crs.is_projected and (ds.crs.linear_units or "").lower() in ("metre", "meter", "m"):
+            return Grid(ds.crs, ds.transform, ds.width, ds.height)
+        from rasterio.warp import transform_bounds
+
+        return grid_for_bounds_lonlat(*transform_bounds(ds.crs, "EPSG:4326", *ds.bounds))
+
+
+def _reproject(ds, index: int, grid: Grid, resampling) -> np.ndarray:
+    from rasterio.warp import reproject
+
+    src = ds.read(index, out_dtype=np.float32)
+    nodata = ds.nodata
+    if nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
+        src[src == np.float32(nodata)] = np.nan
+    dst = np.full((grid.height, grid.width), np.nan, dtype=np.float32)
+    reproject(src, dst, src_transform=ds.transform, src_crs=ds.crs, src_nodata=np.nan,
+              dst_transform=grid.transform, dst_crs=grid.crs, dst_nodata=np.nan, resampling=resampling)
+    return dst
+
+
+def file_date(path: Path, tags: dict) -> Optional[datetime.date]:
+    """Acquisition date from the provenance tag, the TIFF date tag or the file name."""
+    try:
+        prov = json.loads(tags.get(PROVENANCE_TAG, "{}"))
+        dates = prov.get("dates") or ([prov["date"]] if prov.get("date") else [])
+        if dates:
+            return datetime.date.fromisoformat(str(dates[0])[:10])
+    except (ValueError, json.JSONDecodeError, TypeError):
+        pass
+    for text in (path.name, tags.get("TIFFTAG_DATETIME", "").replace(":", "-", 2)):
+        m = _DATE_RE.search(text or "")
+        if m:
+            try:
+                return datetime.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+            except ValueError:
+                continue
+    return None
+
+
+class LocalFilesSource:
+    """The user's 'before' and 'after' GeoTIFFs (and optional DEM) on one grid."""
+
+    name = "local"
+    version = "1"
+
+    def __init__(self, pre_path: Optional[str | Path] = None, post_path: Optional[str | Path] = None,
+                 dem_path: Optional[str | Path] = None, band_map: Optional[dict[str, int]] = None,
+                 grid_from: str = "post", cache: Optional[SceneCache] = None,
+                 max_area_km2: float = 10_000.0):
+        if grid_from not in ("post", "request"):
+            raise InputError(f"grid_from must be 'post' or 'request', not '{grid_from}'.")
+        self.pre_path = Path(pre_path) if pre_path else None
+        self.post_path = Path(post_path) if post_path else None
+        self.dem_path = Path(dem_path) if dem_path else None
+        self.band_map = dict(band_map) if band_map else None
+        self.grid_from = grid_from
+        self.cache = cache if cache is not None else SceneCache()
+        self.max_area_km2 = max_area_km2
+
+    # --- checks --------------------------------------------------------------------------------
+    def file_bands(self, path: Path) -> dict[str, int]:
+        """The contract bands of one file; refuses a file lacking bands the model needs."""
+        with _open(path) as ds:
+            bands = resolve_bands(path, list(ds.descriptions), ds.count, self.band_map)
+            described = ", ".join(d or f"#{i + 1} (no name)" for i, d in enumerate(ds.descriptions))
+        need = SPECTRAL_BANDS + (() if self.dem_path else (ELEVATION,))
+        lacking = [b for b in need if b not in bands]
+        if lacking:
+            hint = (" or give a DEM GeoTIFF (dem_path)" if ELEVATION in lacking else "")
+            raise InputError(
+                f"{path.name} lacks the bands the model needs: {', '.join(lacking)} "
+                f"(its bands: {described}).",
+                "Give Sentinel-2 L1C with all of B1..B12 (B10 is not in L2A), named in the band "
+                f"descriptions or mapped with band_map={{'B2': 2, ...}}{hint}.")
+        return bands
+
+    def readiness(self) -> Readiness:
+        if not (self.pre_path and self.post_path):
+            return Readiness(True, "Local files: ready; needs your files: a 'before' and an 'after' "
+                             "GeoTIFF with Sentinel-2 L1C bands B1..B12 (named in the band "
+                             "descriptions, or mapped with band_map) and elevation (a band, or a "
+                             "separate DEM GeoTIFF).")
+        try:
+            for p in (self.pre_path, self.post_path):
+                self.file_bands(p)
+            if self.dem_path:
+                with _open(self.dem_path):
+                    pass
+            file_grid(self.post_path)
+        except InputError as exc:
+            return Readiness(False, f"Local files: not usable. {exc}")
+        return Readiness(True, f"Local files: ready ({self.pre_path.name} -> {self.post_path.name}).")
+
+    def _path_for(self, request: AnalysisRequest, window: DateWindow) -> Path:
+        if not (self.pre_path and self.post_path):
+            raise InputError("No local files were given.",
+                             "Give a 'before' and an 'after' GeoTIFF (pre_path, post_path).")
+        return self.pre_path if request.window_name(window) == "pre" else self.post_path
+
+    def target_grid(self, request: AnalysisRequest) -> Grid:
+        return request.grid() if self.grid_from == "request" else file_grid(self.post_path)
+
+    # --- interface -----------------------------------------------------------------------------
+    def list_scenes(self, request: AnalysisRequest, window: DateWindow) -> list[SceneListing]:
+        path = self._path_for(request, window)
+        with _open(path) as ds:
+            tags = ds.tags()
+        date = file_date(path, tags) or window.end
+        reader_valid = None
+        try:
+            with SceneReader(path) as reader:
+                _, reader_valid = reader.read()
+        except Exception:  # noqa: BLE001 - cloud % is optional for local files
+            reader_valid = None
+        invalid_pct = float(100.0 * (1 - reader_valid.mean())) if reader_valid is not None else 0.0
+        return [SceneListing(date, path.name, round(invalid_pct, 2), round(invalid_pct, 2), 100.0)]
+
+    def cache_key(self, request: AnalysisRequest, window: DateWindow) -> str:
+        path = self._path_for(request, window)
+        files = []
+        for p in (path, self.dem_path):
+            if p is not None:
+                st = p.stat()
+                files.append([str(p.resolve()), st.st_size, st.st_mtime_ns])
+        extra = {"files": files, "band_map": self.band_map, "grid_from": self.grid_from}
+        return scene_key(self.name, self.version, {}, window.to_json(),
+                         self.target_grid(request).key(), extra)
+
+    def fetch(self, request: AnalysisRequest, window: DateWindow, progress: Optional[ProgressFn] = None,
+              cancel: Optional[CancelToken] = None) -> FetchedScene:
+        request.validate(max_area_km2=self.max_area_km2)
+        path = self._path_for(request, window)
+        bands = self.file_bands(path)
+        key = self.cache_key(request, window)
+        provenance: dict[str, Any] = {}
+
+        def produce(tmp_path):
+            scene = self.read_on_grid(path, bands, self.target_grid(request), progress, cancel)
+            scene.provenance.update({"window": window.to_json(), "role": request.window_name(window)})
+            provenance.update(scene.provenance)
+            write_scene(tmp_path, scene)
+
+        out, hit = self.cache.get_or_create(key, produce)
+        if hit:
+            with SceneReader(out) as reader:
+                provenance = dict(reader.provenance)
+        return FetchedScene(out, provenance, hit)
+
+    def read_on_grid(self, path: Path, bands: dict[str, int], grid: Grid,
+                     progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> RawScene:
+        from rasterio.enums import Resampling
+
+        names = SPECTRAL_BANDS + (ELEVATION,)
+        data = np.empty((len(names), grid.height, grid.width), dtype=np.float32)
+        total = len(names)
+        with _open(path) as ds:
+            tags = ds.tags()
+            for k, name in enumerate(SPECTRAL_BANDS):
+                check_cancel(cancel)
+                data[k] = _reproject(ds, bands[name], grid, Resampling.nearest)
+                if progress:
+                    progress(k + 1, total, "reproject")
+            valid = np.ones((grid.height, grid.width), dtype=bool)
+            if VALID in bands:
+                valid &= _reproject(ds, bands[VALID], grid, Resampling.nearest) > 0.5
+            if not self.dem_path:
+                data[-1] = _reproject(ds, bands[ELEVATION], grid, Resampling.bilinear)
+        if self.dem_path:
+            with _open(self.dem_path) as dem:
+                dem_bands = resolve_bands(self.dem_path, list(dem.descriptions), dem.count)
+                data[-1] = _reproject(dem, dem_bands.get(ELEVATION, 1), grid, Resampling.bilinear)
+        if progress:
+            progress(total, total, "reproject")
+        valid &= np.isfinite(data).all(axis=0)
+        date = file_date(path, tags)
+        provenance = {"source": self.name, "source_version": self.version, "file": str(path),
+                      "dem_file": str(self.dem_path) if self.dem_path else None,
+                      "dates": [date.isoformat()] if date else [], "grid": grid.key(),
+                      "scenes": [{"id": path.name, "date": date.isoformat() if date else None}]}
+        return RawScene(data, names, valid, grid.transform, grid.crs, provenance)

@@ -1,0 +1,110 @@
+"""Landslide scars: sources on steep slopes, runout down the steepest descent.
+
+Each landslide starts at a source pixel steeper than a threshold, follows the steepest
+descent of the (slightly smoothed) DEM until its length is used up, the ground flattens or
+it reaches a river, and is drawn as a chain of discs: wide at the head scarp, narrower along
+the track, widening again in the deposit. Edges are made irregular with noise.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from .noise import spectral_noise
+from .terrain import Terrain
+
+#: Landslide sources are on slopes at least this steep (degrees).
+MIN_SOURCE_SLOPE_DEG = 28.0
+#: Runout stops where the ground is gentler than this (degrees).
+RUNOUT_STOP_SLOPE_DEG = 10.0
+
+_OFFSETS = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
+
+
+@dataclass
+class Landslides:
+    """Landslide scars on the grid: the mask and where each one started."""
+
+    mask: np.ndarray          # bool (H, W)
+    source_rows: np.ndarray   # int (N,)
+    source_cols: np.ndarray   # int (N,)
+    label: np.ndarray         # int32 (H, W): 0 none, k = k-th landslide (1-based)
+
+
+def steepest_descent(elevation_m: np.ndarray) -> np.ndarray:
+    """D8 receiver of every pixel (flat index; itself at pits and on the border)."""
+    h, w = elevation_m.shape
+    z = np.pad(elevation_m.astype(np.float32), 1, mode="edge")
+    best = np.zeros((h, w), np.float32)
+    rec = np.arange(h * w, dtype=np.int64).reshape(h, w)
+    rows, cols = np.mgrid[0:h, 0:w]
+    for dr, dc in _OFFSETS:
+        drop = (elevation_m - z[1 + dr:1 + dr + h, 1 + dc:1 + dc + w]) / np.float32(np.hypot(dr, dc))
+        better = drop > best
+        best = np.where(better, drop, best)
+        rr = np.clip(rows + dr, 0, h - 1)
+        cc = np.clip(cols + dc, 0, w - 1)
+        rec = np.where(better, rr * w + cc, rec)
+    return rec.ravel()
+
+
+def make_landslides(rng: np.random.Generator, terrain: Terrain, n: int, allowed: np.ndarray,
+                    median_length_m: float = 180.0, median_width_m: float = 50.0,
+                    min_source_slope_deg: float = MIN_SOURCE_SLOPE_DEG) -> Landslides:
+    """Draw ``n`` landslides whose sources lie on ``allowed`` ground steeper than the threshold.
+
+    Scars cover only ``allowed`` pixels. Fewer than ``n`` are drawn when there are not
+    enough steep allowed pixels.
+    """
+    h, w = terrain.elevation_m.shape
+    px = terrain.pixel_size_m
+    slope = terrain.slope_deg
+    empty = Landslides(np.zeros((h, w), bool), np.zeros(0, np.int64), np.zeros(0, np.int64),
+                       np.zeros((h, w), np.int32))
+    margin = 3
+    inner = np.zeros((h, w), bool)
+    inner[margin:h - margin, margin:w - margin] = True
+    candidates = np.flatnonzero((allowed & inner & (slope >= min_source_slope_deg)).ravel())
+    if n <= 0 or candidates.size == 0:
+        return empty
+    n = min(n, candidates.size)
+    weight = (slope.ravel()[candidates] - min_source_slope_deg + 2.0).astype(np.float64)
+    src = rng.choice(candidates, size=n, replace=False, p=weight / weight.sum())
+    src.sort()
+    length_px = np.clip(rng.lognormal(np.log(median_length_m / px), 0.45, n), 4, 120).astype(np.int64)
+    radius_px = np.clip(rng.lognormal(np.log(median_width_m / 2 / px), 0.35, n), 1.2, 12.0)
+    # walk down the steepest descent of a smoothed DEM, all landslides at once
+    rec = steepest_descent(ndimage.gaussian_filter(terrain.elevation_m, 1.5 * 10.0 / px))
+    stop_ground = (slope < RUNOUT_STOP_SLOPE_DEG).ravel() | ~allowed.ravel()
+    steps = int(length_px.max())
+    path = np.empty((n, steps + 1), np.int64)
+    path[:, 0] = src
+    alive = np.ones(n, bool)
+    cur = src.copy()
+    for k in range(1, steps + 1):
+        nxt = rec[cur]
+        alive &= (nxt != cur) & (k <= length_px)
+        cur = np.where(alive, nxt, cur)
+        path[:, k] = cur
+        alive &= ~stop_ground[cur]
+    # discs along the paths: head scarp wide, track narrower, deposit wider
+    t = np.arange(steps + 1)[None, :] / np.maximum(length_px[:, None], 1)
+    profile = 1.0 - 0.35 * np.sin(np.pi * np.clip(t * 1.6 - 0.1, 0, 1)) + 0.25 * np.clip(t - 0.75, 0, 1) * 4
+    r = radius_px[:, None] * profile
+    radius_img = np.zeros(h * w, np.float32)
+    owner = np.zeros(h * w, np.int32)
+    flat_path, flat_r = path.ravel(), r.ravel().astype(np.float32)
+    ids = np.repeat(np.arange(1, n + 1, dtype=np.int32), steps + 1)
+    order = np.argsort(flat_r, kind="stable")  # largest radius wins on shared pixels
+    radius_img[flat_path[order]] = flat_r[order]
+    owner[flat_path[order]] = ids[order]
+    radius_img = radius_img.reshape(h, w)
+    owner = owner.reshape(h, w)
+    dist, (iy, ix) = ndimage.distance_transform_edt(radius_img == 0, return_indices=True)
+    edge = 1.0 + 0.3 * spectral_noise(rng, (h, w), 2.0, 2.5, 60 / px)
+    mask = (dist <= radius_img[iy, ix] * edge) & allowed
+    label = np.where(mask, owner[iy, ix], 0).astype(np.int32)
+    rows, cols = np.divmod(src, w)
+    return Landslides(mask, rows, cols, label)

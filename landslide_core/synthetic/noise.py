@@ -1,0 +1,70 @@
+"""Spectral (FFT) noise: smooth random fields with a chosen power spectrum."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from scipy import fft as sfft
+from scipy import ndimage
+
+
+def _fast_len(n: int) -> int:
+    return int(sfft.next_fast_len(int(n), real=True))
+
+
+@lru_cache(maxsize=16)
+def _radial_frequency(ph: int, pw: int) -> np.ndarray:
+    fy = sfft.fftfreq(ph).astype(np.float32)[:, None]
+    fx = sfft.rfftfreq(pw).astype(np.float32)[None, :]
+    f = np.sqrt(fy * fy + fx * fx)
+    f[0, 0] = 1.0
+    f.setflags(write=False)
+    return f
+
+
+def spectral_noise(rng: np.random.Generator, shape: tuple[int, int], beta: float = 3.0,
+                   min_wavelength_px: float = 2.0, max_wavelength_px: float | None = None,
+                   pad: float = 0.15) -> np.ndarray:
+    """A zero-mean, unit-std float32 field with power ~ f**-beta between two wavelengths.
+
+    The field is made on a grid larger by ``pad`` and cropped, so it does not wrap around.
+    Deterministic for a given generator state.
+    """
+    h, w = int(shape[0]), int(shape[1])
+    # smooth fields are made on a coarser grid and interpolated (same spectrum, less work)
+    step = int(min(8, max(1, min_wavelength_px // 6)))
+    if step > 1 and min(h, w) // step >= 8:
+        small = spectral_noise(rng, (-(-h // step) + 1, -(-w // step) + 1), beta,
+                               min_wavelength_px / step, None if max_wavelength_px is None
+                               else max_wavelength_px / step, pad)
+        zoomed = ndimage.zoom(small, step, order=1, prefilter=False, grid_mode=False)
+        out = np.ascontiguousarray(zoomed[:h, :w], dtype=np.float32)
+        out -= out.mean()
+        out /= max(float(out.std()), 1e-12)
+        return out
+    ph, pw = _fast_len(h * (1 + pad) + 2), _fast_len(w * (1 + pad) + 2)
+    f = _radial_frequency(ph, pw)
+    amp = f ** np.float32(-beta / 2.0)
+    f_hi = 1.0 / max(min_wavelength_px, 2.0)
+    amp *= 1.0 / (1.0 + (f / f_hi) ** 8)  # soft low-pass
+    if max_wavelength_px:
+        f_lo = 1.0 / max_wavelength_px
+        amp *= 1.0 / (1.0 + (f_lo / f) ** 8)  # soft high-pass
+    amp[0, 0] = 0.0
+    spec = np.empty(amp.shape, np.complex64)
+    spec.real = rng.standard_normal(amp.shape, dtype=np.float32) * amp
+    spec.imag = rng.standard_normal(amp.shape, dtype=np.float32) * amp
+    field = sfft.irfft2(spec, s=(ph, pw), workers=1)
+    oy, ox = (ph - h) // 2, (pw - w) // 2
+    out = np.ascontiguousarray(field[oy:oy + h, ox:ox + w], dtype=np.float32)
+    out -= out.mean()
+    std = float(out.std())
+    if std > 0:
+        out /= std
+    return out
+
+
+def smoothstep(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """0 below ``lo``, 1 above ``hi``, smooth in between (float32)."""
+    t = np.clip((np.asarray(x, dtype=np.float32) - lo) / (hi - lo), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)

@@ -1,0 +1,262 @@
+"""Synthetic mountain terrain: fractal relief, drainage network and carved valleys.
+
+Relief is spectral (FFT) noise with ridged low frequencies. A drainage network is computed
+on a coarse grid (priority-flood depression filling, D8 receivers, flow accumulation), its
+channels are drawn at full resolution and the valleys are carved around them: flat floors
+along big rivers, V-shaped side valleys. Finally the relief is scaled so the slope
+distribution (Horn's method at the real pixel size) is that of steep Andean terrain.
+"""
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from ..bands import slope_horn_deg
+from .noise import smoothstep, spectral_noise
+
+#: Elevation limits of the generated terrain (metres).
+MIN_ELEVATION_M = 100.0
+MAX_ELEVATION_M = 4800.0
+
+
+@dataclass
+class Terrain:
+    """A DEM and its derived layers on the scene grid (all (H, W))."""
+
+    elevation_m: np.ndarray      # float32
+    slope_deg: np.ndarray        # float32, Horn's method at the real pixel size
+    dz_dx: np.ndarray            # float32, east gradient (m/m)
+    dz_dy: np.ndarray            # float32, north gradient (m/m)
+    channel_dist_px: np.ndarray  # float32, distance to the nearest drainage channel
+    channel_area_km2: np.ndarray  # float32, upstream area of that channel
+    pixel_size_m: float
+
+
+def _priority_flood(z: np.ndarray, outlet_share: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fill depressions; return (filled z, D8 receiver index (-1 at outlets), cell order).
+
+    Outlets are the lowest ``outlet_share`` of the edge cells (at least one).
+    """
+    h, w = z.shape
+    n = h * w
+    flat = z.ravel().tolist()
+    filled = list(flat)
+    receiver = [-1] * n
+    seen = bytearray(n)
+    heap: list[tuple[float, int]] = []
+    edge = np.zeros((h, w), bool)
+    edge[0], edge[-1], edge[:, 0], edge[:, -1] = True, True, True, True
+    edge_idx = np.flatnonzero(edge)
+    limit = np.quantile(z.ravel()[edge_idx], min(max(outlet_share, 0.0), 1.0))
+    for i in edge_idx[z.ravel()[edge_idx] <= limit].tolist():
+        heap.append((flat[i], i))
+        seen[i] = 1
+    heapq.heapify(heap)
+    order: list[int] = []
+    offsets = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
+    pop, push = heapq.heappop, heapq.heappush
+    while heap:
+        zc, i = pop(heap)
+        order.append(i)
+        r, c = divmod(i, w)
+        for dr, dc in offsets:
+            rr, cc = r + dr, c + dc
+            if 0 <= rr < h and 0 <= cc < w:
+                j = rr * w + cc
+                if not seen[j]:
+                    seen[j] = 1
+                    receiver[j] = i
+                    zj = flat[j]
+                    if zj <= zc:
+                        zj = zc + 1e-3
+                    filled[j] = zj
+                    push(heap, (zj, j))
+    return (np.asarray(filled, dtype=np.float64).reshape(h, w),
+            np.asarray(receiver, dtype=np.int64), np.asarray(order, dtype=np.int64))
+
+
+def _flow_accumulation(receiver: np.ndarray, order: np.ndarray) -> np.ndarray:
+    acc = [1.0] * len(receiver)
+    rec = receiver.tolist()
+    for i in reversed(order.tolist()):
+        j = rec[i]
+        if j >= 0:
+            acc[j] += acc[i]
+    return np.asarray(acc, dtype=np.float64)
+
+
+def _draw_channels(shape: tuple[int, int], factor: int, receiver: np.ndarray, zc: np.ndarray,
+                   area_km2: np.ndarray, min_area_km2: float, jitter: tuple[np.ndarray, np.ndarray]):
+    """Rasterise channel segments (cell centre -> receiver centre) at full resolution.
+
+    Returns (centreline mask, channel z, channel area) images, values set on the centreline.
+    """
+    h, w = shape
+    wc = zc.shape[1]
+    cells = np.flatnonzero((area_km2.ravel() >= min_area_km2) & (receiver >= 0))
+    line = np.zeros(shape, bool)
+    z_img = np.zeros(shape, np.float32)
+    a_img = np.zeros(shape, np.float32)
+    if cells.size == 0:
+        return line, z_img, a_img
+    rec = receiver[cells]
+    r0, c0 = np.divmod(cells, wc)
+    r1, c1 = np.divmod(rec, wc)
+    n_steps = 2 * factor + 1
+    t = np.linspace(0.0, 1.0, n_steps, dtype=np.float32)[None, :]
+    y = ((r0[:, None] + 0.5) * (1 - t) + (r1[:, None] + 0.5) * t) * factor
+    x = ((c0[:, None] + 0.5) * (1 - t) + (c1[:, None] + 0.5) * t) * factor
+    yi = np.clip(y.astype(np.int64), 0, h - 1)
+    xi = np.clip(x.astype(np.int64), 0, w - 1)
+    # meander: displace by a smooth jitter field sampled at the point
+    jy, jx = jitter
+    yj = np.clip(np.round(y + jy[yi, xi]).astype(np.int64), 0, h - 1)
+    xj = np.clip(np.round(x + jx[yi, xi]).astype(np.int64), 0, w - 1)
+    zf = zc.ravel()
+    z = zf[cells][:, None] * (1 - t) + zf[rec][:, None] * t
+    a = np.broadcast_to(area_km2.ravel()[cells][:, None], z.shape)
+    # draw small channels first so that large ones win where they overlap
+    order = np.argsort(a[:, 0], kind="stable")
+    yj, xj, z, a = yj[order].ravel(), xj[order].ravel(), z[order].ravel(), a[order].ravel()
+    line[yj, xj] = True
+    z_img[yj, xj] = z
+    a_img[yj, xj] = a
+    return line, z_img, a_img
+
+
+def _sheared(a: np.ndarray, fill: float) -> np.ndarray:
+    """Shift row i right by i (diagonals become columns); shape (H, W + H)."""
+    h, w = a.shape
+    out = np.full((h, w + h), fill, dtype=a.dtype)
+    rows = np.arange(h)[:, None]
+    out[rows, np.arange(w)[None, :] + rows] = a
+    return out
+
+
+def _unsheared(a: np.ndarray, w: int) -> np.ndarray:
+    h = a.shape[0]
+    rows = np.arange(h)[:, None]
+    return a[rows, np.arange(w)[None, :] + rows]
+
+
+def _sweep(z: np.ndarray, cost: np.ndarray, axis: int, reverse: bool) -> np.ndarray:
+    """One directional pass of z(x) = min over sources (z_src + path cost), vectorised."""
+    if reverse:
+        z, cost = np.flip(z, axis), np.flip(cost, axis)
+    c = np.cumsum(cost, axis=axis, dtype=np.float32)
+    out = c + np.minimum.accumulate(z - c, axis=axis)
+    out = np.minimum(out, z)
+    return np.flip(out, axis) if reverse else out
+
+
+def cost_envelope(z_src: np.ndarray, cost_per_px: np.ndarray, rounds: int = 2) -> np.ndarray:
+    """Lower envelope of cones: min over sources of (source z + accumulated cost along a path).
+
+    ``z_src`` is +inf off the sources. Paths go in 8 directions (diagonal cost x sqrt 2) by
+    repeated sweeps; an octagonal approximation of the cost distance, good to a few %.
+    """
+    z = z_src.astype(np.float32)
+    cost = cost_per_px.astype(np.float32)
+    h, w = z.shape
+    for _ in range(rounds):
+        for axis in (0, 1):
+            for rev in (False, True):
+                z = _sweep(z, cost, axis, rev)
+        for flip in (False, True):
+            zz = np.flip(z, 1) if flip else z
+            cc = np.flip(cost, 1) if flip else cost
+            zs = _sheared(zz, np.inf)
+            cs = _sheared(cc * np.float32(np.sqrt(2.0)), np.float32(0.0))
+            for rev in (False, True):
+                zs = _sweep(zs, cs, 0, rev)
+            zz = _unsheared(zs, w)
+            z = np.flip(zz, 1) if flip else zz
+    return z
+
+
+def make_terrain(rng: np.random.Generator, height: int, width: int, pixel_size_m: float = 10.0,
+                 base_elevation_m: float = 1500.0, hillslope_deg: float = 27.0,
+                 channel_steepness: float = 0.09) -> Terrain:
+    """Generate a terrain of the given shape. Deterministic for a given ``rng`` state.
+
+    ``hillslope_deg``: typical hillside angle; ``channel_steepness``: channel gradient at
+    1 km2 upstream area (gradient = k * A**-0.45, the stream-power steady state).
+    """
+    px = float(pixel_size_m)
+    shape = (int(height), int(width))
+    # drainage tree on a coarse grid (cells of ~40 m, at most ~200 x 200 cells)
+    factor = max(int(round(40.0 / px)) if px < 40 else 1, int(np.ceil(max(shape) / 200.0)), 1)
+    hc, wc = -(-shape[0] // factor), -(-shape[1] // factor)
+    coarse_px = px * factor
+    trend = spectral_noise(rng, (hc, wc), beta=4.0, min_wavelength_px=3000 / coarse_px)
+    ridges = np.abs(spectral_noise(rng, (hc, wc), beta=3.0, min_wavelength_px=600 / coarse_px,
+                                   max_wavelength_px=6000 / coarse_px))
+    white = rng.standard_normal((hc, wc)).astype(np.float32)
+    z_net = trend + 0.5 * ridges + 0.25 * white
+    _, receiver, order = _priority_flood(z_net, outlet_share=0.08)
+    cell_km2 = coarse_px ** 2 / 1e6
+    area = _flow_accumulation(receiver, order) * cell_km2
+    # channel long profiles: steady state gradient k * A^-0.45, integrated from the outlets
+    rr, cc = np.divmod(np.arange(hc * wc), wc)
+    rec = np.where(receiver >= 0, receiver, np.arange(hc * wc))
+    rr2, cc2 = np.divmod(rec, wc)
+    seg_m = coarse_px * np.hypot(rr - rr2, cc - cc2)
+    grad = np.minimum(channel_steepness * area ** -0.45, 0.7)
+    rise = (seg_m * grad).tolist()
+    t_norm = (trend - trend.min()) / max(float(np.ptp(trend)), 1e-6)
+    z_ch = (t_norm.ravel() * 0.08 * max(shape) * px / 10.0).astype(np.float64).tolist()
+    rec_l = receiver.tolist()
+    for i in order.tolist():
+        j = rec_l[i]
+        if j >= 0:
+            z_ch[i] = z_ch[j] + rise[i]
+    z_ch = np.asarray(z_ch).reshape(hc, wc)
+    area = area.reshape(hc, wc)
+    jitter = (0.5 * factor * spectral_noise(rng, shape, 2.5, 60 / px, 1500 / px),
+              0.5 * factor * spectral_noise(rng, shape, 2.5, 60 / px, 1500 / px))
+    min_area = 0.02
+    line, z_line, a_line = _draw_channels(shape, factor, receiver, z_ch, area, min_area, jitter)
+    if not line.any():  # a tiny grid: the lowest pixel drains it
+        line[shape[0] // 2, shape[1] // 2] = True
+        a_line[line] = min_area
+    dist, (iy, ix) = ndimage.distance_transform_edt(~line, return_indices=True)
+    dist = dist.astype(np.float32)
+    z_near = z_line[iy, ix]
+    a_near = a_line[iy, ix]
+    # flat floors along the bigger rivers (width in metres grows with sqrt of area)
+    floor_m = np.where(a_near > 2.0, 6.0 * np.sqrt(a_near), 0.0)
+    src = np.where((dist * px <= floor_m) | line, z_near, np.inf)
+    # hillsides: cost distance from the channels with a varying hillslope angle
+    theta = hillslope_deg + 7.0 * spectral_noise(rng, shape, 2.5, 100 / px, 3000 / px)
+    theta = np.clip(theta, 8.0, 50.0)
+    cost = np.tan(np.radians(theta)) * px
+    half = 2 if (px < 15 and min(shape) >= 64) else 1
+    if half > 1:  # the cost distance at 2x coarser pixels is plenty (it is smoothed below)
+        hh, wh = -(-shape[0] // half), -(-shape[1] // half)
+        src_p = np.pad(src, ((0, hh * half - shape[0]), (0, wh * half - shape[1])), constant_values=np.inf)
+        src_h = src_p.reshape(hh, half, wh, half).min(axis=(1, 3))
+        z_h = cost_envelope(src_h, cost[::half, ::half] * half)
+        z = ndimage.zoom(z_h, half, order=1, prefilter=False, grid_mode=False)
+        z = np.pad(z, ((0, max(0, shape[0] - z.shape[0])), (0, max(0, shape[1] - z.shape[1]))), mode="edge")
+        z = z[:shape[0], :shape[1]]
+        on = np.isfinite(src)
+        z[on] = np.minimum(z[on], src[on])
+    else:
+        z = cost_envelope(src, cost)
+    # rounded ridge crests and fine roughness (gullies, spurs)
+    z = ndimage.gaussian_filter(z, 1.2 * 10.0 / px)
+    rough = spectral_noise(rng, shape, beta=2.5, min_wavelength_px=25 / px, max_wavelength_px=400 / px)
+    z += 6.0 * rough * smoothstep(dist, 1.0, 4.0)
+    z -= float(z.min())
+    span = float(z.max())
+    top = MAX_ELEVATION_M - base_elevation_m
+    if span > top:  # compress the highest part to stay below the elevation limit
+        z = np.where(z > 0.8 * top, 0.8 * top + (z - 0.8 * top) * (0.2 * top) / (span - 0.8 * top), z)
+    elevation = (z + base_elevation_m).astype(np.float32)
+    slope = slope_horn_deg(elevation, px, px)
+    gy, gx = np.gradient(elevation, px)
+    return Terrain(elevation, slope, gx.astype(np.float32), (-gy).astype(np.float32),
+                   dist, a_near.astype(np.float32), px)

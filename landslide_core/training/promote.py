@@ -1,0 +1,59 @@
+"""Promotion: a run's best checkpoint becomes a model in ``models/`` with its card."""
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Optional
+
+from .. import checkpoint
+from ..checkpoint import card_and_weights_paths, load_checkpoint
+from ..errors import InputError
+from . import runs
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+
+
+def promote(run_dir: str | Path, name: Optional[str] = None, models_dir: Optional[str | Path] = None,
+            force: bool = False) -> Path:
+    """Copy the best checkpoint of ``run_dir`` to ``models_dir/NAME`` (default: the run id).
+
+    The card keeps its metrics, training data, settings and run id; its name becomes NAME.
+    Refuses a run that is still going (unless ``force``), a run without a best checkpoint,
+    a bad name and an existing model of that name (unless ``force``). Returns the card path.
+    """
+    run_dir = Path(run_dir)
+    status = runs.current_status(run_dir)
+    if status is None or not (run_dir / runs.CONFIG_FILE).exists():
+        raise InputError(f"{run_dir} is not a training run (no {runs.CONFIG_FILE} or {runs.STATUS_FILE}).",
+                         "Give a run folder, such as one listed by `python -m landslide_core runs`.")
+    if status.state in ("queued", "running") and not force:
+        raise InputError(f"The run {run_dir.name} is still {status.state}.",
+                         "Wait until it ends or stop it, then promote it (or use --force).")
+    best_card, best_weights = card_and_weights_paths(run_dir / runs.BEST)
+    if not best_card.exists():
+        raise InputError(f"The run {run_dir.name} has no best checkpoint ({best_card.name}).",
+                         "A run saves one after its first epoch; train longer.")
+    _model, card = load_checkpoint(best_card)  # checks the weights against the card
+    name = name or run_dir.name
+    if not NAME_PATTERN.match(name):
+        raise InputError(f"The model name '{name}' is not usable.",
+                         "Use letters, digits, '-', '_' or '.', at most 80 characters.")
+    target_dir = Path(models_dir) if models_dir else checkpoint.MODELS_DIR
+    target_card, target_weights = card_and_weights_paths(target_dir / name)
+    if (target_card.exists() or target_weights.exists()) and not force:
+        raise InputError(f"A model named '{name}' already exists in {target_dir}.",
+                         "Choose another name (--name) or replace it (--force).")
+    target_dir.mkdir(parents=True, exist_ok=True)
+    tmp = target_weights.with_name(target_weights.name + ".partial")
+    shutil.copyfile(best_weights, tmp)
+    tmp.replace(target_weights)
+    card.name = name
+    card.run_id = card.run_id or run_dir.name
+    card.notes = (card.notes + f"; promoted from {run_dir}").lstrip("; ")
+    tmp_card = target_card.with_name(target_card.name + ".partial")
+    import json
+
+    tmp_card.write_text(json.dumps(card.to_dict(), indent=2))
+    tmp_card.replace(target_card)
+    return target_card

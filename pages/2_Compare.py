@@ -1,0 +1,75 @@
+"""Compare: before and after on the map, the change, statistics and downloads."""
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import compare, maps, state, ui
+from dashboard.errors import show_error
+from landslide_core.errors import UserError
+
+ui.page_setup("Compare")
+ss = st.session_state
+
+st.title("Compare before and after")
+
+result = compare.current_result()
+if result is None:
+    st.info("No analysis to show yet. Run one on the Monitor page (the demo event is preselected).",
+            icon=":material/info:")
+    ui.page_link("pages/1_Monitor.py", "Go to the Monitor page", ":material/travel_explore:")
+    st.stop()
+
+compare.header(result)
+
+# ---------------------------------------------------------------- threshold and statistics
+default_t = compare.default_threshold(result)
+if ss.get("cmp_for") != str(result.folder) or ss.get(state.CMP_THRESHOLD) is None:
+    ss["cmp_for"] = str(result.folder)
+    ss[state.CMP_THRESHOLD] = round(default_t, 2)
+    ss[state.LOCATE_ID] = None
+if ss.get(state.CMP_OPACITY) is None:
+    ss[state.CMP_OPACITY] = 80
+
+c_t, c_o, c_v = st.columns([2, 2, 2])
+c_t.slider("Threshold (probability)", min_value=0.05, max_value=0.95, step=0.01, key=state.CMP_THRESHOLD,
+           help=f"Recomputes masks, change and statistics from the saved probabilities; the model does not "
+                f"run again. The analysis ran at {default_t:.2f}.")
+c_o.slider("Overlay opacity (%)", min_value=0, max_value=100, step=5, key=state.CMP_OPACITY)
+view_mode = c_v.radio("Map view", ["Side by side", "One map, layers"], horizontal=True, key="w_cmp_view")
+threshold = float(ss[state.CMP_THRESHOLD])
+
+try:
+    view = compare.compare_view(str(result.folder), compare.done_mtime(result), threshold)
+except UserError as exc:
+    show_error(exc)
+    st.stop()
+except Exception as exc:  # noqa: BLE001
+    show_error(exc)
+    st.stop()
+
+compare.statistics(view)
+
+# ---------------------------------------------------------------- maps
+locate_geometry = compare.locate_geometry(view, ss.get(state.LOCATE_ID))
+opacity = ss[state.CMP_OPACITY] / 100.0
+basemaps = bool(ss.get(state.BASEMAPS, True))
+if view_mode == "Side by side":
+    left, right = st.columns(2, gap="small")
+    with left:
+        st.markdown("**Before** (true colour, landslides in yellow)")
+        compare.show_map(compare.side_overlays(view, "pre", opacity), view, basemaps, locate_geometry,
+                         "cmp_map_pre", height=430)
+    with right:
+        st.markdown("**After** (true colour, landslides in magenta, change on top)")
+        compare.show_map(compare.side_overlays(view, "post", opacity), view, basemaps, locate_geometry,
+                         "cmp_map_post", height=430)
+else:
+    compare.show_map(compare.all_overlays(view, opacity), view, basemaps, locate_geometry, "cmp_map",
+                     height=560)
+st.markdown(compare.LEGEND)
+
+# ---------------------------------------------------------------- table, charts, downloads
+compare.landslide_table(view)
+compare.charts(view)
+compare.downloads(result, threshold)
+compare.provenance(result)

@@ -1,0 +1,282 @@
+"""Training runs: the run folder, resume, stop, the device queue, the CLI, evaluation, promotion."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from landslide_core import checkpoint
+from landslide_core.cli import main as cli_main
+from landslide_core.errors import InputError, UserError
+from landslide_core.progress import CancelToken
+from landslide_core.training import TrainConfig, evaluate, promote, train
+from landslide_core.training import runs
+from landslide_core.training.toydata import write_toy_l4s
+
+TINY = {"base_channels": 4}
+
+
+@pytest.fixture(autouse=True)
+def _isolated_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv(runs.RUNS_ENV, str(tmp_path / "runs"))
+    monkeypatch.setenv(runs.LOCKS_ENV, str(tmp_path / "locks"))
+    monkeypatch.setattr(checkpoint, "MODELS_DIR", tmp_path / "models")
+
+
+@pytest.fixture
+def data(tmp_path):
+    return write_toy_l4s(tmp_path / "data", 10, seed=0)
+
+
+def _config(data, **kw) -> TrainConfig:
+    base = dict(data_dir=str(data), epochs=2, batch_size=4, arch_kwargs=TINY, device="cpu", workers=1)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _metric_epochs(run_dir):
+    with open(run_dir / runs.METRICS_FILE) as fh:
+        return [int(r["epoch"]) for r in csv.DictReader(fh)]
+
+
+def test_train_writes_the_run_folder(data, tmp_path):
+    run_dir = tmp_path / "runs" / "r1"
+    seen = []
+    summary = train(_config(data), run_dir, progress=lambda d, t, s: seen.append((d, t, s)))
+    assert summary.state == "finished" and summary.epochs_done == 2
+    for name in ("config.json", "metrics.csv", "train.log", "status.json", "last.safetensors", "last.json",
+                 "best.safetensors", "best.json", "train_state.safetensors", "train_state.json", "split.json"):
+        assert (run_dir / name).exists(), name
+    status = runs.read_status(run_dir)
+    assert status.state == "finished" and status.epoch == 2 and status.pid == os.getpid()
+    rows = runs.read_metrics(run_dir)
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    for key in ("train_loss", "train_wce", "train_dice", "val_loss", "val_wce", "val_dice",
+                "val_precision", "val_recall", "val_f1", "val_iou"):
+        assert np.isfinite(rows[-1][key]), key
+    assert rows[0]["val_loss"] == pytest.approx((1 - 0.5) * rows[0]["val_wce"] + 0.5 * rows[0]["val_dice"])
+    model, card = checkpoint.load_checkpoint(summary.best_checkpoint)
+    assert card.band_set == "l4s14" and len(card.bands) == 14 and card.run_id == "r1"
+    assert str(data) in card.trained_on and "8 training / 2 validation" in card.trained_on
+    assert card.metrics["epoch"] == summary.best_epoch and card.training_config["beta"] == 5.0
+    assert seen[-1][0] == seen[-1][1] == 4 and "epoch 2/2" in seen[-1][2]
+    assert "epoch 2/2" in (run_dir / "train.log").read_text()
+
+
+def test_a_tiny_model_learns_the_toy_task(tmp_path):
+    data = write_toy_l4s(tmp_path / "d", 12, seed=3)
+    summary = train(_config(data, epochs=6, batch_size=2, arch_kwargs={"base_channels": 8}, lr=3e-3),
+                    tmp_path / "runs" / "learn")
+    rows = runs.read_metrics(summary.run_dir)
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"]
+    assert summary.best_metrics["f1"] > 0.3
+
+
+def test_cancel_mid_epoch_then_resume_reaches_the_same_final_epoch(data, tmp_path):
+    run_dir = tmp_path / "runs" / "resume"
+    token = CancelToken()
+    batches = []
+
+    def progress(done, total, stage):
+        if not stage.startswith("epoch"):
+            return  # loading the data reports progress too
+        batches.append(done)
+        if done == 4:  # the second batch of epoch 2 (2 batches per epoch)
+            token.cancel()
+
+    config = _config(data, epochs=3, batch_size=4)
+    first = train(config, run_dir, progress=progress, cancel=token)
+    assert first.state == "stopped" and runs.read_status(run_dir).state == "stopped"
+    assert json.loads((run_dir / "train_state.json").read_text())["epoch"] == 1
+    second = train(_config(data, epochs=3, batch_size=4), run_dir)
+    assert second.state == "finished" and second.epochs_done == 3
+    assert _metric_epochs(run_dir) == [1, 2, 3]
+    # the uninterrupted run gives the same numbers
+    straight = train(_config(data, epochs=3, batch_size=4), tmp_path / "runs" / "straight")
+    a, b = runs.read_metrics(run_dir), runs.read_metrics(straight.run_dir)
+    assert [r["val_loss"] for r in a] == pytest.approx([r["val_loss"] for r in b], rel=1e-4)
+
+
+def test_a_detached_run_killed_with_sigkill_resumes(data, tmp_path):
+    run_dir = tmp_path / "runs" / "killed"
+    config = _config(data, epochs=4, batch_size=2)
+    launched = runs.launch_detached(config, run_dir)
+    state = run_dir / "train_state.json"
+    deadline = time.time() + 120
+    while not state.exists():
+        assert launched.process.poll() is None, (run_dir / "train.log").read_text()
+        assert time.time() < deadline, "no checkpoint in time"
+        time.sleep(0.05)
+    time.sleep(0.1)  # into the next epoch
+    os.kill(launched.pid, signal.SIGKILL)
+    launched.process.wait(timeout=30)
+    status = runs.current_status(run_dir)
+    assert status.state == "failed" and "ended without finishing" in status.error and "--resume" in status.error
+    done_before = json.loads(state.read_text())["epoch"]
+    assert 1 <= done_before < 4
+    assert cli_main(["train", "--resume", str(run_dir), "--foreground"]) == 0
+    assert runs.read_status(run_dir).state == "finished"
+    assert _metric_epochs(run_dir) == [1, 2, 3, 4]
+
+
+def test_stop_file_stops_between_batches(data, tmp_path):
+    run_dir = tmp_path / "runs" / "stopme"
+
+    def progress(done, total, stage):
+        if done == 1 and stage.startswith("epoch"):
+            (run_dir / runs.STOP_FILE).write_text("now")
+
+    summary = train(_config(data), run_dir, progress=progress, clear_stop=True)
+    assert summary.state == "stopped" and summary.epochs_done == 0
+    assert "Stopped on request" in runs.read_status(run_dir).message
+
+
+def test_request_stop_on_a_finished_run_changes_nothing(data, tmp_path):
+    run_dir = tmp_path / "runs" / "done"
+    train(_config(data, epochs=1), run_dir)
+    assert runs.request_stop(run_dir).state == "finished"
+    assert not (run_dir / runs.STOP_FILE).exists()
+
+
+def test_second_run_on_the_same_device_waits_in_the_queue(data, tmp_path):
+    holder = runs.DeviceLock("cpu", tmp_path / "other")
+    assert holder.acquire()
+    run_dir = tmp_path / "runs" / "queued"
+    result = {}
+    t = threading.Thread(target=lambda: result.setdefault("s", train(_config(data, epochs=1), run_dir)))
+    t.start()
+    deadline = time.time() + 30
+    while True:
+        s = runs.read_status(run_dir)
+        if s is not None and s.state == "queued" and "queued" in s.message:
+            break
+        assert time.time() < deadline
+        time.sleep(0.05)
+    assert str(tmp_path / "other") in s.message
+    time.sleep(0.3)
+    assert runs.read_status(run_dir).state == "queued"
+    holder.release()
+    t.join(timeout=60)
+    assert result["s"].state == "finished"
+    assert not (tmp_path / "locks" / "cpu.lock").exists()
+
+
+def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
+    lock_dir = tmp_path / "locks"
+    lock_dir.mkdir()
+    (lock_dir / "cpu.lock").write_text(json.dumps({"pid": 2**22 + 12345, "run_dir": "x"}))
+    lock = runs.DeviceLock("cpu", tmp_path / "r")
+    assert lock.acquire(poll_s=0.01)
+    lock.release()
+
+
+def test_a_run_folder_holding_another_run_is_refused(data, tmp_path):
+    run_dir = tmp_path / "runs" / "taken"
+    train(_config(data, epochs=1), run_dir)
+    with pytest.raises(InputError) as err:
+        train(_config(data, epochs=1, lr=0.01), run_dir)
+    assert "already holds another run" in str(err.value) and "lr: 0.001 != 0.01" in str(err.value)
+    other = tmp_path / "stuff"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="not empty and is not a training run"):
+        train(_config(data, epochs=1), other)
+
+
+def test_unknown_architecture_and_bad_settings(data, tmp_path):
+    with pytest.raises(InputError, match="Unknown architecture 'unet_nope'"):
+        train(_config(data, arch="unet_nope"), tmp_path / "runs" / "x")
+    with pytest.raises(InputError, match="alpha=1.5"):
+        train(_config(data, alpha=1.5), tmp_path / "runs" / "y")
+    assert not (tmp_path / "runs" / "x").exists()
+
+
+def test_bad_data_fails_the_run_with_its_message_in_the_status(tmp_path):
+    data = write_toy_l4s(tmp_path / "d", 4)
+    (data / "img" / "image_2.h5").write_bytes(b"garbage")
+    run_dir = tmp_path / "runs" / "bad"
+    with pytest.raises(UserError, match=r"image_2\.h5"):
+        train(_config(data), run_dir)
+    status = runs.read_status(run_dir)
+    assert status.state == "failed" and "image_2.h5" in status.error
+
+
+# ---------------------------------------------------------------- CLI, evaluate, promote
+
+
+def test_cli_train_foreground_evaluate_promote_runs(data, tmp_path, capsys):
+    run_dir = tmp_path / "runs" / "cli"
+    assert cli_main(["train", "--data", str(data), "--epochs", "2", "--batch-size", "4", "--device", "cpu",
+                     "--arch-kwargs", '{"base_channels": 4}', "--alpha", "0.3", "--beta", "4",
+                     "--run-dir", str(run_dir), "--foreground"]) == 0
+    cfg = json.loads((run_dir / "config.json").read_text())
+    assert cfg["alpha"] == 0.3 and cfg["beta"] == 4 and cfg["arch_kwargs"] == TINY
+    capsys.readouterr()
+
+    out_file = tmp_path / "table.csv"
+    assert cli_main(["evaluate", "--model", str(run_dir / "best.json"), "--data", str(data),
+                     "--out", str(out_file), "--device", "cpu"]) == 0
+    table = capsys.readouterr().out
+    for col in ("F1-score", "Precision", "Recall", "IoU", "Dice-WCE", "WCE", "Dice"):
+        assert col in table
+    with open(out_file) as fh:
+        row = next(csv.DictReader(fh))
+    assert float(row["Dice-WCE"]) == pytest.approx(0.7 * float(row["WCE"]) + 0.3 * float(row["Dice"]), rel=1e-5)
+
+    models_dir = tmp_path / "models"
+    assert cli_main(["promote", str(run_dir), "--name", "tiny"]) == 0
+    assert (models_dir / "tiny.safetensors").exists()
+    model, card = checkpoint.load_checkpoint(models_dir / "tiny.json")
+    assert card.name == "tiny" and card.run_id == "cli" and card.metrics["f1"] >= 0
+    assert card.training_config["alpha"] == 0.3 and str(data) in card.trained_on
+    assert [c.name for c in checkpoint.list_models(models_dir)] == ["tiny"]
+    assert cli_main(["promote", str(run_dir), "--name", "tiny"]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+    assert cli_main(["runs", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed[0]["run"] == "cli" and listed[0]["state"] == "finished" and listed[0]["epochs"] == "2/2"
+
+
+def test_cli_errors_are_clear(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert cli_main(["train", "--data", str(tmp_path / "empty"), "--foreground"]) == 2
+    assert "is empty" in capsys.readouterr().err
+    assert cli_main(["train", "--data", str(tmp_path / "empty")]) == 2  # detached: checked before starting
+    assert "is empty" in capsys.readouterr().err
+    assert cli_main(["train", "--data", str(tmp_path), "--arch", "nope"]) == 2
+    assert "Unknown architecture 'nope'" in capsys.readouterr().err
+    assert cli_main(["train"]) == 2
+    assert "No data folder" in capsys.readouterr().err
+    assert cli_main(["promote", str(tmp_path)]) == 2
+    assert "not a training run" in capsys.readouterr().err
+
+
+def test_promote_refuses_a_run_without_a_best_checkpoint(data, tmp_path):
+    run_dir = tmp_path / "runs" / "early"
+
+    def progress(done, total, stage):
+        if stage.startswith("epoch"):
+            (run_dir / runs.STOP_FILE).write_text("now")
+
+    train(_config(data), run_dir, progress=progress)
+    with pytest.raises(InputError, match="no best checkpoint"):
+        promote(run_dir, "x", tmp_path / "m")
+    with pytest.raises(InputError, match="not usable"):
+        train(_config(data, epochs=1), tmp_path / "runs" / "ok")
+        promote(tmp_path / "runs" / "ok", "bad name/..", tmp_path / "m")
+
+
+def test_evaluate_uses_test_data_of_an_official_release(tmp_path):
+    write_toy_l4s(tmp_path / "rel" / "TrainData", 6, seed=1)
+    write_toy_l4s(tmp_path / "rel" / "TestData", 3, seed=2)
+    summary = train(_config(tmp_path / "rel", epochs=1), tmp_path / "runs" / "off")
+    result = evaluate(summary.best_checkpoint, tmp_path / "rel")
+    assert result.patches == 3 and "TestData" in result.data
+    assert result.tp + result.fp + result.fn + result.tn == 3 * 128 * 128
