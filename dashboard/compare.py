@@ -11,8 +11,16 @@ from landslide_core import analysis, display
 
 from . import maps, state
 
-LEGEND = ("🟥 new · 🟧 persisting · 🟦 vanished · ⬜ not assessable (cloud or no data) · "
-          "🟨 landslide before · 🟪 landslide after")
+def _swatch(rgba, label: str) -> str:
+    r, g, b, a = rgba
+    return (f'<span style="display:inline-block;width:0.9em;height:0.9em;margin:0 0.3em 0 0.9em;'
+            f'vertical-align:middle;border:1px solid #555;background:rgba({r},{g},{b},{a / 255:.2f})"></span>{label}')
+
+
+LEGEND = ('<div style="font-size:0.9rem">'
+          + "".join(_swatch(display.CHANGE_CLASSES[c][1], display.CHANGE_CLASSES[c][0]) for c in (1, 2, 3, 255))
+          + _swatch(display.MASK_COLOURS["pre"], "landslide before")
+          + _swatch(display.MASK_COLOURS["post"], "landslide after") + "</div>")
 
 
 def current_result() -> Optional[analysis.AnalysisResult]:

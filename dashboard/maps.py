@@ -114,7 +114,7 @@ def overlays_map(overlays: Iterable[dict[str, Any]], bounds_latlon: list[list[fl
         m.fit_bounds([[hb[0][0] - pad, hb[0][1] - pad], [hb[1][0] + pad, hb[1][1] + pad]])
     else:
         m.fit_bounds(bounds_latlon)
-    folium.LayerControl(collapsed=False).add_to(m)
+    folium.LayerControl(collapsed=True).add_to(m)
     offline_assets.localize(m)
     return m
 

@@ -21,7 +21,7 @@ ABOUT = ("Draw an area, pick a date window before and after an event, and the la
 
 def page_setup(page_title: str) -> None:
     """Every page starts here: page config, offline map assets, session defaults."""
-    st.set_page_config(page_title=f"{page_title} - {APP_TITLE}", page_icon=":material/landslide:",
+    st.set_page_config(page_title=f"{page_title} - {APP_TITLE}", page_icon=favicon(),
                        layout="wide")
     logging.basicConfig(level=logging.INFO)
     try:
@@ -146,3 +146,34 @@ def page_link(page: str, label: str, icon: Optional[str] = None) -> None:
         st.page_link(page, label=label, icon=icon)
     except StreamlitAPIException:
         st.caption(f"{label}: open it from the sidebar.")
+
+
+def navigation_pages(home_render) -> list:
+    """Home plus every ``pages/N_Name.py`` (sorted), titled and addressed by its name.
+
+    No page icons: a page's icon becomes the browser tab's favicon, and material icons as
+    favicons are fetched from the internet; the favicon is :func:`favicon`, drawn here."""
+    root = Path(__file__).resolve().parent.parent
+    pages = [st.Page(home_render, title="Home", url_path="home", default=True)]
+    for path in sorted((root / "pages").glob("*.py")):
+        name = path.stem.split("_", 1)[1] if "_" in path.stem and path.stem.split("_", 1)[0].isdigit() else path.stem
+        pages.append(st.Page(f"pages/{path.name}", title=name.replace("_", " "), url_path=name))
+    return pages
+
+
+_FAVICON = None
+
+
+def favicon():
+    """A small mountain-and-slide icon drawn here (a material icon as favicon would be
+    fetched from the internet)."""
+    global _FAVICON
+    if _FAVICON is None:
+        from PIL import Image, ImageDraw
+
+        img = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+        d = ImageDraw.Draw(img)
+        d.polygon([(2, 60), (30, 8), (62, 60)], fill=(120, 96, 72, 255))
+        d.polygon([(30, 8), (40, 26), (34, 44), (24, 60), (14, 60), (26, 36)], fill=(181, 68, 44, 255))
+        _FAVICON = img
+    return _FAVICON

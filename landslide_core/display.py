@@ -60,7 +60,7 @@ def to_lonlat(data: np.ndarray, transform: Affine, crs: CRS, resampling: Resampl
     dst_transform, dst_w, dst_h = calculate_default_transform(crs, LONLAT, width, height,
                                                               left, bottom, right, top)
     dst_w2, dst_h2 = _display_shape(dst_w, dst_h, max_px)
-    dst_transform = dst_transform * Affine.scale(dst_w / dst_w2, dst_h / dst_h2)
+    dst_transform = dst_transform @ Affine.scale(dst_w / dst_w2, dst_h / dst_h2)
     dst = np.full((count, dst_h2, dst_w2), nodata, dtype=src.dtype)
     reproject(src, dst, src_transform=transform, src_crs=crs, dst_transform=dst_transform,
               dst_crs=LONLAT, resampling=resampling, src_nodata=nodata, dst_nodata=nodata)

@@ -28,7 +28,7 @@ if ss.get("cmp_for") != str(result.folder) or ss.get(state.CMP_THRESHOLD) is Non
     ss[state.CMP_THRESHOLD] = round(default_t, 2)
     ss[state.LOCATE_ID] = None
 if ss.get(state.CMP_OPACITY) is None:
-    ss[state.CMP_OPACITY] = 80
+    ss[state.CMP_OPACITY] = 60
 
 c_t, c_o, c_v = st.columns([2, 2, 2])
 c_t.slider("Threshold (probability)", min_value=0.05, max_value=0.95, step=0.01, key=state.CMP_THRESHOLD,
@@ -66,7 +66,7 @@ if view_mode == "Side by side":
 else:
     compare.show_map(compare.all_overlays(view, opacity), view, basemaps, locate_geometry, "cmp_map",
                      height=560)
-st.markdown(compare.LEGEND)
+st.html(compare.LEGEND)
 
 # ---------------------------------------------------------------- table, charts, downloads
 compare.landslide_table(view)

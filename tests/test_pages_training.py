@@ -132,3 +132,24 @@ def test_models_page_lists_cards_and_names_unreadable_ones(tmp_path):
     (tmp_path / "models" / "broken.json").write_text("{not json")
     at = _page(MODELS_PAGE)
     assert "broken.json" in _errors(at)
+
+
+def test_a_queued_run_shows_live_and_stops_from_the_page(tmp_path):
+    data = write_toy_l4s(tmp_path / "d", 4)
+    holder = runs.DeviceLock("cpu", tmp_path / "someone-else")
+    assert holder.acquire()
+    try:
+        launched = runs.launch_detached(TrainConfig(data_dir=str(data), epochs=1, batch_size=4, device="cpu",
+                                                    arch_kwargs={"base_channels": 4}))
+        deadline = time.time() + 60
+        while "queued:" not in (runs.read_status(launched.run_dir).message or ""):
+            assert time.time() < deadline, (launched.run_dir / "train.log").read_text()
+            time.sleep(0.1)
+        at = _page(TRAINING_PAGE)
+        assert any("**queued**" in m.value for m in at.markdown)
+        at.button(key="tr_stop").click().run()
+        assert any("Stop requested" in i.value for i in at.info)
+        launched.process.wait(timeout=60)
+        assert runs.current_status(launched.run_dir).state == "stopped"
+    finally:
+        holder.release()

@@ -119,3 +119,10 @@ def test_default_root_from_env(monkeypatch, tmp_path):
     assert default_cache_root() == tmp_path / "c"
     monkeypatch.delenv("LANDSLIDE_CACHE_DIR")
     assert default_cache_root().name == "landslide-monitor"
+
+
+def test_put_from_outside_the_cache_folder(tmp_path):
+    cache = SceneCache(tmp_path / "cache", 10**9)
+    outside = write_scene(tmp_path / "elsewhere.tif", make_raw_scene(8, 8))
+    path = cache.put("h" * 40, outside)
+    assert path.parent == tmp_path / "cache" and not outside.exists() and cache.get("h" * 40) == path

@@ -66,8 +66,8 @@ def test_demo_serves_pre_and_post_on_the_request_grid(tmp_path, fake_synthetic):
     assert again.from_cache and again.provenance["role"] == "pre"
 
 
-def test_demo_is_deterministic_per_aoi_and_dates(fake_synthetic):
-    src = DemoSource(cache=SceneCache.__new__(SceneCache))
+def test_demo_is_deterministic_per_aoi_and_dates(fake_synthetic, tmp_path):
+    src = DemoSource(cache=SceneCache(tmp_path, 10**9))
     req = AnalysisRequest(TINY, PRE, POST)
     assert src.list_scenes(req, PRE) == src.list_scenes(req, PRE)
     other = AnalysisRequest(TINY, PRE, DateWindow(D(2023, 4, 1), D(2023, 6, 30)))
@@ -82,6 +82,7 @@ def test_demo_is_deterministic_per_aoi_and_dates(fake_synthetic):
 def test_event_date_rule(fake_synthetic, tmp_path):
     src = DemoSource(cache=SceneCache(tmp_path, 10**9))
     assert src.event_date(AnalysisRequest(SQUARE, PRE, POST)) == D(2023, 3, 10)  # the demo area
+    assert DemoSource.seed_for(AnalysisRequest(SQUARE, PRE, POST)) == 7  # its own seed: truth known
     assert src.event_date(AnalysisRequest(TINY, PRE, POST)) == D(2023, 3, 1)  # day after 'before' ends
     late_pre = AnalysisRequest(SQUARE, DateWindow(D(2023, 3, 1), D(2023, 3, 20)), POST)
     assert src.fetch(late_pre, late_pre.pre).provenance["role"] == "post"  # ends after the event
@@ -118,3 +119,14 @@ def test_demo_with_the_real_generator_on_a_tiny_aoi(tmp_path):
     assert np.isfinite(a.band("elevation")).all()
     again = DemoSource(cache=SceneCache(tmp_path / "other", 10**9)).fetch(req, POST)
     assert np.array_equal(read_scene(again.path).data, b.data, equal_nan=True)  # deterministic
+
+
+def test_overlapping_windows_still_give_a_later_after_date(fake_synthetic, tmp_path):
+    src = DemoSource(cache=SceneCache(tmp_path, 10**9))
+    for shift in range(12):
+        pre = DateWindow(D(2023, 1, 1) + datetime.timedelta(days=shift), D(2023, 3, 31))
+        req = AnalysisRequest(TINY, pre, DateWindow(D(2023, 2, 1), D(2023, 4, 5)))
+        a, b = src.pair_dates(req)
+        assert a.date < b.date and req.post.contains(b.date)
+    ev = src.event(req)
+    assert ev.new_landslides.shape == (req.grid().height, req.grid().width)

@@ -6,7 +6,6 @@ import random
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 from fake_ee import EEException, fake_ee, listing_feature, rate_limited  # noqa: F401
 from test_sources_request import POST, PRE, SQUARE
@@ -213,4 +212,6 @@ def test_registry_builds_the_source_and_rejects_unknown_names():
         get_source("sentinelhub")
     with pytest.raises(SourceError, match="Unknown DEM"):
         get_source("earthengine", dem="srtm")
-    assert np.float32  # numpy used
+    with pytest.raises(InputError, match="Unknown option.*colour.*accepts.*cloud_probability_threshold_pct"):
+        get_source("earthengine", colour="red")
+    assert get_source("GEE").name == "earthengine" and get_source("local-files").name == "local"

@@ -5,7 +5,7 @@ import random
 
 import numpy as np
 import pytest
-from fake_ee import (computation_timed_out, expected_value, fake_ee, out_of_memory, rate_limited,  # noqa: F401
+from fake_ee import (computation_timed_out, expected_value, fake_ee, out_of_memory, rate_limited,  # noqa: F401 - fixture
                      socket_timeout, unavailable)
 from test_sources_request import POST, PRE, square_km
 
@@ -107,7 +107,8 @@ def test_four_failures_then_success_still_succeeds(fake_ee):
 
 def test_memory_limit_splits_the_tile_in_four(fake_ee):
     grid = grid_centered(-75.3, -12.1, 100, 80)
-    fake_ee.memory_limit_px = 2500  # 100x80 fails, 50x40 = 2000 fits
+    fake_ee.errors = [out_of_memory()]  # the whole tile fails once, as scripted
+    fake_ee.memory_limit_px = 2500  # and by size: 100x80 fails, 50x40 = 2000 fits
     stats = DownloadStats()
     out = download_pixels(ee_compute_fn("expr", BANDS14), grid, BANDS14, policy=no_wait_policy([]), stats=stats)
     assert stats.splits == 1 and len(fake_ee.compute_requests) == 5
@@ -164,3 +165,18 @@ def test_classify():
             status = 502
 
     assert classify(HttpErr("boom")) == (RETRY, "server error (HTTP 502)")
+
+
+def test_cancel_wakes_up_a_retry_wait(fake_ee):
+    import threading
+    import time
+
+    grid = grid_centered(-75.3, -12.1, 32, 32)
+    fake_ee.errors = [rate_limited() for _ in range(5)]
+    token = CancelToken()
+    threading.Timer(0.3, token.cancel).start()
+    t0 = time.monotonic()
+    with pytest.raises(Cancelled):
+        download_pixels(ee_compute_fn("expr", BANDS14), grid, BANDS14, cancel=token,
+                        policy=RetryPolicy(base_delay_s=20.0, sleep=time.sleep))
+    assert time.monotonic() - t0 < 3.0

@@ -50,6 +50,7 @@ def test_key_is_stable_and_normalised():
     assert request().key() == request(aoi=reversed_ring).key()
     assert request().key() != request(cloud_limit_pct=31).key()
     assert request().key() != request(composite="median").key()
+    assert request() == request() and hash(request()) == hash(request())  # usable as a dict key
 
 
 @pytest.mark.parametrize("text", [json.dumps(SQUARE), json.dumps({"type": "Feature", "geometry": SQUARE}),

@@ -138,7 +138,10 @@ class SceneCache:
             json.dump(meta, fh)
         if tmp_path.parent.resolve() != self.root.resolve():
             staged = self.temp_path()
-            os.replace(tmp_path, staged) if _same_device(tmp_path, self.root) else _copy(tmp_path, staged)
+            if _same_device(tmp_path, self.root):
+                os.replace(tmp_path, staged)
+            else:
+                _copy(tmp_path, staged)
             tmp_path = staged
         os.replace(tmp_manifest, manifest)
         os.replace(tmp_path, path)

@@ -10,10 +10,13 @@ cover (one fairly clear date per window).
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import random
 import threading
 from typing import Any, Optional
+
+import numpy as np
 
 from ..errors import SourceError
 from ..progress import CancelToken, ProgressFn, check_cancel
@@ -58,18 +61,24 @@ class DemoSource:
 
     # --- determinism ---------------------------------------------------------------------------
     @staticmethod
-    def seed_for(request: AnalysisRequest) -> int:
+    def is_demo_area(request: AnalysisRequest) -> bool:
+        try:
+            return normalised_aoi(_synthetic().DEMO_EVENT.aoi) == normalised_aoi(request.aoi)
+        except (ImportError, AttributeError):
+            return False
+
+    @classmethod
+    def seed_for(cls, request: AnalysisRequest) -> int:
+        """The demo event's own seed for its area (so its truth is known), else from the request key."""
+        if cls.is_demo_area(request):
+            return int(_synthetic().DEMO_EVENT.seed)
         return int(request.key()[:8], 16)
 
     def event_date(self, request: AnalysisRequest) -> datetime.date:
         if self.event_date_override is not None:
             return self.event_date_override
-        try:
-            demo = _synthetic().DEMO_EVENT
-            if normalised_aoi(demo.aoi) == normalised_aoi(request.aoi):
-                return parse_date(demo.event_date, "demo event date")
-        except (ImportError, AttributeError):
-            pass
+        if self.is_demo_area(request):
+            return parse_date(_synthetic().DEMO_EVENT.event_date, "demo event date")
         return request.pre.end + datetime.timedelta(days=1)
 
     def list_scenes(self, request: AnalysisRequest, window: DateWindow) -> list[SceneListing]:
@@ -89,10 +98,22 @@ class DemoSource:
             out.append(SceneListing(d, f"DEMO_{d:%Y%m%d}_{seed:08x}", round(scene, 1), round(aoi, 1), 100.0))
         return out
 
-    def chosen_date(self, request: AnalysisRequest, window: DateWindow) -> SceneListing:
-        best = choose_least_cloudy(self.list_scenes(request, window), float(request.cloud_limit_pct),
-                                   window, "the demo")
-        return next(s for s in self.list_scenes(request, window) if s.date == best.date)
+    def chosen_date(self, request: AnalysisRequest, window: DateWindow,
+                    after: Optional[datetime.date] = None) -> SceneListing:
+        """The least cloudy synthetic acquisition of the window under the limit (after ``after``)."""
+        listings = [s for s in self.list_scenes(request, window) if after is None or s.date > after]
+        best = choose_least_cloudy(listings, float(request.cloud_limit_pct), window, "the demo")
+        return next(s for s in listings if s.date == best.date)
+
+    def pair_dates(self, request: AnalysisRequest) -> tuple[SceneListing, SceneListing]:
+        """The 'before' and 'after' acquisitions; the after one is always later."""
+        pre = self.chosen_date(request, request.pre)
+        return pre, self.chosen_date(request, request.post, after=pre.date)
+
+    def event(self, request: AnalysisRequest):
+        """The whole synthetic event of a request (scenes and truth: ``new_landslides``)."""
+        pre, post = self.pair_dates(request)
+        return self._event(request, pre.date, post.date)
 
     # --- fetching ------------------------------------------------------------------------------
     def cache_key(self, request: AnalysisRequest, window: DateWindow) -> str:
@@ -119,9 +140,7 @@ class DemoSource:
         provenance: dict[str, Any] = {}
 
         def produce(tmp_path):
-            pre = self.chosen_date(request, request.pre)
-            post = self.chosen_date(request, request.post)
-            this = self.chosen_date(request, window)
+            pre, post = self.pair_dates(request)
             event_date = self.event_date(request)
             is_pre = window.end < event_date
             if progress:
@@ -129,17 +148,19 @@ class DemoSource:
             event = self._event(request, pre.date, post.date)
             check_cancel(cancel)
             scene = event.pre if is_pre else event.post
+            this = pre if is_pre else post  # the date the scene was rendered for
             if scene is None:
                 raise SourceError("The synthetic generator returned no scene.", "This is a bug: please report it.")
-            scene.provenance = {
+            scene = dataclasses.replace(scene, provenance={
                 **dict(getattr(scene, "provenance", {}) or {}),
                 "source": self.name, "source_version": self.version, "synthetic": True,
                 "seed": self.seed_for(request), "event_date": event_date.isoformat(),
                 "role": "pre" if is_pre else "post", "window": window.to_json(),
                 "dates": [this.date.isoformat()],
-                "scenes": [this.to_json()], "aoi_cloud_pct": this.aoi_cloud_pct,
+                "scenes": [this.to_json()],
+                "aoi_cloud_pct": round(100.0 * (1.0 - float(np.mean(scene.valid))), 2),
                 "grid": request.grid().key(),
-            }
+            })
             provenance.update(scene.provenance)
             write_scene(tmp_path, scene)
             if progress:

@@ -56,6 +56,8 @@ DEMS = {"glo30": ("COPERNICUS/DEM/GLO30", "DEM"), "aw3d30": ("JAXA/ALOS/AW3D30/V
 S2_BANDS = SPECTRAL_BANDS
 DOWNLOAD_BANDS = S2_BANDS + (ELEVATION, VALID)
 MAX_LISTED_SCENES = 200
+#: A window ending this recently may still gain scenes; its cache entry lasts one day.
+RECENT_DAYS = 5
 
 
 class EarthEngineSource:
@@ -95,6 +97,10 @@ class EarthEngineSource:
 
     def readiness(self, connect: bool = True) -> Readiness:
         return self_test(self.auth_config, connect=connect)
+
+    def self_test(self, connect: bool = True) -> Readiness:
+        """What is missing to use Earth Engine, and how to fix it (same as readiness)."""
+        return self.readiness(connect)
 
     def _ee(self):
         initialize(self.auth_config)
@@ -145,7 +151,8 @@ class EarthEngineSource:
 
     # --- listing -----------------------------------------------------------------------------
     def list_scenes(self, request: AnalysisRequest, window: DateWindow) -> list[SceneListing]:
-        """Every granule over the AOI in the window: date, id, scene cloud %, AOI cloud %, AOI coverage %."""
+        """Every granule over the AOI in the window, whatever its cloud cover (fetch applies the
+        limit): date, id, scene cloud %, cloud % inside the AOI, share of the AOI covered."""
         ee = self._ee()
         geom = self._geometry(ee, request)
         threshold = self.cloud_threshold
@@ -174,6 +181,9 @@ class EarthEngineSource:
         fields = {k: fields[k] for k in ("aoi", "cloud_limit_pct", "composite")}
         extra = {"cloud_threshold": self.cloud_threshold, "dem": self.dem,
                  "shadow_km": self.shadow_distance_km, "nir_dark": self.nir_dark_threshold}
+        today = datetime.date.today()
+        if window.end >= today - datetime.timedelta(days=RECENT_DAYS):
+            extra["as_of"] = today.isoformat()  # new scenes may still arrive: refetch tomorrow
         return scene_key(self.name, self.version, fields, window.to_json(), request.grid().key(), extra)
 
     def fetch(self, request: AnalysisRequest, window: DateWindow, progress: Optional[ProgressFn] = None,

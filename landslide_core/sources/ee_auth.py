@@ -32,11 +32,11 @@ SECRETS_TABLE = "ee_service_account"
 SECRETS_JSON = "EE_SERVICE_ACCOUNT_JSON"
 
 HOW_TO_SIGN_IN = (
-    f"Either set {KEY_ENV}=/path/to/service-account-key.json (or put {KEY_ENV} in "
+    f"either set {KEY_ENV}=/path/to/service-account-key.json (or put {KEY_ENV} in "
     f".streamlit/secrets.toml), or run `earthengine authenticate` once on this machine."
 )
 HOW_TO_PROJECT = (
-    f"Set {PROJECT_ENV}=<your Google Cloud project id> (environment or .streamlit/secrets.toml); "
+    f"set {PROJECT_ENV}=<your Google Cloud project id> (environment or .streamlit/secrets.toml); "
     "the project must be registered for Earth Engine (https://code.earthengine.google.com/register)."
 )
 
@@ -174,11 +174,11 @@ def self_test(config: Optional[AuthConfig] = None, connect: bool = True) -> Read
         found = (" Problems found: " + " ".join(cfg.problems)) if cfg.problems else ""
         return Readiness(False, "Earth Engine: not signed in. No service-account key (env "
                          f"{KEY_ENV} or .streamlit/secrets.toml) and no stored credentials from "
-                         f"`earthengine authenticate` were found.{found} To fix: {HOW_TO_SIGN_IN} "
-                         f"Then: {HOW_TO_PROJECT}")
+                         f"`earthengine authenticate` were found.{found} To fix it, {HOW_TO_SIGN_IN} "
+                         f"Then {HOW_TO_PROJECT}")
     if not cfg.project:
         return Readiness(False, f"Earth Engine: signed in with {cfg.description}, but no Cloud project "
-                         f"is set. To fix: {HOW_TO_PROJECT}")
+                         f"is set. To fix it, {HOW_TO_PROJECT}")
     if connect:
         try:
             initialize(cfg)
@@ -198,9 +198,9 @@ def initialize(config: Optional[AuthConfig] = None, force: bool = False) -> Auth
     """Sign in to Earth Engine (``ee.Initialize``) once per configuration; SourceError if not possible."""
     cfg = config or find_config()
     if cfg.kind is None:
-        raise SourceError("Earth Engine: not signed in.", f"{HOW_TO_SIGN_IN} Then: {HOW_TO_PROJECT}")
+        raise SourceError("Earth Engine: not signed in.", f"{_cap(HOW_TO_SIGN_IN)} Then {HOW_TO_PROJECT}")
     if not cfg.project:
-        raise SourceError("Earth Engine: no Cloud project is set.", HOW_TO_PROJECT)
+        raise SourceError("Earth Engine: no Cloud project is set.", _cap(HOW_TO_PROJECT))
     ident = f"{cfg.kind}:{cfg.key_path or (cfg.key_info or {}).get('client_email') or cfg.user_credentials_path}:{cfg.project}"
     with _init_lock:
         if _initialized.get("ident") == ident and not force:
@@ -238,7 +238,11 @@ def explain_init_error(exc: BaseException, cfg: AuthConfig) -> tuple[str, str]:
     if any(w in low for w in ("timed out", "connection", "resolve", "network", "unreachable")):
         return (f"sign-in failed: Earth Engine could not be reached ({text[:200]}).",
                 "Check the internet connection (and proxy), then try again.")
-    return (f"sign-in failed: {text[:300]}.", f"{HOW_TO_SIGN_IN} {HOW_TO_PROJECT}")
+    return (f"sign-in failed: {text[:300]}.", f"Check the sign-in: {HOW_TO_SIGN_IN} Then {HOW_TO_PROJECT}")
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def reset_for_tests() -> None:

@@ -127,6 +127,22 @@ class DownloadStats:
     splits: int = 0
 
 
+class _StopToken(CancelToken):
+    """Cancelled when the user cancels or when the download is abandoned."""
+
+    def __init__(self, user: Optional[CancelToken]):
+        super().__init__()
+        self._user = user
+
+    @property
+    def cancelled(self) -> bool:
+        return super().cancelled or (self._user is not None and self._user.cancelled)
+
+    def raise_if_cancelled(self) -> None:
+        if self.cancelled:
+            raise Cancelled()
+
+
 def download_pixels(compute: ComputeFn, grid: Grid, band_names: Sequence[str], *,
                     max_workers: int = DEFAULT_WORKERS, policy: Optional[RetryPolicy] = None,
                     progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
@@ -139,13 +155,14 @@ def download_pixels(compute: ComputeFn, grid: Grid, band_names: Sequence[str], *
     stats.chunks = len(chunks)
     out = np.empty((n, grid.height, grid.width), dtype=np.float32)
     lock = threading.Lock()
+    stop = _StopToken(cancel)  # the user's cancel, or another tile's failure
 
     def fetch(chunk: Chunk, depth: int = 0) -> None:
-        check_cancel(cancel)
+        check_cancel(stop)
         rs = RetryStats()
         what = f"Earth Engine download of tile {chunk.width}x{chunk.height} px at ({chunk.col}, {chunk.row})"
         try:
-            data = call_with_retry(lambda: compute(chunk_pixel_grid(grid, chunk)), policy, what, rs, cancel)
+            data = call_with_retry(lambda: compute(chunk_pixel_grid(grid, chunk)), policy, what, rs, stop)
         except NeedsSplit as exc:
             if depth >= MAX_SPLIT_DEPTH or chunk.width < 2 or chunk.height < 2:
                 raise SourceError(f"{what} failed: {exc.cause}, even in small pieces.",
@@ -181,6 +198,7 @@ def download_pixels(compute: ComputeFn, grid: Grid, band_names: Sequence[str], *
             if cancel is not None and cancel.cancelled:
                 raise Cancelled(f"Download cancelled after {done} of {len(chunks)} tiles.")
     except BaseException:
+        stop.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..errors import InputError
@@ -81,7 +81,7 @@ class DateWindow:
 class AnalysisRequest:
     """An AOI (GeoJSON Polygon/MultiPolygon, EPSG:4326), two date windows and a cloud limit."""
 
-    aoi: dict
+    aoi: dict = field(hash=False)
     pre: DateWindow
     post: DateWindow
     cloud_limit_pct: float = 30.0

@@ -99,6 +99,18 @@ class RetryStats:
     causes: list[str] = field(default_factory=list)
 
 
+def _sleep(policy: RetryPolicy, delay_s: float, cancel: Optional[CancelToken]) -> None:
+    """Wait before a retry; with the real clock, wake up early when cancelled."""
+    if cancel is None or policy.sleep is not time.sleep:
+        policy.sleep(delay_s)
+        return
+    end = time.monotonic() + delay_s
+    while (left := end - time.monotonic()) > 0:
+        check_cancel(cancel)
+        time.sleep(min(0.2, left))
+    check_cancel(cancel)
+
+
 def call_with_retry(fn: Callable[[], T], policy: RetryPolicy, what: str = "the request",
                     stats: Optional[RetryStats] = None, cancel: Optional[CancelToken] = None) -> T:
     """``fn()`` with retries; NeedsSplit on memory errors; SourceError after the last try."""
@@ -124,7 +136,7 @@ def call_with_retry(fn: Callable[[], T], policy: RetryPolicy, what: str = "the r
                 stats.retries += 1
                 delay = policy.delay_s(attempt)
                 log.info("%s: %s; retry %d in %.1f s", what, cause, attempt + 1, delay)
-                policy.sleep(delay)
+                _sleep(policy, delay, cancel)
     raise SourceError(
         f"{what} failed {policy.max_attempts} times: {last_cause} ({last_text}).",
         "Earth Engine is busy or unreachable: wait a few minutes and try again, or choose a "

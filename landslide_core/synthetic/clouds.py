@@ -61,7 +61,7 @@ def apply_clouds(toa: np.ndarray, layer: CloudLayer, path_dn: np.ndarray) -> np.
     if shade[0].size:
         sub = toa[:, shade[0], shade[1]]
         ground = np.clip(sub - path_dn[:, None], 0.0, None)
-        toa[:, shade[0], shade[1]] = sub - ground * (0.7 * layer.shadow[shade])[None]
+        toa[:, shade[0], shade[1]] = sub - ground * (0.55 * layer.shadow[shade])[None]
     cov = np.nonzero(layer.opacity > 0)
     if cov[0].size:
         a = layer.opacity[cov][None]

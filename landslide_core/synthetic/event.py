@@ -103,7 +103,7 @@ def make_landslides(rng: np.random.Generator, terrain: Terrain, n: int, allowed:
     radius_img = radius_img.reshape(h, w)
     owner = owner.reshape(h, w)
     dist, (iy, ix) = ndimage.distance_transform_edt(radius_img == 0, return_indices=True)
-    edge = 1.0 + 0.3 * spectral_noise(rng, (h, w), 2.0, 2.5, 60 / px)
+    edge = 1.0 + 0.2 * spectral_noise(rng, (h, w), 2.5, 4.0, 60 / px)
     mask = (dist <= radius_img[iy, ix] * edge) & allowed
     label = np.where(mask, owner[iy, ix], 0).astype(np.int32)
     rows, cols = np.divmod(src, w)

@@ -37,7 +37,7 @@ CONFOUNDERS = (BARE_FIELD, ROCK, RIVERBED, WATER, ROAD, SETTLEMENT)
 
 #: World parameters for training scenes: lower ground on average (the real benchmark's
 #: sites lie at a few hundred to ~2000 m), more landslides per km2 to find positives fast.
-L4S_LOW = WorldOptions(base_elevation_m=(150.0, 1300.0), new_landslides_per_km2=(2.0, 4.0),
+L4S_LOW = WorldOptions(base_elevation_m=(150.0, 1100.0), new_landslides_per_km2=(2.0, 4.0),
                        old_scars_per_km2=(0.6, 1.5), farm_share=(0.05, 0.3), cloud_cover=(0.05, 0.35))
 L4S_HIGH = WorldOptions(base_elevation_m=(1500.0, 3300.0), new_landslides_per_km2=(2.0, 4.0),
                         old_scars_per_km2=(0.6, 1.5), farm_share=(0.05, 0.3), cloud_cover=(0.05, 0.35))
@@ -111,6 +111,7 @@ def write_l4s_dataset(out_dir, n_patches: int, seed: int = 0, landslide_share: f
     per_scene = (scene_px // PATCH_PX) ** 2
     max_scenes = 20 + 8 * int(np.ceil(n_patches / per_scene)) + int(np.ceil(target_px / (0.01 * px_per_patch * per_scene)))
     neg_cap = max(2, per_scene // 2)
+    pos_cap = max(2, per_scene // 2)  # spread the positives over many scenes
     k = 0
     rng = np.random.default_rng([seed, 991])
     while written < n_patches:
@@ -126,28 +127,29 @@ def write_l4s_dataset(out_dir, n_patches: int, seed: int = 0, landslide_share: f
                 seen_pos += 1
         if seen_pos:
             mean_pos_px = seen_pos_px / seen_pos
-        pos_goal = min(n_patches, int(np.ceil(target_px / max(mean_pos_px, 1.0)))) if target_px > 0 else 0
-        neg_goal = n_patches - pos_goal
         order = rng.permutation(len(patches))
         # negatives: confounder-rich first, cloudy ones count as interesting too
         negs = sorted((i for i in order if not patches[i].mask.any()),
                       key=lambda i: -(patches[i].confounder_share + 0.5 * min(patches[i].cloud_share, 0.3)
                                       + 0.02 * rng.uniform()))
-        taken_neg = 0
+        taken_neg = taken_pos = 0
         for i in order:
             p = patches[i]
             if written >= n_patches:
                 break
             npx = int(p.mask.sum())
+            remaining_px = target_px - pos_px
+            pos_goal = n_pos + (int(np.ceil(remaining_px / max(mean_pos_px, 1.0))) if remaining_px > 0 else 0)
             if npx:
-                if not relax and (pos_px >= target_px or n_pos >= pos_goal):
+                if not relax and (remaining_px <= 0 or taken_pos >= pos_cap):
                     continue
                 pos_px += npx
                 n_pos += 1
+                taken_pos += 1
             else:
                 if i not in negs[:neg_cap] and not relax:
                     continue
-                if not relax and n_neg >= neg_goal:
+                if not relax and n_neg >= n_patches - min(pos_goal, n_patches):
                     continue
                 n_neg += 1
                 taken_neg += 1

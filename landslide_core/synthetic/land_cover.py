@@ -69,7 +69,7 @@ def make_land_cover(rng: np.random.Generator, terrain: Terrain, treeline_m: floa
     ridge = smoothstep(dist * px, 60.0, 250.0)
     tl = treeline_m + 120.0 * spectral_noise(rng, (h, w), 3.0, 300 / px, 5000 / px)
     grass_score = veg + 0.6 * ridge + 2.5 * smoothstep(z - tl, -300.0, 0.0)
-    code[grass_score > 1.25] = GRASS
+    code[grass_score > 1.6] = GRASS
     # farmland: gentle slopes in farmed districts, cut into parcels along the contours
     district = spectral_noise(rng, (h, w), 3.5, 500 / px, 6000 / px)
     thr = np.quantile(district[::3, ::3], 1.0 - min(max(farm_share * 2.2, 0.0), 0.95))
@@ -93,8 +93,10 @@ def make_land_cover(rng: np.random.Generator, terrain: Terrain, treeline_m: floa
     # above the tree line: puna grass, then rock; cliffs are rock everywhere
     rockline = tl + 800.0
     code[z > tl] = GRASS
-    rocky = (z > rockline) | (slope > 50.0 + 6.0 * veg) | ((z > tl) & (slope > 38.0))
-    code[rocky] = ROCK
+    cliff = (slope > 52.0 + 5.0 * veg) & (z <= tl)
+    rocky = (z > rockline) | ((z > tl) & (slope > 38.0))
+    code[rocky | cliff] = ROCK
+    mix[cliff & ~rocky] = 0.6  # cliffs below the tree line keep some vegetation
     # rivers: gravel beds along the bigger channels, water threads inside
     a = np.clip(area, 0.0, None)
     bars = 0.6 + 0.5 * smoothstep(spectral_noise(rng, (h, w), 2.5, 80 / px, 1500 / px), -1.0, 1.5)

@@ -25,16 +25,16 @@ N_BANDS = 12
 #               B1    B2    B3    B4    B5    B6    B7    B8    B9  B10   B11   B12
 _SURFACE = {
     FOREST:     (230,  270,  420,  250,  720, 2050, 2550, 2650, 2650, 0, 1500,  650),
-    GRASS:      (380,  480,  760,  700, 1250, 2100, 2450, 2600, 2600, 0, 2700, 1600),
-    CROP:       (300,  370,  700,  400, 1100, 2700, 3300, 3500, 3400, 0, 2300, 1100),
-    BARE_FIELD: (900, 1050, 1350, 1650, 1900, 2150, 2300, 2450, 2500, 0, 3300, 2600),
-    ROCK:       (1100, 1250, 1450, 1650, 1850, 2000, 2100, 2200, 2250, 0, 2800, 2200),
-    WATER:      (600,  650,  800,  700,  600,  350,  300,  280,  200, 0,  120,   80),
-    RIVERBED:   (1250, 1400, 1600, 1750, 1900, 2050, 2150, 2250, 2250, 0, 2700, 2150),
-    ROAD:       (1000, 1150, 1400, 1650, 1850, 2000, 2150, 2250, 2250, 0, 3000, 2500),
-    SETTLEMENT: (1100, 1200, 1300, 1400, 1550, 1750, 1850, 1950, 1950, 0, 2500, 2100),
-    OLD_SCAR:   (950, 1100, 1350, 1600, 1850, 2050, 2200, 2350, 2350, 0, 3100, 2450),
-    NEW_LANDSLIDE: (950, 1100, 1350, 1600, 1850, 2050, 2200, 2350, 2350, 0, 3100, 2450),
+    GRASS:      (330,  400,  640,  560, 1100, 1950, 2250, 2350, 2350, 0, 2250, 1250),
+    CROP:       (300,  360,  660,  380, 1050, 2600, 3150, 3300, 3250, 0, 2100, 1000),
+    BARE_FIELD: (620,  700,  900, 1100, 1300, 1550, 1700, 1800, 1850, 0, 2400, 1850),
+    ROCK:       (750,  850, 1000, 1150, 1300, 1450, 1550, 1600, 1650, 0, 2100, 1650),
+    WATER:      (450,  500,  620,  560,  500,  330,  300,  280,  200, 0,  120,   80),
+    RIVERBED:   (850,  950, 1100, 1200, 1350, 1500, 1600, 1650, 1650, 0, 2000, 1600),
+    ROAD:       (700,  800, 1000, 1150, 1350, 1500, 1650, 1700, 1700, 0, 2300, 1850),
+    SETTLEMENT: (800,  880,  980, 1050, 1200, 1400, 1500, 1580, 1600, 0, 2000, 1700),
+    OLD_SCAR:   (650,  720,  900, 1080, 1300, 1550, 1700, 1800, 1800, 0, 2300, 1750),
+    NEW_LANDSLIDE: (650, 720, 900, 1080, 1300, 1550, 1700, 1800, 1800, 0, 2300, 1750),
 }
 #: Surface reflectance (x 10000) per land cover code, bands B1..B12 (B10 unused: cirrus band).
 SURFACE_REFLECTANCE = np.zeros((max(_SURFACE) + 1, N_BANDS), np.float32)
@@ -84,7 +84,7 @@ def wet_season_index(day: date, lat: float) -> float:
     return 0.5 + 0.5 * math.cos(2 * math.pi * (doy - peak) / 365.0)
 
 
-def illumination(dz_dx: np.ndarray, dz_dy: np.ndarray, sun: Sun, diffuse: float = 0.2) -> np.ndarray:
+def illumination(dz_dx: np.ndarray, dz_dy: np.ndarray, sun: Sun, diffuse: float = 0.15) -> np.ndarray:
     """Hillshade factor (1 on flat ground): direct light on the slope plus diffuse sky light."""
     sz = sun.zenith_rad
     az = math.radians(sun.azimuth_deg)
@@ -120,14 +120,14 @@ def surface_reflectance(rng: np.random.Generator, code: np.ndarray, mix: np.ndar
         f = blend[mixed][None, :]
         refl[:, mixed[0], mixed[1]] = refl[:, mixed[0], mixed[1]] * (1.0 - f) + table[GRASS][:, None] * f
     tone, green = texture_seed_fields
-    refl *= (1.0 + 0.10 * tone)[None]
+    refl *= (1.0 + 0.07 * tone)[None]
     veg = np.isin(code, VEGETATION)
     gshift = np.where(veg, 0.07 * green, 0.0).astype(np.float32)
     refl[_NIR] *= (1.0 + gshift)[None]
     refl[_RED] *= (1.0 - 1.5 * gshift)[None]
     # fine texture: tree crowns, field furrows, roofs
     tex = ndimage.gaussian_filter(rng.standard_normal((h, w), dtype=np.float32), 0.7)
-    tex_amp = np.where(code == SETTLEMENT, 0.35, np.where(code == FOREST, 0.12, 0.06)).astype(np.float32)
+    tex_amp = np.where(code == SETTLEMENT, 0.35, np.where(code == FOREST, 0.07, 0.05)).astype(np.float32)
     refl *= (1.0 + tex_amp * tex / max(float(tex.std()), 1e-6))[None]
     np.clip(refl, 0.0, 10000.0, out=refl)
     return refl

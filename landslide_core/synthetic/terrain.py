@@ -178,7 +178,7 @@ def cost_envelope(z_src: np.ndarray, cost_per_px: np.ndarray, rounds: int = 2) -
 
 
 def make_terrain(rng: np.random.Generator, height: int, width: int, pixel_size_m: float = 10.0,
-                 base_elevation_m: float = 1500.0, hillslope_deg: float = 27.0,
+                 base_elevation_m: float = 1500.0, hillslope_deg: float = 29.0,
                  channel_steepness: float = 0.09) -> Terrain:
     """Generate a terrain of the given shape. Deterministic for a given ``rng`` state.
 
@@ -255,6 +255,8 @@ def make_terrain(rng: np.random.Generator, height: int, width: int, pixel_size_m
     top = MAX_ELEVATION_M - base_elevation_m
     if span > top:  # compress the highest part to stay below the elevation limit
         z = np.where(z > 0.8 * top, 0.8 * top + (z - 0.8 * top) * (0.2 * top) / (span - 0.8 * top), z)
+    # the delivered DEM is as sharp as a 30 m elevation model resampled to the grid
+    z = ndimage.gaussian_filter(z, 1.3 * 10.0 / px)
     elevation = (z + base_elevation_m).astype(np.float32)
     slope = slope_horn_deg(elevation, px, px)
     gy, gx = np.gradient(elevation, px)

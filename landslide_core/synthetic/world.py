@@ -36,12 +36,12 @@ class WorldOptions:
 
     base_elevation_m: tuple[float, float] = (600.0, 2600.0)
     treeline_m: tuple[float, float] = (3300.0, 3800.0)
-    hillslope_deg: tuple[float, float] = (24.0, 30.0)
+    hillslope_deg: tuple[float, float] = (26.0, 33.0)
     new_landslides_per_km2: tuple[float, float] = (0.8, 1.6)
     old_scars_per_km2: tuple[float, float] = (0.3, 0.8)
     farm_share: tuple[float, float] = (0.06, 0.22)
     settlement_share: tuple[float, float] = (0.002, 0.012)
-    cloud_cover: tuple[float, float] = (0.0, 0.3)
+    cloud_cover: tuple[float, float] = (0.02, 0.2)
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Promotion: a run's best checkpoint becomes a model in ``models/`` with its card."""
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -52,8 +53,6 @@ def promote(run_dir: str | Path, name: Optional[str] = None, models_dir: Optiona
     card.run_id = card.run_id or run_dir.name
     card.notes = (card.notes + f"; promoted from {run_dir}").lstrip("; ")
     tmp_card = target_card.with_name(target_card.name + ".partial")
-    import json
-
     tmp_card.write_text(json.dumps(card.to_dict(), indent=2))
     tmp_card.replace(target_card)
     return target_card

@@ -34,8 +34,7 @@ from . import runs
 from .config import TrainConfig, check_architecture
 from .dataset import BatchLoader, PatchSet, Split, discover, estimate_bytes, load_patches, split_names
 from .evaluate import score_patches
-from .losses import LossSums, WceDiceLoss
-from .metrics import PixelCounts
+from .losses import WceDiceLoss
 
 log = logging.getLogger("landslide_core.training")
 

@@ -1,0 +1,154 @@
+"""Realism check: generated Landslide4Sense patches against real ones, band by band.
+
+Prints, per band (14 bands and NDVI), the median and the 5-95 percentile range of the
+generated patches and of the real samples (../shared/data/l4s_real_samples, read its
+README), in raw units (DN, degrees, metres), with the ratio of the medians; saves a picture
+(true colour, slope, mask) of generated and real patches side by side; ends with one JSON
+line. Exit 2 when the real samples are missing.
+
+    .venv/bin/python bench/realism.py [--real DIR] [--patches 48] [--seed 0] [--out bench/out]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from landslide_core.bands import ALL_BANDS, L4S_SCALE  # noqa: E402
+from landslide_core.synthetic import write_l4s_dataset  # noqa: E402
+
+DEFAULT_REAL = ROOT.parent / "shared" / "data" / "l4s_real_samples"
+LOW, HIGH = 0.7, 1.43
+
+
+def read_patches(folder: Path, pattern: str, key: str) -> tuple[list[str], np.ndarray]:
+    import h5py
+
+    files = sorted(folder.glob(pattern), key=lambda p: int("".join(c for c in p.stem if c.isdigit()) or 0))
+    arrays = []
+    for f in files:
+        with h5py.File(f, "r") as h:
+            arrays.append(np.asarray(h[key][()], dtype=np.float64))
+    return [f.name for f in files], (np.stack(arrays) if arrays else np.zeros((0,)))
+
+
+def stats(raw: np.ndarray) -> dict[str, tuple[float, float, float]]:
+    """Per band and NDVI: (median, p5, p95) over all pixels; raw is (N, H, W, 14) raw units."""
+    out = {}
+    for i, b in enumerate(ALL_BANDS):
+        v = raw[..., i].ravel()
+        out[b] = (float(np.median(v)), float(np.percentile(v, 5)), float(np.percentile(v, 95)))
+    nir, red = raw[..., 7], raw[..., 3]
+    ndvi = ((nir - red) / np.maximum(nir + red, 1e-6)).ravel()
+    out["NDVI"] = (float(np.median(ndvi)), float(np.percentile(ndvi, 5)), float(np.percentile(ndvi, 95)))
+    return out
+
+
+def true_colour(raw: np.ndarray) -> np.ndarray:
+    rgb = raw[..., [3, 2, 1]]
+    return np.clip((rgb - 250.0) / 1100.0, 0, 1) ** 0.9
+
+
+def save_picture(path: Path, gen: np.ndarray, masks: np.ndarray, real: np.ndarray, real_names: list[str]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = min(6, len(gen), max(len(real), 1))
+    fig, ax = plt.subplots(6, n, figsize=(3 * n, 18), squeeze=False)
+    for j in range(n):
+        g = gen[j]
+        ax[0, j].imshow(true_colour(g))
+        ax[0, j].set_title(f"generated {j + 1}: true colour", fontsize=8)
+        ax[1, j].imshow(g[..., 12], cmap="gray", vmin=0, vmax=50)
+        ax[1, j].set_title("generated: slope 0-50 deg", fontsize=8)
+        ax[2, j].imshow(true_colour(g))
+        ax[2, j].contour(masks[j], [0.5], colors="red", linewidths=0.8)
+        ax[2, j].set_title(f"generated: mask ({masks[j].mean() * 100:.1f} %)", fontsize=8)
+        if j < len(real):
+            r = real[j]
+            ax[3, j].imshow(true_colour(r))
+            ax[3, j].set_title(f"real {real_names[j]}: true colour", fontsize=8)
+            ax[4, j].imshow(r[..., 12], cmap="gray", vmin=0, vmax=50)
+            ax[4, j].set_title("real: slope 0-50 deg", fontsize=8)
+            ax[5, j].imshow(np.clip(r[..., [10, 7, 3]] / np.array([3000.0, 4000.0, 1500.0]), 0, 1))
+            ax[5, j].set_title("real: no mask; B11/B8/B4 false colour", fontsize=8)
+    for a in ax.ravel():
+        a.set_xticks([])
+        a.set_yticks([])
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def pick_for_picture(masks: np.ndarray, imgs: np.ndarray) -> list[int]:
+    """Two patches with the most landslide, two with clouds or confounders, two plain ones."""
+    frac = masks.reshape(len(masks), -1).mean(axis=1)
+    bright = (imgs[..., 3] > 1400).reshape(len(imgs), -1).mean(axis=1)
+    chosen: list[int] = []
+    for order in (np.argsort(-frac), np.argsort(-(bright * (frac == 0))), np.arange(len(masks))):
+        for i in order:
+            if int(i) not in chosen:
+                chosen.append(int(i))
+                if len(chosen) % 2 == 0:
+                    break
+    return chosen[:6]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--real", type=Path, default=DEFAULT_REAL, help="folder of real L4S image_N.h5 files")
+    ap.add_argument("--patches", type=int, default=48)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--share", type=float, default=0.02)
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    args = ap.parse_args(argv)
+    if not args.real.is_dir() or not list(args.real.glob("*.h5")):
+        print(f"error: the real Landslide4Sense samples are missing: no .h5 files in {args.real}. "
+              "Give their folder with --real (see ../shared/data/l4s_real_samples/README.md).", file=sys.stderr)
+        return 2
+    real_names, real = read_patches(args.real, "*.h5", "img")
+    real = real * L4S_SCALE
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = write_l4s_dataset(Path(tmp) / "l4s", args.patches, seed=args.seed, landslide_share=args.share)
+        _, gen = read_patches(folder / "img", "image_*.h5", "img")
+        _, masks = read_patches(folder / "mask", "mask_*.h5", "mask")
+        meta = json.loads((folder / "synthetic_l4s.json").read_text())
+    seconds = time.perf_counter() - t0
+    gen = gen * L4S_SCALE
+    s_real, s_gen = stats(real), stats(gen)
+    print(f"{len(gen)} generated patches (seed {args.seed}, {seconds:.1f} s, landslide share "
+          f"{meta['landslide_share'] * 100:.2f} %) vs {len(real)} real patches ({args.real})")
+    print(f"{'band':>9} | {'real median':>11} {'real p5-p95':>17} | {'gen median':>10} {'gen p5-p95':>17} | ratio")
+    ratios = {}
+    for name in list(ALL_BANDS) + ["NDVI"]:
+        (rm, r5, r95), (gm, g5, g95) = s_real[name], s_gen[name]
+        ratio = gm / rm if rm else float("nan")
+        ratios[name] = round(ratio, 3)
+        flag = "" if LOW <= ratio <= HIGH else "  <-- outside 0.7-1.43"
+        fmt = "{:.2f}" if name == "NDVI" else "{:.0f}"
+        print(f"{name:>9} | {fmt.format(rm):>11} {fmt.format(r5) + '-' + fmt.format(r95):>17} | "
+              f"{fmt.format(gm):>10} {fmt.format(g5) + '-' + fmt.format(g95):>17} | {ratio:5.2f}{flag}")
+    picture = args.out / "realism.png"
+    idx = pick_for_picture(masks, gen)
+    save_picture(picture, gen[idx], masks[idx], real, real_names)
+    all_within = all(LOW <= r <= HIGH for r in ratios.values())
+    print(f"picture: {picture}")
+    print(json.dumps({"median_ratio": ratios, "all_within": all_within, "range": [LOW, HIGH],
+                      "patches": len(gen), "landslide_share": meta["landslide_share"], "picture": str(picture)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

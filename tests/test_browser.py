@@ -1,0 +1,159 @@
+"""The dashboard in a real browser: Debian's Chromium driven by Playwright, fully offline.
+
+Starts ``streamlit run app.py`` on 127.0.0.1 with a tiny model and temporary cache folders,
+opens the Monitor page (the demo event is preselected), presses "Run analysis", waits for the
+result, goes to the Compare page and checks that the maps (``.leaflet-container``) and the
+statistics render. Every request the browser makes must stay on 127.0.0.1 (no CDN, no tiles).
+Screenshots go to ``test-artifacts/`` (git-ignored).
+
+Skipped when Chromium is not installed, unless env CI is set (then it fails).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from dashboard_testkit import save_tiny_model
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage"]
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is not installed (CI must install Debian's 'chromium' package).")
+        pytest.skip("Chromium is not installed: apt-get install chromium to run the browser test.")
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 90) -> None:
+    t0 = time.time()
+    while time.time() - t0 < timeout_s:
+        if proc.poll() is not None:
+            raise AssertionError(f"streamlit exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError("streamlit did not become healthy in time")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    _chromium()
+    pytest.importorskip("playwright.sync_api")
+    root = tmp_path_factory.mktemp("browser")
+    save_tiny_model(root / "models")
+    port = _free_port()
+    env = dict(os.environ, LANDSLIDE_MODELS_DIR=str(root / "models"), LANDSLIDE_CACHE_DIR=str(root / "cache"),
+               LANDSLIDE_RESULTS_DIR=str(root / "results"), LANDSLIDE_BASEMAPS="0", OMP_NUM_THREADS="1",
+               PYTHONPATH=str(ROOT))
+    log = open(root / "streamlit.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
+         "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        ARTIFACTS.mkdir(exist_ok=True)
+        shutil.copy(root / "streamlit.log", ARTIFACTS / "streamlit.log")
+
+
+def _screenshot(page, name: str) -> None:
+    """The whole page: Streamlit scrolls inside its own container, so grow the viewport."""
+    height = page.evaluate("() => Math.max(...[...document.querySelectorAll('section, div')]"
+                           ".map(e => e.scrollHeight))")
+    page.set_viewport_size({"width": 1400, "height": min(max(int(height) + 40, 1000), 6000)})
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(ARTIFACTS / name))
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+
+def _map_frames(page):
+    return page.frame_locator('iframe[title="streamlit_folium.st_folium"]')
+
+
+def test_demo_analysis_in_the_browser(server):
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    outside: list[str] = []
+    failed: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+
+        def on_request(req):
+            host = urlparse(req.url).hostname
+            if req.url.startswith(("http://", "https://", "ws://", "wss://")) and host not in ("127.0.0.1", "localhost"):
+                outside.append(req.url)
+
+        page.on("request", on_request)
+        page.on("requestfailed", lambda req: failed.append(f"{req.url} {req.failure}"))
+        try:
+            page.goto(server + "/", wait_until="domcontentloaded")
+            expect(page.get_by_text("Recent analyses")).to_be_visible(timeout=90_000)
+            expect(page.get_by_text("Demo: ready")).to_be_visible(timeout=30_000)
+            _screenshot(page, "0_home.png")
+            page.goto(server + "/Monitor", wait_until="domcontentloaded")
+            run = page.get_by_role("button", name="Run analysis")
+            expect(run).to_be_visible(timeout=90_000)
+            # The drawing map renders from the app's own Leaflet files, with the draw tools.
+            frame = _map_frames(page).first
+            expect(frame.locator(".leaflet-container")).to_be_visible(timeout=60_000)
+            expect(frame.locator(".leaflet-draw-draw-rectangle")).to_be_visible(timeout=30_000)
+            expect(frame.locator("path.leaflet-interactive").first).to_be_visible(timeout=30_000)  # the AOI
+            expect(page.get_by_text("Demo event", exact=False).first).to_be_visible()
+            _screenshot(page, "1_monitor.png")
+
+            run.click()
+            expect(page.get_by_text("Analysis finished")).to_be_visible(timeout=420_000)
+            _screenshot(page, "2_monitor_done.png")
+
+            page.get_by_role("link", name="Compare before and after").click()
+            expect(page.get_by_text("Compare before and after").first).to_be_visible(timeout=60_000)
+            expect(page.get_by_test_id("stMetricLabel").filter(has_text="New landslides").first).to_be_visible(
+                timeout=120_000)
+            frames = _map_frames(page)
+            expect(frames.nth(0).locator(".leaflet-container")).to_be_visible(timeout=60_000)
+            expect(frames.nth(1).locator(".leaflet-container")).to_be_visible(timeout=60_000)
+            expect(frames.nth(1).locator("img.leaflet-image-layer").first).to_be_attached(timeout=30_000)
+            expect(page.get_by_text("Downloads")).to_be_visible()
+            page.wait_for_timeout(1500)  # let the overlays paint
+            _screenshot(page, "3_compare.png")
+        finally:
+            browser.close()
+    assert not outside, f"the page requested outside hosts (must work offline): {outside[:5]}"
+    static_failures = [f for f in failed if "/app/static/" in f]
+    assert not static_failures, static_failures
