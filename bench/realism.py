@@ -26,6 +26,7 @@ from landslide_core.bands import ALL_BANDS, L4S_SCALE  # noqa: E402
 from landslide_core.synthetic import write_l4s_dataset  # noqa: E402
 
 DEFAULT_REAL = ROOT.parent / "shared" / "data" / "l4s_real_samples"
+DEFAULT_OUT = ROOT / "bench" / "out"
 LOW, HIGH = 0.7, 1.43
 
 
@@ -87,20 +88,29 @@ def save_picture(path: Path, gen: np.ndarray, masks: np.ndarray, real: np.ndarra
         a.set_yticks([])
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
+    ignore = path.parent / ".gitignore"
+    if path.parent == DEFAULT_OUT and not ignore.exists():
+        ignore.write_text("# pictures of bench/realism.py: not part of the project\n*\n")
     fig.savefig(path, dpi=80)
     plt.close(fig)
 
 
 def pick_for_picture(masks: np.ndarray, imgs: np.ndarray) -> list[int]:
-    """Two patches with the most landslide, two with clouds or confounders, two plain ones."""
-    frac = masks.reshape(len(masks), -1).mean(axis=1)
-    bright = (imgs[..., 3] > 1400).reshape(len(imgs), -1).mean(axis=1)
+    """Two patches with the most landslide, two clear ones with confounders, one cloudy, one more."""
+    n = len(masks)
+    frac = masks.reshape(n, -1).mean(axis=1)
+    cloud = (imgs[..., 1] > 3000).reshape(n, -1).mean(axis=1)
+    bright = ((imgs[..., 3] > 900) & (imgs[..., 1] <= 3000)).reshape(n, -1).mean(axis=1)
+    groups = [(np.argsort(-frac), 2), (np.argsort(-(bright * (frac == 0) * (cloud < 0.02))), 2),
+              (np.argsort(-((cloud > 0.05) & (cloud < 0.5)).astype(float)), 1), (np.arange(n), 1)]
     chosen: list[int] = []
-    for order in (np.argsort(-frac), np.argsort(-(bright * (frac == 0))), np.arange(len(masks))):
+    for order, k in groups:
+        taken = 0
         for i in order:
             if int(i) not in chosen:
                 chosen.append(int(i))
-                if len(chosen) % 2 == 0:
+                taken += 1
+                if taken == k:
                     break
     return chosen[:6]
 
@@ -111,7 +121,7 @@ def main(argv=None) -> int:
     ap.add_argument("--patches", type=int, default=48)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--share", type=float, default=0.02)
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for the picture (default bench/out)")
     args = ap.parse_args(argv)
     if not args.real.is_dir() or not list(args.real.glob("*.h5")):
         print(f"error: the real Landslide4Sense samples are missing: no .h5 files in {args.real}. "

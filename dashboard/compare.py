@@ -1,7 +1,6 @@
 """The Compare page's parts: cached re-thresholded view, maps, statistics, table, downloads."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Optional
 
@@ -57,7 +56,7 @@ def header(result: analysis.AnalysisResult) -> None:
                f"finished {result.finished[:16].replace('T', ' ')} UTC")
 
 
-@st.cache_data(max_entries=24, show_spinner="Recomputing masks and change...")
+@st.cache_data(max_entries=12, show_spinner="Recomputing masks and change...")
 def compare_view(folder: str, mtime: float, threshold: float) -> dict[str, Any]:  # noqa: ARG001 - cache key
     """Everything the page shows at one threshold, from the saved probabilities (no model)."""
     result = analysis.load_result(folder)
@@ -137,6 +136,16 @@ def show_map(overlays: list[dict], view: dict, basemaps: bool, highlight: Option
     from streamlit_folium import st_folium
 
     m = maps.overlays_map(overlays, view["bounds"], basemaps=basemaps, aoi=view.get("aoi"), highlight=highlight)
+    st_folium(m, key=key, height=height, use_container_width=True, returned_objects=[])
+
+
+def show_dual_map(view: dict, opacity: float, basemaps: bool, highlight: Optional[dict], key: str,
+                  height: int) -> None:
+    """Before (left) and after (right), panning and zooming together."""
+    from streamlit_folium import st_folium
+
+    m = maps.dual_overlays_map(side_overlays(view, "pre", opacity), side_overlays(view, "post", opacity),
+                               view["bounds"], basemaps=basemaps, aoi=view.get("aoi"), highlight=highlight)
     st_folium(m, key=key, height=height, use_container_width=True, returned_objects=[])
 
 

@@ -38,6 +38,12 @@ def new_map(center_latlon: Sequence[float], zoom: int = 13, basemaps: bool = Tru
     when ``basemaps`` (they need internet; without it they stay blank)."""
     m = folium.Map(location=list(center_latlon), zoom_start=zoom, tiles=None, control_scale=True,
                    prefer_canvas=False)
+    add_basemaps(m, basemaps)
+    return m
+
+
+def add_basemaps(m: folium.Map, basemaps: bool) -> None:
+    """The plain background layer, plus OpenStreetMap and satellite when ``basemaps``."""
     folium.TileLayer(tiles=_BLANK_TILE, attr="no basemap", name=PLAIN_NAME, overlay=False,
                      control=True, show=not basemaps).add_to(m)
     if basemaps:
@@ -45,7 +51,6 @@ def new_map(center_latlon: Sequence[float], zoom: int = 13, basemaps: bool = Tru
                          show=True).add_to(m)
         folium.TileLayer(tiles=SATELLITE_TILES, attr=SATELLITE_ATTR, name=SATELLITE_NAME,
                          overlay=False, control=True, show=False, max_zoom=19).add_to(m)
-    return m
 
 
 def geometry_bounds_latlon(geometry: dict) -> list[list[float]]:
@@ -99,6 +104,15 @@ def overlays_map(overlays: Iterable[dict[str, Any]], bounds_latlon: list[list[fl
     center = [(bounds_latlon[0][0] + bounds_latlon[1][0]) / 2,
               (bounds_latlon[0][1] + bounds_latlon[1][1]) / 2]
     m = new_map(center, zoom=14, basemaps=basemaps)
+    _add_overlays(m, overlays, aoi, highlight)
+    m.fit_bounds(_view_bounds(bounds_latlon, highlight))
+    folium.LayerControl(collapsed=True).add_to(m)
+    offline_assets.localize(m)
+    return m
+
+
+def _add_overlays(m: folium.Map, overlays: Iterable[dict[str, Any]], aoi: Optional[dict],
+                  highlight: Optional[dict]) -> None:
     for ov in overlays:
         folium.raster_layers.ImageOverlay(
             image=ov["url"], bounds=ov["bounds"], opacity=float(ov.get("opacity", 1.0)),
@@ -109,14 +123,31 @@ def overlays_map(overlays: Iterable[dict[str, Any]], bounds_latlon: list[list[fl
     if highlight:
         folium.GeoJson({"type": "Feature", "geometry": highlight, "properties": {}},
                        name="Selected landslide", style_function=lambda _f: HIGHLIGHT_STYLE).add_to(m)
-        hb = geometry_bounds_latlon(highlight)
-        pad = 0.002
-        m.fit_bounds([[hb[0][0] - pad, hb[0][1] - pad], [hb[1][0] + pad, hb[1][1] + pad]])
-    else:
-        m.fit_bounds(bounds_latlon)
-    folium.LayerControl(collapsed=True).add_to(m)
-    offline_assets.localize(m)
-    return m
+
+
+def _view_bounds(bounds_latlon: list[list[float]], highlight: Optional[dict]) -> list[list[float]]:
+    if not highlight:
+        return bounds_latlon
+    hb = geometry_bounds_latlon(highlight)
+    pad = 0.002
+    return [[hb[0][0] - pad, hb[0][1] - pad], [hb[1][0] + pad, hb[1][1] + pad]]
+
+
+def dual_overlays_map(left: Iterable[dict[str, Any]], right: Iterable[dict[str, Any]],
+                      bounds_latlon: list[list[float]], basemaps: bool, aoi: Optional[dict] = None,
+                      highlight: Optional[dict] = None) -> plugins.DualMap:
+    """Two maps side by side that pan and zoom together (Leaflet.Sync, served locally)."""
+    center = [(bounds_latlon[0][0] + bounds_latlon[1][0]) / 2,
+              (bounds_latlon[0][1] + bounds_latlon[1][1]) / 2]
+    dual = plugins.DualMap(location=center, tiles=None, zoom_start=14, control_scale=True)
+    for side, overlays in ((dual.m1, left), (dual.m2, right)):
+        add_basemaps(side, basemaps)
+        _add_overlays(side, overlays, aoi, highlight)
+        folium.LayerControl(collapsed=True).add_to(side)
+    dual.fit_bounds(_view_bounds(bounds_latlon, highlight))
+    offline_assets.localize(dual)
+    offline_assets.localize(dual.get_root())
+    return dual
 
 
 def rendered_html(m: folium.Map) -> str:

@@ -24,6 +24,7 @@ def page_setup(page_title: str) -> None:
     st.set_page_config(page_title=f"{page_title} - {APP_TITLE}", page_icon=favicon(),
                        layout="wide")
     logging.basicConfig(level=logging.INFO)
+    _prefer_app_navigation()
     try:
         offline_assets.ensure_assets()
     except Exception as exc:  # maps would need internet; say so, keep going
@@ -47,16 +48,25 @@ def source_readiness(name: str) -> tuple[bool, str]:
         return False, str(exc)
 
 
+@st.cache_resource(show_spinner=False)
+def shared_source(name: str):
+    """One source object per server for the sources without per-user files (demo, Earth Engine):
+    their sign-in and in-memory caches are reused across reruns and sessions."""
+    from landslide_core.sources import get_source
+
+    return get_source(name)
+
+
 def make_source(name: str, local_paths: Optional[dict[str, Optional[str]]] = None):
     from landslide_core.sources import get_source
 
-    if name == "local":
-        paths = local_paths or {}
-        if not paths.get("pre_path") or not paths.get("post_path"):
-            raise InputError("Local files need a 'before' and an 'after' scene GeoTIFF.",
-                             "Upload both files below (a DEM is optional).")
-        return get_source("local", **{k: v for k, v in paths.items() if v})
-    return get_source(name)
+    if name != "local":
+        return shared_source(name)
+    paths = local_paths or {}
+    if not paths.get("pre_path") or not paths.get("post_path"):
+        raise InputError("Local files need a 'before' and an 'after' scene GeoTIFF.",
+                         "Upload both files on the Monitor page (a DEM is optional).")
+    return get_source("local", **{k: v for k, v in paths.items() if v})
 
 
 # --- models ---
@@ -131,6 +141,26 @@ def aoi_from_drawing(drawing: dict) -> dict:
     return aoi
 
 
+def file_extent_aoi(path: str) -> dict:
+    """The lon/lat outline of a GeoTIFF's extent, as an AOI polygon."""
+    import rasterio
+    from rasterio.warp import transform_bounds
+
+    from landslide_core.errors import InputError as _InputError
+
+    try:
+        with rasterio.open(path) as ds:
+            if ds.crs is None:
+                raise _InputError(f"{Path(path).name} has no coordinate reference system.",
+                                  "Write it with its CRS (e.g. its UTM zone).")
+            west, south, east, north = transform_bounds(ds.crs, "EPSG:4326", *ds.bounds)
+    except rasterio.errors.RasterioIOError as exc:
+        raise _InputError(f"{Path(path).name} is not a readable GeoTIFF ({exc}).",
+                          "Upload a complete GeoTIFF.") from None
+    return {"type": "Polygon", "coordinates": [[[west, south], [east, south], [east, north],
+                                               [west, north], [west, south]]]}
+
+
 def aoi_area_km2(aoi: dict) -> float:
     from landslide_core.sources.aoi import aoi_area_km2 as area
 
@@ -177,3 +207,16 @@ def favicon():
         d.polygon([(30, 8), (40, 26), (34, 44), (24, 60), (14, 60), (26, 36)], fill=(181, 68, 44, 255))
         _FAVICON = img
     return _FAVICON
+
+
+def _prefer_app_navigation() -> None:
+    """app.py registers the pages with st.navigation (Home, Monitor, ...). A first visit straight
+    to a page URL on a fresh server runs that page alone (Streamlit's older pages/-folder mode,
+    whose sidebar calls the home page 'app'); this switches the server to app.py's navigation
+    from the next run on. Streamlit itself does the same when st.navigation is first called."""
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+
+        PagesManager.uses_pages_directory = False
+    except Exception:  # noqa: BLE001 - only cosmetic
+        pass

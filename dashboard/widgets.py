@@ -1,7 +1,6 @@
 """The Monitor page's widget groups: AOI inputs, source, model, settings, scenes, progress."""
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from pathlib import Path
 from typing import Any, Optional
@@ -165,9 +164,23 @@ def local_files() -> dict[str, Optional[str]]:
     pre = c1.file_uploader("Before (scene GeoTIFF)", type=["tif", "tiff"], key="w_local_pre")
     post = c2.file_uploader("After (scene GeoTIFF)", type=["tif", "tiff"], key="w_local_post")
     dem = c3.file_uploader("DEM (optional)", type=["tif", "tiff"], key="w_local_dem")
-    return {"pre_path": _save_upload(pre) if pre else None,
-            "post_path": _save_upload(post) if post else None,
-            "dem_path": _save_upload(dem) if dem else None}
+    paths = {"pre_path": _save_upload(pre) if pre else None,
+             "post_path": _save_upload(post) if post else None,
+             "dem_path": _save_upload(dem) if dem else None}
+    if paths["post_path"]:
+        # The analysis runs on the 'after' file's grid: its extent becomes the area (once per file).
+        ss = st.session_state
+        sig = state.signature(paths["post_path"])
+        if ss.get("local_extent_seen") != sig:
+            ss["local_extent_seen"] = sig
+            try:
+                state.set_aoi(ui.file_extent_aoi(paths["post_path"]), f"Extent of the 'after' file {post.name}")
+            except UserError as exc:
+                ss[state.AOI_ERROR] = f"The 'after' file was not used: {exc}"
+            st.rerun()
+    else:
+        st.info("Upload the 'before' and 'after' scenes; the area becomes the 'after' file's extent.")
+    return paths
 
 
 def model_picker():
@@ -243,57 +256,66 @@ def build_request():
 # ---------------------------------------------------------------- scenes chart
 
 @st.cache_data(ttl=600, show_spinner="Listing the scenes of each window...")
-def _scene_rows(source_name: str, request_json: dict, local_items: tuple) -> list[dict]:
+def _scene_rows(source_name: str, request_json: dict, local_items: tuple) -> tuple[list[dict], dict[str, str]]:
+    """Scenes of both windows, each marked chosen / usable / over the limit, and for a window
+    with no usable scene the source's message (what was found, what to do)."""
     from landslide_core.sources.request import AnalysisRequest, DateWindow
+    from landslide_core.sources.selection import choose_least_cloudy, under_limit
 
     req = AnalysisRequest(aoi=request_json["aoi"], pre=DateWindow.parse(*request_json["pre"]),
                           post=DateWindow.parse(*request_json["post"]),
                           cloud_limit_pct=request_json["cloud_limit_pct"], composite=request_json["composite"])
     source = ui.make_source(source_name, dict(local_items) if local_items else None)
-    rows = []
+    limit = float(req.cloud_limit_pct)
+    rows, problems = [], {}
     for label, window in (("before", req.pre), ("after", req.post)):
-        for s in source.list_scenes(req, window):
+        listings = source.list_scenes(req, window)
+        usable_ids = {s.scene_id for s in under_limit(listings, limit)}
+        chosen_ids: set[str] = set()
+        try:
+            chosen_ids = set(choose_least_cloudy(listings, limit, window, source_name).scene_ids)
+        except UserError as exc:
+            problems[label] = str(exc)
+        for s in listings:
+            status = ("chosen" if s.scene_id in chosen_ids else
+                      "under the limit" if s.scene_id in usable_ids else "over the limit")
             rows.append({"window": label, "date": s.date.isoformat(), "scene_id": s.scene_id,
                          "aoi_cloud_pct": s.aoi_cloud_pct, "scene_cloud_pct": s.scene_cloud_pct,
-                         "aoi_coverage_pct": s.aoi_coverage_pct})
-    return rows
+                         "aoi_coverage_pct": s.aoi_coverage_pct, "status": status})
+    return rows, problems
 
 
 def scenes_chart(source_name: str, request, local_paths: Optional[dict]) -> None:
-    """Date against cloud % inside the AOI for each window, before anything is fetched."""
+    """Date against cloud % inside the AOI for each window, before anything is fetched; the
+    date each window would use is a star."""
     import plotly.express as px
 
     if source_name == "local" and not (local_paths and local_paths.get("pre_path") and local_paths.get("post_path")):
         return
     with st.expander("Scenes available in each window", expanded=True):
         try:
-            rows = _scene_rows(source_name, request.normalised(),
-                               tuple(sorted((local_paths or {}).items())))
-        except UserError as exc:
+            rows, problems = _scene_rows(source_name, request.normalised(),
+                                         tuple(sorted((local_paths or {}).items())))
+        except Exception as exc:  # noqa: BLE001 - UserError or not, shown as a message
             show_error(exc)
             return
-        except Exception as exc:  # noqa: BLE001
-            show_error(exc)
-            return
+        for label, message in problems.items():
+            st.warning(f"'{label.capitalize()}' window: {message}", icon=":material/cloud:")
         if not rows:
-            st.warning("No scenes in either window. Widen the date windows.")
             return
-        fig = px.scatter(rows, x="date", y="aoi_cloud_pct", color="window", hover_data=["scene_id", "scene_cloud_pct"],
+        fig = px.scatter(rows, x="date", y="aoi_cloud_pct", color="window", symbol="status",
+                         hover_data=["scene_id", "scene_cloud_pct", "aoi_coverage_pct"],
                          labels={"date": "Acquisition date", "aoi_cloud_pct": "Cloud inside the area (%)",
-                                 "window": "Window"},
-                         color_discrete_map={"before": "#2b7bba", "after": "#b5442c"})
-        limit = float(request.cloud_limit_pct)
-        fig.add_hline(y=limit, line_dash="dash", line_color="#555",
-                      annotation_text=f"cloud limit {limit:.0f} %", annotation_position="top left")
-        fig.update_traces(marker={"size": 11})
+                                 "window": "Window", "status": "Scene"},
+                         color_discrete_map={"before": "#2b7bba", "after": "#b5442c"},
+                         symbol_map={"chosen": "star", "under the limit": "circle", "over the limit": "x"})
+        fig.update_traces(marker={"size": 12})
         fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 30, "b": 10}, yaxis_range=[-3, 103])
         st.plotly_chart(fig, key="scenes_chart")
-        usable = {w: sum(1 for r in rows if r["window"] == w and r["aoi_cloud_pct"] <= limit) for w in ("before", "after")}
-        st.caption(f"Dates under the cloud limit: {usable['before']} before, {usable['after']} after.")
-        for w, n in usable.items():
-            if n == 0:
-                st.warning(f"No date in the '{w}' window is under the cloud limit of {limit:.0f} %. "
-                           "Raise the cloud limit or widen the window.")
+        chosen = {r["window"]: r["date"] for r in rows if r["status"] == "chosen"}
+        st.caption(f"Scenes with up to {float(request.cloud_limit_pct):.0f} % cloud qualify; the star is the "
+                   f"date each window uses (before: {chosen.get('before', 'none')}, "
+                   f"after: {chosen.get('after', 'none')}).")
 
 
 # ---------------------------------------------------------------- running
@@ -320,7 +342,7 @@ def job_panel(job) -> None:
         if current is None:
             return
         if current.running:
-            st.progress(current.fraction(), text=f"{STAGE_LABELS.get(current.stage, current.stage)} "
+            st.progress(current.fraction(), text=f"{STAGE_LABELS.get(current.stage, 'Starting')}... "
                                                   f"({current.elapsed_s:.0f} s)")
             lines = []
             for stage in STAGES:

@@ -17,7 +17,7 @@ import rasterio
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.transform import Affine
-from rasterio.warp import calculate_default_transform, reproject, transform_bounds
+from rasterio.warp import calculate_default_transform, reproject
 
 from .bands import slope_horn_deg
 from .scene import pixel_size_m

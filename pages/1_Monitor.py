@@ -1,14 +1,13 @@
 """Monitor: choose an area and two date windows, then run the analysis."""
 from __future__ import annotations
 
-import datetime as dt
 import functools
 
 import streamlit as st
 
-from dashboard import jobs, maps, state, ui, widgets
+from dashboard import jobs, state, ui, widgets
 from dashboard.errors import show_error
-from landslide_core.errors import InputError, UserError
+from landslide_core.errors import UserError
 
 ui.page_setup("Monitor")
 ss = st.session_state
@@ -56,12 +55,17 @@ with c_post:
     st.date_input("From", key=state.POST_START, format="YYYY-MM-DD")
     st.date_input("To", key=state.POST_END, format="YYYY-MM-DD")
 with c_more:
-    st.slider("Cloud limit inside the area (%)", min_value=0.0, max_value=100.0, step=1.0,
-              key=state.CLOUD_LIMIT,
-              help="Dates with more cloud than this inside the area are skipped.")
+    st.slider("Cloud limit (%)", min_value=0.0, max_value=100.0, step=1.0, key=state.CLOUD_LIMIT,
+              help="Scenes with more cloud than this are skipped; of the rest, the date with the "
+                   "clearest view of the area is used.")
     source_name, source_problem = widgets.source_picker()
 
-local_paths = widgets.local_files() if source_name == "local" else None
+local_paths = None
+if source_name == "local":
+    local_paths = widgets.local_files()
+    if not (local_paths["pre_path"] and local_paths["post_path"]):
+        source_problem = source_problem or ("Local files need a 'before' and an 'after' scene GeoTIFF: "
+                                            "upload both (a DEM is optional).")
 model_entry, model_problem = widgets.model_picker()
 options = widgets.advanced_settings(model_entry)
 
@@ -84,7 +88,9 @@ job = ss.get(state.JOB)
 busy = job is not None and job.running
 clicked = st.button("Run analysis", type="primary", disabled=busy, key="btn_run",
                     help="Fetch both dates, detect landslides and map the change.")
-if clicked:
+if clicked and busy:
+    st.warning("An analysis is already running: wait for it or cancel it first.")
+elif clicked:
     if problems or request is None:
         st.error("The analysis cannot start yet: "
                  + (" ".join(problems) if problems else "the inputs above are incomplete."),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import compare, maps, state, ui
+from dashboard import compare, state, ui
 from dashboard.errors import show_error
 from landslide_core.errors import UserError
 
@@ -12,7 +12,12 @@ ss = st.session_state
 
 st.title("Compare before and after")
 
-result = compare.current_result()
+try:
+    result = compare.current_result()
+except UserError as exc:  # a damaged result folder: say so, keep the session
+    show_error(exc)
+    ss[state.RESULT_FOLDER] = None
+    st.stop()
 if result is None:
     st.info("No analysis to show yet. Run one on the Monitor page (the demo event is preselected).",
             icon=":material/info:")
@@ -55,14 +60,9 @@ opacity = ss[state.CMP_OPACITY] / 100.0
 basemaps = bool(ss.get(state.BASEMAPS, True))
 if view_mode == "Side by side":
     left, right = st.columns(2, gap="small")
-    with left:
-        st.markdown("**Before** (true colour, landslides in yellow)")
-        compare.show_map(compare.side_overlays(view, "pre", opacity), view, basemaps, locate_geometry,
-                         "cmp_map_pre", height=430)
-    with right:
-        st.markdown("**After** (true colour, landslides in magenta, change on top)")
-        compare.show_map(compare.side_overlays(view, "post", opacity), view, basemaps, locate_geometry,
-                         "cmp_map_post", height=430)
+    left.markdown("**Before**: true colour, landslides in yellow")
+    right.markdown("**After**: true colour, landslides in magenta, change on top")
+    compare.show_dual_map(view, opacity, basemaps, locate_geometry, "cmp_dual_map", height=460)
 else:
     compare.show_map(compare.all_overlays(view, opacity), view, basemaps, locate_geometry, "cmp_map",
                      height=560)

@@ -149,9 +149,30 @@ def test_listing_and_loading_results(env, first_run):
 
 def test_invalid_request_is_refused_before_any_work(env):
     from landslide_core.sources.request import AnalysisRequest, DateWindow
-    import datetime as dt
 
     req = tiny_demo_request()
     reversed_req = AnalysisRequest(req.aoi, DateWindow(req.pre.end, req.pre.start), req.post)
     with pytest.raises(InputError, match="reversed"):
         analysis.run_analysis(reversed_req, get_source("demo"), env["model"], None, env["results"])
+
+
+def test_cancel_mid_run_keeps_the_fetched_scenes(env):
+    """Cancelled while detecting: no finished folder; the scenes stay in the source's cache,
+    so running again skips the fetch."""
+    token = CancelToken()
+    request = tiny_demo_request(cloud_limit_pct=40.0)
+
+    def progress(done, total, stage):
+        if stage == "detect pre":
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        analysis.run_analysis(request, get_source("demo"), env["model"], None, env["results"],
+                              progress=progress, cancel=token)
+    key = analysis.analysis_key(request, get_source("demo"), env["model"], None)
+    assert analysis.find_cached(env["results"], key) is None
+    source = get_source("demo")
+    fetched = source.fetch(request, request.pre)
+    assert fetched.from_cache is True
+    result = analysis.run_analysis(request, source, env["model"], None, env["results"])
+    assert result.from_cache is False and (result.folder / analysis.DONE_FILE).is_file()

@@ -138,6 +138,11 @@ def test_demo_analysis_in_the_browser(server):
             _screenshot(page, "1_monitor.png")
 
             run.click()
+            try:  # the progress panel, while it lasts (a short run may finish before this)
+                expect(page.get_by_role("button", name="Cancel")).to_be_visible(timeout=20_000)
+                page.screenshot(path=str(ARTIFACTS / "2a_monitor_running.png"), full_page=True)
+            except AssertionError:
+                pass
             expect(page.get_by_text("Analysis finished")).to_be_visible(timeout=420_000)
             _screenshot(page, "2_monitor_done.png")
 
@@ -145,13 +150,42 @@ def test_demo_analysis_in_the_browser(server):
             expect(page.get_by_text("Compare before and after").first).to_be_visible(timeout=60_000)
             expect(page.get_by_test_id("stMetricLabel").filter(has_text="New landslides").first).to_be_visible(
                 timeout=120_000)
-            frames = _map_frames(page)
-            expect(frames.nth(0).locator(".leaflet-container")).to_be_visible(timeout=60_000)
-            expect(frames.nth(1).locator(".leaflet-container")).to_be_visible(timeout=60_000)
-            expect(frames.nth(1).locator("img.leaflet-image-layer").first).to_be_attached(timeout=30_000)
+            # Before and after side by side: two Leaflet maps in one component, moving together.
+            dual = _map_frames(page).first
+            expect(dual.locator(".leaflet-container").nth(0)).to_be_visible(timeout=60_000)
+            expect(dual.locator(".leaflet-container").nth(1)).to_be_visible(timeout=60_000)
+            expect(dual.locator("img.leaflet-image-layer").first).to_be_attached(timeout=30_000)
+            synced = [f for f in page.frames if f.url and "streamlit_folium" in f.url]
+            assert synced and any(f.evaluate("() => typeof L !== 'undefined' && typeof L.Map.prototype.sync")
+                                  == "function" for f in synced), "Leaflet.Sync did not load"
             expect(page.get_by_text("Downloads")).to_be_visible()
             page.wait_for_timeout(1500)  # let the overlays paint
             _screenshot(page, "3_compare.png")
+
+            # Back on the Monitor page the inputs are kept; then draw a rectangle as the new area.
+            page.get_by_test_id("stSidebarNav").get_by_text("Monitor").click()
+            expect(run).to_be_visible(timeout=60_000)
+            expect(page.get_by_text("Demo event").first).to_be_visible(timeout=30_000)
+            # The same request again comes from the cache.
+            run.click()
+            expect(page.get_by_text("the result came from the cache")).to_be_visible(timeout=60_000)
+            frame = _map_frames(page).first
+            container = frame.locator(".leaflet-container")
+            expect(container).to_be_visible(timeout=60_000)
+            frame.locator(".leaflet-draw-draw-rectangle").click()
+            box = container.bounding_box()
+            x0, y0 = box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.45
+            page.mouse.move(x0, y0)
+            page.mouse.down()
+            page.mouse.move(x0 + 40, y0 + 30, steps=8)
+            page.mouse.up()
+            expect(page.get_by_text("Drawn on the map").first).to_be_visible(timeout=60_000)
+            area = page.get_by_test_id("stMetric").filter(has_text="Area").first.inner_text()
+            _screenshot(page, "4_monitor_drawn.png")
+            assert "19.3" not in area, f"the drawn rectangle did not replace the demo area: {area}"
+        except BaseException:
+            page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
+            raise
         finally:
             browser.close()
     assert not outside, f"the page requested outside hosts (must work offline): {outside[:5]}"

@@ -92,3 +92,15 @@ def test_every_vendored_cdn_url_has_a_file(cdn):
     offline_assets.ensure_assets()
     path = offline_assets.url_to_file(offline_assets.local_url(cdn))
     assert path.is_file()
+
+
+def test_side_by_side_maps_sync_from_a_local_file():
+    rgba = np.zeros((4, 4, 4), np.uint8)
+    from landslide_core.display import data_url, png_bytes
+
+    ov = {"name": "x", "url": data_url(png_bytes(rgba)), "bounds": [[-11.31, -75.41], [-11.29, -75.39]]}
+    dual = maps.dual_overlays_map([ov], [ov], ov["bounds"], basemaps=True, aoi=AOI)
+    html = maps.rendered_html(dual)
+    urls = _check_offline(html)
+    assert any(u.endswith("leaflet.sync/L.Map.Sync.min.js") for u in urls)
+    assert ".sync(" in html

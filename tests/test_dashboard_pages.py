@@ -282,3 +282,70 @@ def test_compare_table_charts_locate_and_threshold(dirs, tmp_path):
     at.radio(key="w_cmp_view").set_value("One map, layers")
     _run(at)
     assert not at.error
+
+
+def test_local_files_flow(tmp_path):
+    """Two uploaded scene GeoTIFFs: their extent becomes the area, and the analysis runs."""
+    from conftest import make_raw_scene
+
+    from landslide_core.scene import write_scene
+
+    pre = write_scene(tmp_path / "before_2024-01-10.tif", make_raw_scene(seed=1)).read_bytes()
+    post = write_scene(tmp_path / "after_2024-03-10.tif", make_raw_scene(seed=2)).read_bytes()
+    at = monitor(**{state.SOURCE: "local"})
+    assert "Upload the 'before' and 'after' scenes" in _texts(at.info)
+    at.button(key="btn_run").click()
+    _run(at)
+    assert "Local files need" in _texts(at.error) and at.session_state[state.JOB] is None
+    at.file_uploader(key="w_local_pre").upload("before_2024-01-10.tif", pre, "image/tiff")
+    at.file_uploader(key="w_local_post").upload("after_2024-03-10.tif", post, "image/tiff")
+    _run(at)
+    assert str(at.session_state[state.AOI_LABEL]).startswith("Extent of the 'after' file")
+    # The make_raw_scene grid: 80 x 64 px of 10 m = 0.51 km2.
+    area = next(m for m in at.metric if m.label == "Area").value
+    assert area.startswith("0.5"), area
+    at.date_input(key=state.PRE_START).set_value(dt.date(2024, 1, 1))
+    at.date_input(key=state.PRE_END).set_value(dt.date(2024, 1, 31))
+    at.date_input(key=state.POST_START).set_value(dt.date(2024, 3, 1))
+    at.date_input(key=state.POST_END).set_value(dt.date(2024, 3, 31))
+    _run(at)
+    assert not at.error, _texts(at.error)
+    at.button(key="btn_run").click()
+    _run(at)
+    at = wait_for_job(at)
+    job = at.session_state[state.JOB]
+    assert job.error is None, repr(job.error)
+    assert job.result.source["name"] == "local"
+
+
+def test_home_lists_recent_analyses_and_opens_one(dirs, tmp_path, monkeypatch):
+    folder = _engineered_result(dirs, tmp_path)
+    monkeypatch.setenv("LANDSLIDE_RESULTS_DIR", str(folder.parent))
+    at = _run(AppTest.from_file(APP, default_timeout=TIMEOUT_S))
+    text = _texts(at.markdown)
+    assert "new landslides" in text and "demo" in text
+    open_buttons = [b for b in at.button if b.label == "Open"]
+    assert open_buttons
+    open_buttons[0].click()
+    _run(at)
+    assert at.session_state[state.RESULT_FOLDER] == str(folder)
+    assert "New landslides" in [m.label for m in at.metric]  # now on the Compare page
+
+
+def test_compare_with_a_damaged_result_says_so(dirs, tmp_path):
+    folder = _engineered_result(dirs, tmp_path)
+    (folder / "done.json").write_text("{broken")
+    at = AppTest.from_file(COMPARE, default_timeout=TIMEOUT_S)
+    at.session_state[state.RESULT_FOLDER] = str(folder)
+    _run(at)
+    assert "unreadable" in _texts(at.error)
+
+
+def test_scene_chart_marks_the_chosen_dates_and_warns_when_none_qualifies():
+    at = monitor()
+    assert at.get("plotly_chart")
+    assert "the star is the date each window uses" in _texts(at.caption)
+    at.slider(key=state.CLOUD_LIMIT).set_value(0.0)
+    _run(at)
+    text = _texts(at.warning)
+    assert "window" in text and "cloud limit" in text and "raise the cloud limit" in text

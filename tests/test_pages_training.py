@@ -58,7 +58,7 @@ def test_launching_with_a_bad_folder_shows_an_error_not_a_traceback(tmp_path):
     at.text_input(key="tr_data").set_value(str(tmp_path / "empty"))
     at.button(key="tr_launch").click().run()
     assert "is empty" in _errors(at)
-    assert not list((tmp_path / "runs").glob("*")) if (tmp_path / "runs").exists() else True
+    assert runs.list_runs() == []  # nothing was started
 
 
 def test_bad_architecture_options_show_an_error(tmp_path):

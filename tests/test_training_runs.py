@@ -27,6 +27,7 @@ def _isolated_runs(tmp_path, monkeypatch):
     monkeypatch.setenv(runs.RUNS_ENV, str(tmp_path / "runs"))
     monkeypatch.setenv(runs.LOCKS_ENV, str(tmp_path / "locks"))
     monkeypatch.setattr(checkpoint, "MODELS_DIR", tmp_path / "models")
+    monkeypatch.delenv("LANDSLIDE_MODELS_DIR", raising=False)
 
 
 @pytest.fixture
@@ -152,6 +153,21 @@ def test_memmap_cache_and_max_train_patches(data, tmp_path):
     assert len(split["train"]) == 3 and len(split["val"]) == 2
 
 
+def test_sigterm_stops_a_detached_run_gracefully(data, tmp_path):
+    run_dir = tmp_path / "runs" / "term"
+    launched = runs.launch_detached(_config(data, epochs=50, batch_size=2), run_dir)
+    deadline = time.time() + 120
+    while not (run_dir / "train_state.json").exists():
+        assert launched.process.poll() is None, (run_dir / "train.log").read_text()
+        assert time.time() < deadline
+        time.sleep(0.05)
+    os.kill(launched.pid, signal.SIGTERM)
+    assert launched.process.wait(timeout=60) == 130
+    status = runs.current_status(run_dir)
+    assert status.state == "stopped" and status.epoch >= 1 and "Stopped on request" in status.message
+    assert (run_dir / "last.safetensors").exists()
+
+
 def test_stop_file_stops_between_batches(data, tmp_path):
     run_dir = tmp_path / "runs" / "stopme"
 
@@ -232,6 +248,10 @@ def test_bad_data_fails_the_run_with_its_message_in_the_status(tmp_path):
         train(_config(data), run_dir)
     status = runs.read_status(run_dir)
     assert status.state == "failed" and "image_2.h5" in status.error
+    skipped = train(_config(data, epochs=1, on_bad="skip"), tmp_path / "runs" / "skipping")
+    assert skipped.state == "finished"
+    assert "image_2.h5" in (skipped.run_dir / "train.log").read_text()
+    assert any("image_2.h5" in s for s in json.loads((skipped.run_dir / "split.json").read_text())["skipped"])
 
 
 # ---------------------------------------------------------------- CLI, evaluate, promote
@@ -265,6 +285,8 @@ def test_cli_train_foreground_evaluate_promote_runs(data, tmp_path, capsys):
     assert [c.name for c in checkpoint.list_models(models_dir)] == ["tiny"]
     assert cli_main(["promote", str(run_dir), "--name", "tiny"]) == 2
     assert "already exists" in capsys.readouterr().err
+    assert cli_main(["evaluate", "--model", "tiny", "--data", str(data), "--device", "cpu"]) == 0  # by name
+    assert "F1-score" in capsys.readouterr().out
 
     assert cli_main(["runs", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
@@ -283,6 +305,22 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     assert "No data folder" in capsys.readouterr().err
     assert cli_main(["promote", str(tmp_path)]) == 2
     assert "not a training run" in capsys.readouterr().err
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"epochs": 3, "learning_rate": 0.1}))
+    assert cli_main(["train", "--config", str(cfg), "--data", str(tmp_path)]) == 2
+    assert "unknown settings: learning_rate" in capsys.readouterr().err
+    assert cli_main(["train", "--data", str(tmp_path), "--arch-kwargs", "[4]"]) == 2
+    assert "not a JSON object" in capsys.readouterr().err
+
+
+def test_cli_config_file_with_overrides(data, tmp_path):
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"data_dir": str(data), "epochs": 5, "batch_size": 4, "lr": 0.01,
+                               "arch_kwargs": TINY, "device": "cpu"}))
+    run_dir = tmp_path / "runs" / "cfg"
+    assert cli_main(["train", "--config", str(cfg), "--epochs", "1", "--run-dir", str(run_dir), "--foreground"]) == 0
+    saved = json.loads((run_dir / "config.json").read_text())
+    assert saved["epochs"] == 1 and saved["lr"] == 0.01 and saved["batch_size"] == 4
 
 
 def test_promote_refuses_a_run_without_a_best_checkpoint(data, tmp_path):
@@ -331,3 +369,30 @@ def test_cli_runs_stop_on_a_finished_run(data, tmp_path, capsys):
     assert "nothing to stop" in capsys.readouterr().out
     assert cli_main(["runs"]) == 0
     assert "fin" in capsys.readouterr().out
+
+
+def test_early_stopping_best_checkpoint_and_step_lr(data, tmp_path, monkeypatch):
+    from landslide_core.training import trainer
+    from landslide_core.training.losses import LossSums
+    from landslide_core.training.metrics import PixelCounts
+
+    val_losses = iter([0.5, 0.4, 0.45, 0.41, 0.3, 0.2])  # best at epoch 2, then 2 epochs without a better one
+
+    def fake_score(*args, **kwargs):
+        v = next(val_losses)
+        return LossSums(wce_sum=v, pixels=1, intersection=0.5, prob_sum=0.5, target_sum=0.5), PixelCounts(1, 0, 0, 1)
+
+    monkeypatch.setattr(trainer, "score_patches", fake_score)
+    config = _config(data, epochs=10, patience=2, step_size=1, gamma=0.5, alpha=0.0)
+    summary = train(config, tmp_path / "runs" / "early")
+    assert summary.stopped_early and summary.epochs_done == 4 and summary.best_epoch == 2
+    assert summary.best_val_loss == pytest.approx(0.4)
+    assert "stopped early" in runs.read_status(summary.run_dir).message
+    rows = runs.read_metrics(summary.run_dir)
+    assert [r["lr"] for r in rows] == pytest.approx([1e-3, 5e-4, 2.5e-4, 1.25e-4])
+    _, best = checkpoint.load_checkpoint(summary.best_checkpoint)
+    _, last = checkpoint.load_checkpoint(summary.last_checkpoint)
+    assert best.metrics["epoch"] == 2 and last.metrics["epoch"] == 4
+    # a finished run started again does no more epochs
+    again = train(_config(data, epochs=10, patience=2, step_size=1, gamma=0.5, alpha=0.0), summary.run_dir)
+    assert again.state == "finished" and again.epochs_done == 4

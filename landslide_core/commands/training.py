@@ -29,7 +29,7 @@ def register(subparsers) -> None:
     p.add_argument("--patience", type=int, help="early stopping: epochs without a better val loss (default 10)")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N (default auto)")
-    p.add_argument("--workers", type=int, help="batch-preparing threads (default 1; 0 = none)")
+    p.add_argument("--workers", type=int, help="threads preparing batches ahead (default 2; 0 = none)")
     p.add_argument("--arch-kwargs", dest="arch_kwargs", help='JSON, e.g. \'{"base_channels": 16}\'')
     p.add_argument("--val-share", type=float, dest="val_share")
     p.add_argument("--split-file", dest="split_file", help='JSON {"train": [...], "val": [...]} of patch names')
@@ -46,7 +46,8 @@ def register(subparsers) -> None:
     p.set_defaults(func=cmd_train)
 
     e = subparsers.add_parser("evaluate", help="score a model on labelled patches (Table 6 of the thesis)")
-    e.add_argument("--model", required=True, help="model card (.json) or weights (.safetensors)")
+    e.add_argument("--model", required=True,
+                   help="model card (.json) or weights (.safetensors), or the name of a model in models/")
     e.add_argument("--data", required=True, help="Landslide4Sense folder with masks (TestData used if present)")
     e.add_argument("--out", help="write the table: .json, .csv or text")
     e.add_argument("--batch-size", type=int, default=16, dest="batch_size")
@@ -57,7 +58,8 @@ def register(subparsers) -> None:
     pr = subparsers.add_parser("promote", help="copy a run's best checkpoint into models/ with its card")
     pr.add_argument("run_dir", metavar="RUN_DIR")
     pr.add_argument("--name", help="model name (default: the run id)")
-    pr.add_argument("--models-dir", dest="models_dir", help="target folder (default: the project's models/)")
+    pr.add_argument("--models-dir", dest="models_dir",
+                    help="target folder (default: $LANDSLIDE_MODELS_DIR, else the project's models/)")
     pr.add_argument("--force", action="store_true", help="replace a model of that name / promote a running run")
     pr.set_defaults(func=cmd_promote)
 
@@ -140,7 +142,10 @@ def cmd_evaluate(args) -> int:
     from ..training.evaluate import evaluate, format_table, write_results
     from ..training.trainer import resolve_device
 
-    result = evaluate(args.model, args.data, args.batch_size, str(resolve_device(args.device)), args.on_bad)
+    from ..training.promote import resolve_model
+
+    result = evaluate(resolve_model(args.model), args.data, args.batch_size, str(resolve_device(args.device)),
+                      args.on_bad)
     print(format_table([result]))
     if args.out:
         print(f"written: {write_results([result], args.out)}", file=sys.stderr)

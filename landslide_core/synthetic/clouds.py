@@ -39,7 +39,7 @@ def make_clouds(rng: np.random.Generator, shape: tuple[int, int], sun: Sun, pixe
         opacity = np.zeros(shape, np.float32)
     else:
         thr = float(np.quantile(field[::3, ::3], 1.0 - min(cover, 0.99)))
-        opacity = smoothstep(field, thr - 0.15, thr + 0.9)
+        opacity = smoothstep(field, thr, thr + 1.0)
     top_m = float(rng.uniform(1200.0, 3500.0))
     shift = top_m * math.tan(sun.zenith_rad) / px  # shadows lie away from the sun
     az = math.radians(sun.azimuth_deg)

@@ -33,14 +33,16 @@ from .world import WorldOptions, build_world, render_scene
 PATCH_PX = 128
 #: Share of source scenes without any landslide (their patches are negatives).
 QUIET_SCENE_SHARE = 0.35
+#: Share of source scenes in the high Andes (tree line, puna, bare rock above).
+HIGH_SCENE_SHARE = 0.2
 CONFOUNDERS = (BARE_FIELD, ROCK, RIVERBED, WATER, ROAD, SETTLEMENT)
 
 #: World parameters for training scenes: lower ground on average (the real benchmark's
 #: sites lie at a few hundred to ~2000 m), more landslides per km2 to find positives fast.
-L4S_LOW = WorldOptions(base_elevation_m=(150.0, 1100.0), new_landslides_per_km2=(2.0, 4.0),
-                       old_scars_per_km2=(0.6, 1.5), farm_share=(0.05, 0.3), cloud_cover=(0.05, 0.35))
-L4S_HIGH = WorldOptions(base_elevation_m=(1500.0, 3300.0), new_landslides_per_km2=(2.0, 4.0),
-                        old_scars_per_km2=(0.6, 1.5), farm_share=(0.05, 0.3), cloud_cover=(0.05, 0.35))
+L4S_LOW = WorldOptions(base_elevation_m=(100.0, 1100.0), new_landslides_per_km2=(2.0, 4.0),
+                       old_scars_per_km2=(0.6, 1.5), farm_share=(0.03, 0.2), cloud_cover=(0.03, 0.25))
+L4S_HIGH = WorldOptions(base_elevation_m=(1300.0, 3300.0), new_landslides_per_km2=(2.0, 4.0),
+                        old_scars_per_km2=(0.6, 1.5), farm_share=(0.03, 0.2), cloud_cover=(0.03, 0.25))
 
 
 @dataclass
@@ -55,10 +57,10 @@ def _scene_patches(seed: int, k: int, scene_px: int, cloudy: bool) -> list[_Patc
     rng = np.random.default_rng([seed, k, 77])
     lon = -75.4 + float(rng.uniform(-1.5, 1.5))
     lat = -11.3 + float(rng.uniform(-1.5, 1.5))
-    opts = L4S_HIGH if rng.uniform() < 0.25 else L4S_LOW
+    opts = L4S_HIGH if rng.uniform() < HIGH_SCENE_SHARE else L4S_LOW
     if rng.uniform() < QUIET_SCENE_SHARE:  # a district without scars: negatives with confounders
         opts = replace(opts, new_landslides_per_km2=(0.0, 0.0), old_scars_per_km2=(0.0, 0.0),
-                       farm_share=(0.15, 0.35), settlement_share=(0.005, 0.02))
+                       farm_share=(0.1, 0.3), settlement_share=(0.005, 0.02))
     grid = grid_centered(lon, lat, scene_px, scene_px)
     world = build_world(grid, seed=seed * 100003 + k, options=opts)
     day = date(2019, 1, 1) + timedelta(days=int(rng.integers(0, 365)))
@@ -81,7 +83,7 @@ def _scene_patches(seed: int, k: int, scene_px: int, cloudy: bool) -> list[_Patc
 
 
 def write_l4s_dataset(out_dir, n_patches: int, seed: int = 0, landslide_share: float = 0.02,
-                      scene_px: int = 512, cloudy_scene_share: float = 0.3,
+                      scene_px: int = 512, cloudy_scene_share: float = 0.25,
                       progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> Path:
     """Write ``n_patches`` Landslide4Sense patches to ``out_dir`` (img/, mask/); return it.
 

@@ -45,6 +45,7 @@ class LandCover:
     parcel_switch: np.ndarray     # bool (H, W): field parcels that change (green <-> bare) by post
     mix: np.ndarray               # float32 (H, W): share of the pixel that is the cover (rest: vegetation)
     treeline_m: float
+    tone: np.ndarray              # float32 (H, W): brightness factor (each field parcel its own)
 
 
 def _hash01(ids: np.ndarray, salt: int) -> np.ndarray:
@@ -67,7 +68,7 @@ def make_land_cover(rng: np.random.Generator, terrain: Terrain, treeline_m: floa
     # natural vegetation: grass/shrub patches, more on ridges and high up
     veg = spectral_noise(rng, (h, w), 2.8, 40 / px, 2000 / px)
     ridge = smoothstep(dist * px, 60.0, 250.0)
-    tl = treeline_m + 120.0 * spectral_noise(rng, (h, w), 3.0, 300 / px, 5000 / px)
+    tl = treeline_m + 120.0 * spectral_noise(rng, (h, w), 3.0, 300 / px, 5000 / px) + 60.0 * veg
     grass_score = veg + 0.6 * ridge + 2.5 * smoothstep(z - tl, -300.0, 0.0)
     code[grass_score > 1.6] = GRASS
     # farmland: gentle slopes in farmed districts, cut into parcels along the contours
@@ -87,6 +88,7 @@ def make_land_cover(rng: np.random.Generator, terrain: Terrain, treeline_m: floa
     code[farmed & (r1 >= 0.45) & (r1 < 0.8)] = BARE_FIELD
     code[farmed & (r1 >= 0.8)] = GRASS
     parcel_switch = farmed & (r2 < 0.35) & (r1 < 0.8)
+    tone = np.where(farmed, 0.85 + 0.3 * _hash01(parcel, 6), 1.0).astype(np.float32)
     # field boundaries (hedges, paths) stay grass
     edges = (np.diff(parcel, axis=0, prepend=parcel[:1]) != 0) | (np.diff(parcel, axis=1, prepend=parcel[:, :1]) != 0)
     code[farmed & edges & (_hash01(parcel, 4) < 0.5)] = GRASS
@@ -101,7 +103,7 @@ def make_land_cover(rng: np.random.Generator, terrain: Terrain, treeline_m: floa
     a = np.clip(area, 0.0, None)
     bars = 0.6 + 0.5 * smoothstep(spectral_noise(rng, (h, w), 2.5, 80 / px, 1500 / px), -1.0, 1.5)
     bed_half_m = np.where(a > 4.0, 3.0 * np.sqrt(a) * bars + 4.0, 0.0)
-    water_half_m = np.where(a > 4.0, 0.9 * np.sqrt(a) + 3.0, 0.0)
+    water_half_m = np.where(a > 4.0, 0.6 * np.sqrt(a) + 2.0, 0.0)
     d_m = dist * px
     river = a > 4.0
     code[river & (d_m <= bed_half_m)] = RIVERBED
@@ -134,4 +136,4 @@ def make_land_cover(rng: np.random.Generator, terrain: Terrain, treeline_m: floa
             houses = _hash01((yy // 2).astype(np.int64) * 7919 + (xx // 2).astype(np.int64), 5)
             code[town] = SETTLEMENT
             mix[town] = np.where(houses < 0.6, 0.9, 0.45)[town]
-    return LandCover(code, parcel_switch, mix, float(treeline_m))
+    return LandCover(code, parcel_switch, mix, float(treeline_m), tone)

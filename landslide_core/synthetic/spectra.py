@@ -19,7 +19,6 @@ from scipy import ndimage
 
 from .land_cover import (BARE_FIELD, CROP, FOREST, GRASS, NEW_LANDSLIDE, OLD_SCAR, RIVERBED, ROAD, ROCK,
                          SETTLEMENT, WATER)
-from .noise import spectral_noise
 
 N_BANDS = 12
 #               B1    B2    B3    B4    B5    B6    B7    B8    B9  B10   B11   B12
@@ -29,12 +28,12 @@ _SURFACE = {
     CROP:       (300,  360,  660,  380, 1050, 2600, 3150, 3300, 3250, 0, 2100, 1000),
     BARE_FIELD: (620,  700,  900, 1100, 1300, 1550, 1700, 1800, 1850, 0, 2400, 1850),
     ROCK:       (750,  850, 1000, 1150, 1300, 1450, 1550, 1600, 1650, 0, 2100, 1650),
-    WATER:      (450,  500,  620,  560,  500,  330,  300,  280,  200, 0,  120,   80),
+    WATER:      (600,  680,  850,  800,  700,  450,  400,  380,  300, 0,  150,  100),
     RIVERBED:   (850,  950, 1100, 1200, 1350, 1500, 1600, 1650, 1650, 0, 2000, 1600),
     ROAD:       (700,  800, 1000, 1150, 1350, 1500, 1650, 1700, 1700, 0, 2300, 1850),
     SETTLEMENT: (800,  880,  980, 1050, 1200, 1400, 1500, 1580, 1600, 0, 2000, 1700),
-    OLD_SCAR:   (650,  720,  900, 1080, 1300, 1550, 1700, 1800, 1800, 0, 2300, 1750),
-    NEW_LANDSLIDE: (650, 720, 900, 1080, 1300, 1550, 1700, 1800, 1800, 0, 2300, 1750),
+    OLD_SCAR:   (680,  760,  980, 1200, 1400, 1600, 1750, 1850, 1850, 0, 2600, 2050),
+    NEW_LANDSLIDE: (680, 760, 980, 1200, 1400, 1600, 1750, 1850, 1850, 0, 2600, 2050),
 }
 #: Surface reflectance (x 10000) per land cover code, bands B1..B12 (B10 unused: cirrus band).
 SURFACE_REFLECTANCE = np.zeros((max(_SURFACE) + 1, N_BANDS), np.float32)
@@ -43,8 +42,8 @@ for _code, _values in _SURFACE.items():
 SURFACE_REFLECTANCE[0] = _SURFACE[FOREST]
 
 #: Atmospheric path radiance (DN) and two-way transmittance per band, for a clear tropical sky.
-PATH_DN = np.array([1000, 640, 420, 270, 240, 160, 130, 110, 60, 8, 30, 12], np.float32)
-TRANSMITTANCE = np.array([0.72, 0.8, 0.85, 0.88, 0.9, 0.9, 0.91, 0.91, 0.38, 0.0, 0.92, 0.9], np.float32)
+PATH_DN = np.array([1000, 640, 420, 270, 240, 160, 130, 110, 60, 11.5, 30, 12], np.float32)
+TRANSMITTANCE = np.array([0.72, 0.8, 0.85, 0.88, 0.9, 0.9, 0.91, 0.91, 0.42, 0.0, 0.92, 0.9], np.float32)
 VEGETATION = (FOREST, GRASS, CROP)
 _RED, _NIR = [3], [5, 6, 7, 8]  # B4; B6, B7, B8, B9
 _SWIR = [10, 11]
@@ -97,12 +96,14 @@ def illumination(dz_dx: np.ndarray, dz_dy: np.ndarray, sun: Sun, diffuse: float 
 
 
 def surface_reflectance(rng: np.random.Generator, code: np.ndarray, mix: np.ndarray, veg_share: np.ndarray,
-                        wet: float, texture_seed_fields: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+                        wet: float, texture_seed_fields: tuple[np.ndarray, np.ndarray],
+                        cover_tone: np.ndarray | None = None) -> np.ndarray:
     """Surface reflectance (12, H, W) float32 from cover codes, with in-class variation.
 
     ``mix``: share of the pixel covered by its class (roads, villages); the rest is grass.
     ``veg_share``: vegetation regrown on scars (0 fresh .. 1 fully green), as grass.
     ``texture_seed_fields``: smooth (tone, greenness) fields shared by both dates.
+    ``cover_tone``: a brightness factor per pixel (field parcels differ from each other).
     """
     h, w = code.shape
     table = SURFACE_REFLECTANCE.copy()
@@ -120,22 +121,29 @@ def surface_reflectance(rng: np.random.Generator, code: np.ndarray, mix: np.ndar
         f = blend[mixed][None, :]
         refl[:, mixed[0], mixed[1]] = refl[:, mixed[0], mixed[1]] * (1.0 - f) + table[GRASS][:, None] * f
     tone, green = texture_seed_fields
-    refl *= (1.0 + 0.07 * tone)[None]
+    factor = 1.0 + 0.07 * tone
+    if cover_tone is not None:
+        factor = factor * cover_tone
+    refl *= factor[None]
     veg = np.isin(code, VEGETATION)
     gshift = np.where(veg, 0.07 * green, 0.0).astype(np.float32)
     refl[_NIR] *= (1.0 + gshift)[None]
     refl[_RED] *= (1.0 - 1.5 * gshift)[None]
     # fine texture: tree crowns, field furrows, roofs
     tex = ndimage.gaussian_filter(rng.standard_normal((h, w), dtype=np.float32), 0.7)
-    tex_amp = np.where(code == SETTLEMENT, 0.35, np.where(code == FOREST, 0.07, 0.05)).astype(np.float32)
+    tex_amp = np.select([code == SETTLEMENT, (code == NEW_LANDSLIDE) | (code == OLD_SCAR) | (code == ROCK),
+                         code == FOREST, (code == BARE_FIELD) | (code == CROP)],
+                        [0.35, 0.12, 0.07, 0.035], 0.05).astype(np.float32)
     refl *= (1.0 + tex_amp * tex / max(float(tex.std()), 1e-6))[None]
     np.clip(refl, 0.0, 10000.0, out=refl)
     return refl
 
 
-def to_toa(refl: np.ndarray, illum: np.ndarray, haze: float, elevation_m: np.ndarray) -> np.ndarray:
+def to_toa(refl: np.ndarray, illum: np.ndarray, haze: float, elevation_m: np.ndarray,
+           vapour: float = 1.0) -> np.ndarray:
     """Top-of-atmosphere DN (12, H, W): path radiance (less at altitude) + transmitted light.
 
+    ``haze`` scales the path radiance, ``vapour`` the water-vapour absorption of B9 (945 nm).
     Works in place on ``refl`` and returns it.
     """
     thin = np.exp(-np.clip(elevation_m, 0.0, None) / 8000.0).astype(np.float32)
@@ -145,7 +153,7 @@ def to_toa(refl: np.ndarray, illum: np.ndarray, haze: float, elevation_m: np.nda
         if b == 9:
             continue
         band = refl[b]
-        band *= TRANSMITTANCE[b] * illum
+        band *= (TRANSMITTANCE[b] * (vapour if b == 8 else 1.0)) * illum
         band += PATH_DN[b] * path_scale
     # B10 (cirrus, 1375 nm): water vapour absorbs surface light; a little from high ground
     refl[9] = PATH_DN[9] * haze * (0.6 + 0.8 * (1.0 - thin)) + 0.002 * nir
@@ -168,7 +176,9 @@ def _blur_coarse(band: np.ndarray, sigma: float) -> np.ndarray:
 
 def sensor(rng: np.random.Generator, toa: np.ndarray) -> np.ndarray:
     """Band resolutions (60 m and 20 m bands smooth), noise, integer DNs in 0-10000 (in place)."""
-    noise = rng.standard_normal(toa.shape, dtype=np.float32)
+    noise = rng.random(toa.shape, dtype=np.float32)  # uniform, scaled to unit variance below
+    noise -= 0.5
+    root12 = np.float32(np.sqrt(12.0))
     for b in range(toa.shape[0]):
         if b in (0, 8, 9):
             toa[b] = _blur_coarse(toa[b], 2.5)
@@ -176,7 +186,7 @@ def sensor(rng: np.random.Generator, toa: np.ndarray) -> np.ndarray:
             toa[b] = ndimage.gaussian_filter(toa[b], 0.8, truncate=2.5)
         band = toa[b]
         nb = noise[b]
-        nb *= 0.004 * band + 2.0
+        nb *= band * (0.004 * root12) + 2.0 * root12  # std: 0.4 % of the signal + 2 DN
         band += nb
     np.rint(toa, out=toa)
     np.clip(toa, 0.0, 10000.0, out=toa)

@@ -46,20 +46,20 @@ def _priority_flood(z: np.ndarray, outlet_share: float = 1.0) -> tuple[np.ndarra
     filled = list(flat)
     receiver = [-1] * n
     seen = bytearray(n)
-    heap: list[tuple[float, int]] = []
+    heap: list[tuple[float, float, int]] = []
     edge = np.zeros((h, w), bool)
     edge[0], edge[-1], edge[:, 0], edge[:, -1] = True, True, True, True
     edge_idx = np.flatnonzero(edge)
     limit = np.quantile(z.ravel()[edge_idx], min(max(outlet_share, 0.0), 1.0))
     for i in edge_idx[z.ravel()[edge_idx] <= limit].tolist():
-        heap.append((flat[i], i))
+        heap.append((flat[i], flat[i], i))
         seen[i] = 1
     heapq.heapify(heap)
     order: list[int] = []
     offsets = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
     pop, push = heapq.heappop, heapq.heappush
     while heap:
-        zc, i = pop(heap)
+        zc, _, i = pop(heap)
         order.append(i)
         r, c = divmod(i, w)
         for dr, dc in offsets:
@@ -69,11 +69,10 @@ def _priority_flood(z: np.ndarray, outlet_share: float = 1.0) -> tuple[np.ndarra
                 if not seen[j]:
                     seen[j] = 1
                     receiver[j] = i
-                    zj = flat[j]
-                    if zj <= zc:
-                        zj = zc + 1e-3
+                    zo = flat[j]
+                    zj = zo if zo > zc else zc  # depressions fill flat; inside, the lowest goes first
                     filled[j] = zj
-                    push(heap, (zj, j))
+                    push(heap, (zj, zo, j))
     return (np.asarray(filled, dtype=np.float64).reshape(h, w),
             np.asarray(receiver, dtype=np.int64), np.asarray(order, dtype=np.int64))
 
@@ -102,21 +101,39 @@ def _draw_channels(shape: tuple[int, int], factor: int, receiver: np.ndarray, zc
     a_img = np.zeros(shape, np.float32)
     if cells.size == 0:
         return line, z_img, a_img
+    # smooth courses: a quadratic Bezier from mid(cell, receiver) to mid(receiver, next),
+    # bent at the receiver; channel heads add the straight half from the cell to the start
     rec = receiver[cells]
+    rec2 = np.where(receiver[rec] >= 0, receiver[rec], rec)
     r0, c0 = np.divmod(cells, wc)
     r1, c1 = np.divmod(rec, wc)
+    r2, c2 = np.divmod(rec2, wc)
+    has_donor = np.bincount(rec, minlength=receiver.size) > 0
+    head = ~has_donor[cells]
     n_steps = 2 * factor + 1
     t = np.linspace(0.0, 1.0, n_steps, dtype=np.float32)[None, :]
-    y = ((r0[:, None] + 0.5) * (1 - t) + (r1[:, None] + 0.5) * t) * factor
-    x = ((c0[:, None] + 0.5) * (1 - t) + (c1[:, None] + 0.5) * t) * factor
+    p0y, p0x = (r0 + r1) / 2.0, (c0 + c1) / 2.0
+    p2y, p2x = (r1 + r2) / 2.0, (c1 + c2) / 2.0
+    by = (1 - t) ** 2 * p0y[:, None] + 2 * (1 - t) * t * r1[:, None] + t ** 2 * p2y[:, None]
+    bx = (1 - t) ** 2 * p0x[:, None] + 2 * (1 - t) * t * c1[:, None] + t ** 2 * p2x[:, None]
+    hy = r0[:, None] * (1 - t) + p0y[:, None] * t
+    hx = c0[:, None] * (1 - t) + p0x[:, None] * t
+    hy = np.where(head[:, None], hy, by[:, :1])
+    hx = np.where(head[:, None], hx, bx[:, :1])
+    y = (np.concatenate([hy, by], axis=1) + 0.5) * factor
+    x = (np.concatenate([hx, bx], axis=1) + 0.5) * factor
+    zf = zc.ravel()
+    zm0 = (zf[cells] + zf[rec]) / 2.0
+    zm2 = (zf[rec] + zf[rec2]) / 2.0
+    zb = zm0[:, None] * (1 - t) + zm2[:, None] * t
+    zh = zf[cells][:, None] * (1 - t) + zm0[:, None] * t
+    z = np.concatenate([zh, zb], axis=1)
     yi = np.clip(y.astype(np.int64), 0, h - 1)
     xi = np.clip(x.astype(np.int64), 0, w - 1)
     # meander: displace by a smooth jitter field sampled at the point
     jy, jx = jitter
     yj = np.clip(np.round(y + jy[yi, xi]).astype(np.int64), 0, h - 1)
     xj = np.clip(np.round(x + jx[yi, xi]).astype(np.int64), 0, w - 1)
-    zf = zc.ravel()
-    z = zf[cells][:, None] * (1 - t) + zf[rec][:, None] * t
     a = np.broadcast_to(area_km2.ravel()[cells][:, None], z.shape)
     # draw small channels first so that large ones win where they overlap
     order = np.argsort(a[:, 0], kind="stable")

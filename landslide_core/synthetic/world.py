@@ -14,20 +14,21 @@ from datetime import date
 
 import numpy as np
 from pyproj import Transformer
+from scipy import ndimage
 
 from ..errors import InputError
 from ..grid import Grid
 from ..scene import CONTRACT_WITHOUT_SLOPE, RawScene, check_projected_crs
 from .clouds import apply_clouds, make_clouds
 from .event import make_landslides
-from .land_cover import (BARE_FIELD, CROP, NEW_LANDSLIDE, NO_LANDSLIDE_COVERS, OLD_SCAR, LandCover,
+from .land_cover import (BARE_FIELD, CROP, NEW_LANDSLIDE, NO_LANDSLIDE_COVERS, OLD_SCAR,
                          make_land_cover)
 from .noise import spectral_noise
 from .spectra import PATH_DN, illumination, sensor, sun_at_overpass, surface_reflectance, to_toa, wet_season_index
 from .terrain import Terrain, make_terrain
 
 MIN_SIZE_PX = 32
-MAX_SIZE_PX = 8192
+MAX_SIZE_PX = 4096  # about 3 GB of working memory
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class WorldOptions:
     old_scars_per_km2: tuple[float, float] = (0.3, 0.8)
     farm_share: tuple[float, float] = (0.06, 0.22)
     settlement_share: tuple[float, float] = (0.002, 0.012)
-    cloud_cover: tuple[float, float] = (0.02, 0.2)
+    cloud_cover: tuple[float, float] = (0.01, 0.12)
 
 
 @dataclass
@@ -114,6 +115,7 @@ class World:
     veg_pre: np.ndarray
     veg_post: np.ndarray
     texture: tuple[np.ndarray, np.ndarray]
+    tone: np.ndarray
     new_landslides: np.ndarray
     old_scars: np.ndarray
     options: WorldOptions
@@ -142,7 +144,7 @@ def build_world(grid: Grid, seed: int = 0, n_new_landslides: int | None = None,
     rng_old = _stream(seed, place, 2)
     n_old = int(rng_old.poisson(_draw(rng_old, opt.old_scars_per_km2) * km2))
     old = make_landslides(rng_old, terrain, n_old, ground)
-    veg_old = rng_old.uniform(0.1, 0.55, old.source_rows.size + 1).astype(np.float32)
+    veg_old = rng_old.uniform(0.1, 0.45, old.source_rows.size + 1).astype(np.float32)
     rng_new = _stream(seed, place, 3)
     if n_new_landslides is None:
         n_new_landslides = int(rng_new.poisson(_draw(rng_new, opt.new_landslides_per_km2) * km2))
@@ -158,9 +160,11 @@ def build_world(grid: Grid, seed: int = 0, n_new_landslides: int | None = None,
     code_post[sw & (code_pre == BARE_FIELD)] = CROP
     code_post[new_mask] = NEW_LANDSLIDE
     mix_post = np.where(new_mask, 1.0, cover.mix).astype(np.float32)
-    veg_post = np.where(new_mask, 0.0, veg_pre).astype(np.float32)
+    # fresh scars keep a little vegetation debris here and there
+    debris = 0.25 * np.clip(spectral_noise(rng_new, shape, 2.0, 3.0, 200 / px), 0.0, None) / 2.5
+    veg_post = np.where(new_mask, np.clip(debris, 0.0, 0.25), veg_pre).astype(np.float32)
     return World(grid, int(seed), place, lon, lat, terrain, code_pre, code_post, cover.mix, mix_post,
-                 veg_pre, veg_post, texture, new_mask, old.mask, opt)
+                 veg_pre, veg_post, texture, cover.tone, new_mask, old.mask, opt)
 
 
 def render_scene(world: World, when: str, day: date, clouds: bool = True) -> RawScene:
@@ -172,7 +176,7 @@ def render_scene(world: World, when: str, day: date, clouds: bool = True) -> Raw
     else:
         raise ValueError(f"when must be 'pre' or 'post', not {when!r}")
     rng = _stream(world.seed, world.place, tag, int(day.strftime("%Y%m%d")))
-    return _render(rng, world.terrain, code, mix, veg, world.texture, day, world.lat, clouds,
+    return _render(rng, world.terrain, code, mix, veg, world.texture, world.tone, day, world.lat, clouds,
                    world.options, world.seed, world.grid, world.lon)
 
 
@@ -197,18 +201,17 @@ def generate_event(grid: Grid, seed: int = 0, pre_date: str = "2020-01-20", post
 
 
 def _dilate(mask: np.ndarray, iterations: int) -> np.ndarray:
-    from scipy import ndimage
-
     return ndimage.binary_dilation(mask, iterations=iterations) if mask.any() else mask
 
 
-def _render(rng, terrain: Terrain, code, mix, veg, texture, day: date, lat: float, clouds: bool,
+def _render(rng, terrain: Terrain, code, mix, veg, texture, tone, day: date, lat: float, clouds: bool,
             opt: WorldOptions, seed: int, grid: Grid, lon: float) -> RawScene:
     sun = sun_at_overpass(day, lat)
-    refl = surface_reflectance(rng, code, mix, veg, wet_season_index(day, lat), texture)
+    refl = surface_reflectance(rng, code, mix, veg, wet_season_index(day, lat), texture, tone)
     illum = illumination(terrain.dz_dx, terrain.dz_dy, sun)
     haze = float(rng.uniform(0.93, 1.08))
-    toa = to_toa(refl, illum, haze, terrain.elevation_m)
+    vapour = float(np.exp(rng.normal(0.0, 0.2)))
+    toa = to_toa(refl, illum, haze, terrain.elevation_m, vapour)
     valid = np.ones(code.shape, bool)
     if clouds:
         layer = make_clouds(rng, code.shape, sun, terrain.pixel_size_m, _draw(rng, opt.cloud_cover))

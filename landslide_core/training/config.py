@@ -28,6 +28,8 @@ class TrainConfig:
     ``split_file`` is an optional JSON ``{"train": [...], "val": [...]}`` of patch names.
     ``cache`` keeps the decoded patches in memory ("memory"), in a memory-mapped file in the
     run folder ("memmap"), or picks by size ("auto": memmap above ``memory_limit_gb``).
+    ``workers`` threads gather and augment the next batches while the model trains (0: none).
+    ``device``: "auto" (CUDA when available), "cpu", "cuda" or "cuda:N".
     """
 
     data_dir: str = ""
@@ -44,7 +46,7 @@ class TrainConfig:
     seed: int = 0
     arch_kwargs: dict[str, Any] = field(default_factory=dict)
     device: str = "auto"
-    workers: int = 1
+    workers: int = 2
     val_share: float = 0.2
     augment: bool = True
     max_train_patches: Optional[int] = None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -13,6 +14,23 @@ from ..errors import InputError
 from . import runs
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+#: The dashboard's models folder setting, honoured here too.
+MODELS_ENV = "LANDSLIDE_MODELS_DIR"
+
+
+def default_models_dir() -> Path:
+    """env LANDSLIDE_MODELS_DIR, else the project's models/ (checkpoint.MODELS_DIR)."""
+    env = os.environ.get(MODELS_ENV)
+    return Path(env).expanduser() if env else checkpoint.MODELS_DIR
+
+
+def resolve_model(model: str | Path) -> Path:
+    """A checkpoint path, or the name of a model in the models folder."""
+    p = Path(model)
+    if p.exists() or p.with_suffix(".json").exists() or p.suffix in (".json", ".safetensors"):
+        return p
+    named = default_models_dir() / f"{model}.json"
+    return named if named.exists() else p
 
 
 def promote(run_dir: str | Path, name: Optional[str] = None, models_dir: Optional[str | Path] = None,
@@ -40,7 +58,7 @@ def promote(run_dir: str | Path, name: Optional[str] = None, models_dir: Optiona
     if not NAME_PATTERN.match(name):
         raise InputError(f"The model name '{name}' is not usable.",
                          "Use letters, digits, '-', '_' or '.', at most 80 characters.")
-    target_dir = Path(models_dir) if models_dir else checkpoint.MODELS_DIR
+    target_dir = Path(models_dir) if models_dir else default_models_dir()
     target_card, target_weights = card_and_weights_paths(target_dir / name)
     if (target_card.exists() or target_weights.exists()) and not force:
         raise InputError(f"A model named '{name}' already exists in {target_dir}.",

@@ -278,10 +278,17 @@ class DeviceLock:
         return self.folder / f"{_lock_name(self.device)}.queue"
 
     def owner(self) -> Optional[dict]:
+        """The live holder's record, or None when the lock is free or its holder died."""
         try:
             data = json.loads(self.path.read_text())
-        except (OSError, json.JSONDecodeError):
+        except FileNotFoundError:
             return None
+        except (OSError, json.JSONDecodeError):
+            try:  # being written right now by its new holder: held; left unreadable for long: stale
+                young = time.time() - self.path.stat().st_mtime < 10.0
+            except OSError:
+                return None
+            return {"pid": None, "run_dir": "another run"} if young else None
         return data if pid_alive(data.get("pid")) else None
 
     def _try(self) -> bool:

@@ -257,7 +257,6 @@ def train(config: TrainConfig, run_dir: str | Path, progress: Optional[ProgressF
     log.addHandler(handler)
     if log.level == logging.NOTSET or log.level > logging.INFO:
         log.setLevel(logging.INFO)
-    logging.getLogger("landslide_core.training.dataset").addHandler(handler)
     device_lock = runs.DeviceLock(str(device), run_dir)
 
     def should_stop() -> bool:
@@ -295,7 +294,6 @@ def train(config: TrainConfig, run_dir: str | Path, progress: Optional[ProgressF
         writer.close()
         device_lock.release()
         log.removeHandler(handler)
-        logging.getLogger("landslide_core.training.dataset").removeHandler(handler)
         handler.close()
 
 
@@ -323,8 +321,8 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device, writ
             progress(done, total, stage)
 
     patches, split = prepare_data(config, run_dir, load_progress, cancel)
-    for bad in patches.skipped:
-        log.warning("skipped %s", bad)
+    if patches.skipped:
+        log.warning("%d bad files skipped (named above; also in %s)", len(patches.skipped), runs.SPLIT_FILE)
     train_idx, val_idx = patches.subset(split.train), patches.subset(split.val)
     log.info("data: %d training / %d validation patches (%s), bands %s", len(train_idx), len(val_idx),
              split.how, ",".join(patches.bands))
@@ -425,7 +423,7 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device, writ
                  val_wce, val_dice, row["val_f1"], row["val_precision"], row["val_recall"], row["val_iou"],
                  epoch_s, wait_s, " *best*" if improved else "")
     message = (f"stopped early after epoch {epoch}: no better validation loss for {config.patience} epochs"
-               if stopped_early else f"finished {epoch} epochs")
+               if stopped_early else f"finished {epoch} of {config.epochs} epochs")
     writer.update(state="finished", message=message, ended_utc=runs.now_iso(), eta_s=0.0)
     log.info("%s; best epoch %s (val loss %.4f)", message, best_epoch, best_val)
     return _summary_from_folder(config, run_dir, "finished", history, stopped_early, message)
