@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 from landslide_core import checkpoint  # noqa: E402
 from landslide_core.event_scoring import score_events  # noqa: E402
 from landslide_core.synthetic import write_l4s_dataset  # noqa: E402
-from landslide_core.training import evaluate as evaluation  # noqa: E402
+from landslide_core.training.evaluate import evaluate, format_table  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from train_default_model import EVENT_PLACE, EVENT_SEEDS  # noqa: E402
@@ -30,14 +30,14 @@ from train_default_model import EVENT_PLACE, EVENT_SEEDS  # noqa: E402
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=str(checkpoint.default_model_path()))
-    p.add_argument("--test-patches", type=int, default=400)
+    p.add_argument("--test-patches", type=int, default=300)
     p.add_argument("--event-size", type=int, default=1024)
     args = p.parse_args()
     card = checkpoint.read_card(args.model)
     with tempfile.TemporaryDirectory() as tmp:
         test_dir = write_l4s_dataset(Path(tmp) / "test", args.test_patches, seed=2, landslide_share=0.02)
-        held_out = evaluation.evaluate(args.model, test_dir)
-    print(evaluation.format_table([held_out]))
+        held_out = evaluate(args.model, test_dir)
+    print(format_table([held_out]))
     events = score_events(args.model, EVENT_SEEDS, *EVENT_PLACE, size_px=args.event_size)
     card_patch = card.metrics.get("held_out_patches", {}).get("f1")
     card_event = card.metrics.get("whole_events_new_landslides", {}).get("f1")

@@ -109,9 +109,13 @@ def _overlay(view: dict, key: str, opacity: float, show: bool = True) -> Optiona
 
 
 def side_overlays(view: dict, date: str, opacity: float) -> list[dict]:
-    items = [_overlay(view, f"{date}_rgb", 1.0), _overlay(view, f"{date}_mask", opacity)]
-    if date == "post":
-        items.append(_overlay(view, "change", opacity))
+    """Before: true colour and its landslides. After: true colour and the change (new,
+    persisting, vanished, not assessable); its own landslide mask is a layer to switch on."""
+    items = [_overlay(view, f"{date}_rgb", 1.0)]
+    if date == "pre":
+        items.append(_overlay(view, "pre_mask", opacity))
+    else:
+        items += [_overlay(view, "post_mask", opacity, show=False), _overlay(view, "change", opacity)]
     return [i for i in items if i]
 
 

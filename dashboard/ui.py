@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -36,22 +38,65 @@ def page_setup(page_title: str) -> None:
 
 # --- sources ---
 
-@st.cache_data(ttl=300, show_spinner="Checking the imagery source...")
-def source_readiness(name: str) -> tuple[bool, str]:
-    """(ready, message) of a source; Earth Engine's is its self-test. Cached 5 minutes."""
+#: How long a source's self-test result is reused, and how long a page waits for one.
+READINESS_TTL_S = 300.0
+READINESS_WAIT_S = 8.0
+_readiness: dict[str, tuple[float, tuple[bool, str]]] = {}
+_readiness_threads: dict[str, threading.Thread] = {}
+_readiness_lock = threading.Lock()
+
+
+def _check_readiness(name: str) -> None:
     from landslide_core.sources import get_source
 
     try:
         r = get_source(name).readiness()
-        return bool(r.ready), str(r.message)
-    except Exception as exc:  # a broken source is "not ready", with its reason
-        return False, str(exc)
+        answer = (bool(r.ready), str(r.message))
+    except Exception as exc:  # noqa: BLE001 - a broken source is "not ready", with its reason
+        answer = (False, str(exc))
+    with _readiness_lock:
+        _readiness[name] = (time.time(), answer)
+
+
+def source_readiness(name: str, wait_s: float = READINESS_WAIT_S) -> tuple[bool, str]:
+    """(ready, message) of a source; Earth Engine's is its self-test, which signs in over the
+    network. Reused for 5 minutes. The test runs in a thread: with no answer within ``wait_s``
+    (an offline room with credentials present), the page says so instead of hanging."""
+    now = time.time()
+    with _readiness_lock:
+        cached = _readiness.get(name)
+        if cached and now - cached[0] < READINESS_TTL_S:
+            return cached[1]
+        thread = _readiness_threads.get(name)
+        if thread is None or not thread.is_alive():
+            thread = threading.Thread(target=_check_readiness, args=(name,), daemon=True,
+                                      name=f"readiness-{name}")
+            _readiness_threads[name] = thread
+            thread.start()
+    thread.join(wait_s)
+    with _readiness_lock:
+        cached = _readiness.get(name)
+    if cached and cached[0] >= now:
+        return cached[1]
+    label = state.SOURCE_LABELS.get(name, name)
+    return (False, f"{label}: its self-test gave no answer within {wait_s:.0f} s (is the network down?). "
+                   "Use the demo source, or press 'Test the sources again' on the Home page later.")
+
+
+def clear_readiness() -> None:
+    """Forget the self-test results, so the next page load tests again."""
+    with _readiness_lock:
+        _readiness.clear()
+
+
+source_readiness.clear = clear_readiness  # type: ignore[attr-defined]
 
 
 @st.cache_resource(show_spinner=False)
-def shared_source(name: str):
+def shared_source(name: str, cache_dir: Optional[str] = None):  # noqa: ARG001 - part of the key
     """One source object per server for the sources without per-user files (demo, Earth Engine):
-    their sign-in and in-memory caches are reused across reruns and sessions."""
+    their sign-in and in-memory caches are reused across reruns and sessions. ``cache_dir``
+    (env LANDSLIDE_CACHE_DIR) is part of the key, so another cache folder gets another source."""
     from landslide_core.sources import get_source
 
     return get_source(name)
@@ -61,7 +106,9 @@ def make_source(name: str, local_paths: Optional[dict[str, Optional[str]]] = Non
     from landslide_core.sources import get_source
 
     if name != "local":
-        return shared_source(name)
+        import os
+
+        return shared_source(name, os.environ.get("LANDSLIDE_CACHE_DIR"))
     paths = local_paths or {}
     if not paths.get("pre_path") or not paths.get("post_path"):
         raise InputError("Local files need a 'before' and an 'after' scene GeoTIFF.",

@@ -22,6 +22,7 @@ import logging
 import os
 import shutil
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -187,7 +188,8 @@ def list_results(results_root: Optional[str | Path] = None, limit: int = 20) -> 
     root = Path(results_root) if results_root else default_results_root()
     if not root.is_dir():
         return []
-    done_files = sorted(root.glob(f"*/{DONE_FILE}"), key=lambda p: p.stat().st_mtime, reverse=True)
+    done_files = sorted((p for p in root.glob(f"*/{DONE_FILE}") if not p.parent.name.startswith(".")),
+                        key=lambda p: p.stat().st_mtime, reverse=True)
     out = []
     for done in done_files[:limit]:
         try:
@@ -233,10 +235,39 @@ def run_analysis(request, source, model_path: str | Path, options: Any = None,
 
         raise SourceError(f"The source '{source.name}' is not ready: {readiness.message}")
 
-    folder = results_root / key
-    if folder.exists():  # an unfinished earlier try: start it again
-        shutil.rmtree(folder, ignore_errors=True)
+    final = results_root / key
+    _remove_stale_partials(results_root)
+    # Work in a folder of this run's own, renamed into place when finished: a crash, a cancel
+    # or a second session running the same request never sees or breaks half a result.
+    folder = results_root / f".{key}.partial-{uuid.uuid4().hex[:8]}"
     folder.mkdir(parents=True, exist_ok=True)
+    try:
+        return _run_into(folder, final, key, request, source, model_path, options, progress, cancel, started)
+    finally:
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _repoint_paths(folder: Path, final: Path) -> None:
+    """Summaries written during the run name the working folder; make them name the final one."""
+    for path in folder.rglob("*.json"):
+        text = path.read_text()
+        if str(folder) in text:
+            path.write_text(text.replace(str(folder), str(final)))
+
+
+def _remove_stale_partials(results_root: Path, older_than_s: float = 24 * 3600) -> None:
+    now = time.time()
+    for p in results_root.glob(".*.partial-*"):
+        try:
+            if now - p.stat().st_mtime > older_than_s:
+                shutil.rmtree(p, ignore_errors=True)
+        except OSError:
+            continue
+
+
+def _run_into(folder: Path, final: Path, key: str, request, source, model_path, options,
+              progress: ProgressFn, cancel: Optional[CancelToken], started: float) -> AnalysisResult:
 
     fetched = {}
     for date, window in (("pre", request.pre), ("post", request.post)):
@@ -268,9 +299,20 @@ def run_analysis(request, source, model_path: str | Path, options: Any = None,
         finished=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         elapsed_s=round(time.perf_counter() - started, 3), from_cache=False, display=display,
     )
-    tmp = folder / f"{DONE_FILE}.partial"
-    tmp.write_text(json.dumps(result.to_json(), indent=2, default=str))
-    tmp.replace(folder / DONE_FILE)  # last: marks the folder finished
+    result.folder = final
+    _repoint_paths(folder, final)
+    (folder / DONE_FILE).write_text(json.dumps(result.to_json(), indent=2, default=str))
+    if final.exists():
+        if (final / DONE_FILE).is_file():  # another session finished the same analysis first
+            progress(1, 1, "change")
+            return load_result(final, from_cache=True)
+        shutil.rmtree(final, ignore_errors=True)  # an unfinished folder of an older version
+    try:
+        folder.rename(final)  # last: the finished folder appears at once, done.json inside
+    except OSError:
+        if (final / DONE_FILE).is_file():
+            return load_result(final, from_cache=True)
+        raise
     progress(1, 1, "change")
     return result
 

@@ -34,7 +34,14 @@ from .progress import CancelToken, ProgressFn, check_cancel
 from .scene import PROVENANCE_TAG as SCENE_PROVENANCE_TAG
 from .scene import SceneReader, scene_profile
 
-STRIP_ROWS = 512
+STRIP_ROWS = 256
+#: GDAL's block cache during detection (its default, 5% of RAM, would dominate the memory
+#: use on big scenes; a strip of blocks is all that windowed reading re-uses).
+GDAL_CACHE_MB = 128
+
+
+def _gdal_env():
+    return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024)
 
 
 @dataclass
@@ -107,22 +114,24 @@ def _read_slope(scene_path: str | Path, cancel: Optional[CancelToken]) -> np.nda
 
 def _detect_one(scene_path: Path, out_dir: Path, predictor: Predictor, card: ModelCard, model_path: Path,
                 threshold: float, options: DetectionOptions, progress: Optional[ProgressFn],
-                cancel: Optional[CancelToken], stage: str, label: str) -> _SceneResult:
+                cancel: Optional[CancelToken], stage: str, label: str,
+                shown_path: Optional[Path] = None) -> _SceneResult:
     t0 = time.perf_counter()
+    what = f"{label} scene {shown_path or scene_path}" if label else f"scene {shown_path or scene_path}"
     out_dir.mkdir(parents=True, exist_ok=True)
     with SceneReader(scene_path) as reader:
         transform, crs = reader.transform, reader.crs
-        provenance = {"scene": str(scene_path), **reader.provenance}
+        provenance = {"scene": str(shown_path or scene_path), **reader.provenance}
     raw_prob = out_dir / ".probability.raw.tif"
     try:
         try:
             info: PredictionInfo = predictor.predict_file(scene_path, raw_prob, progress, cancel, stage=stage)
         except RasterioError as exc:
-            raise InputError(f"Cannot read the {label} scene {scene_path}: {exc}.",
+            raise InputError(f"Cannot read the {what}: {exc}.",
                              "Check that the file is a complete GeoTIFF.") from None
         if info.valid_px == 0:
             raise InputError(
-                f"The {label} scene {scene_path} has no valid pixel: every pixel is nodata, masked as "
+                f"The {what} has no valid pixel: every pixel is nodata, masked as "
                 "cloud/shadow, or NaN/infinite.", "Choose a scene with clear pixels over the area.")
         t_pred = time.perf_counter()
         with rasterio.open(raw_prob) as ds:
@@ -183,8 +192,9 @@ def detect_scene(scene_path: str | Path, out_dir: str | Path, model_path: Option
     with SceneReader(scene_path):
         pass  # refuse unreadable files, wrong bands and CRS before loading the model
     options, card, path, threshold, predictor = _prepare(model_path, options)
-    res = _detect_one(scene_path, out_dir, predictor, card, path, threshold, options, progress, cancel,
-                      "detect", "")
+    with _gdal_env():
+        res = _detect_one(scene_path, out_dir, predictor, card, path, threshold, options, progress, cancel,
+                          "detect", "")
     return res.summary
 
 
@@ -258,6 +268,11 @@ def detect_pair(pre_path: str | Path, post_path: str | Path, out_dir: str | Path
                 model_path: Optional[str | Path] = None, options: Optional[DetectionOptions] = None,
                 progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> dict[str, Any]:
     """Detect in both dates and map the change (on the post grid); return the pair summary."""
+    with _gdal_env():
+        return _detect_pair(pre_path, post_path, out_dir, model_path, options, progress, cancel)
+
+
+def _detect_pair(pre_path, post_path, out_dir, model_path, options, progress, cancel) -> dict[str, Any]:
     t0 = time.perf_counter()
     pre_path, post_path, out_dir = Path(pre_path), Path(post_path), Path(out_dir)
     with SceneReader(pre_path) as pre, SceneReader(post_path) as post:
@@ -277,7 +292,7 @@ def detect_pair(pre_path: str | Path, post_path: str | Path, out_dir: str | Path
             reprojection = {"pre_grid": grid_of(pre_path), "onto_post_grid": grid_of(post_path),
                             "resampling": "bilinear for bands, nearest for the valid mask"}
         pre_res = _detect_one(pre_input, out_dir / "pre", predictor, card, path, threshold, options, progress,
-                              cancel, "detect pre", "pre")
+                              cancel, "detect pre", "pre", shown_path=pre_path)
     finally:
         tmp_pre.unlink(missing_ok=True)
     if reprojection:

@@ -115,23 +115,28 @@ def polygons_from_mask(mask: np.ndarray, prob: Optional[np.ndarray], slope_deg: 
     if k == 0:
         return []
     flat = labels.ravel()
+    sel = np.flatnonzero(flat)  # only the landslide pixels are ever gathered (memory ~ their count)
+    lab = flat[sel]
+
+    def gathered(values: Optional[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        v = np.asarray(values).ravel()[sel].astype(np.float64)
+        ok = np.isfinite(v)
+        return v[ok], lab[ok]
 
     def per_label_mean(values: Optional[np.ndarray]) -> np.ndarray:
         if values is None:
             return np.full(k, np.nan)
-        v = np.asarray(values, np.float64).ravel()
-        ok = np.isfinite(v) & (flat > 0)
-        s = np.bincount(flat[ok], weights=v[ok], minlength=k + 1)[1:]
-        c = np.bincount(flat[ok], minlength=k + 1)[1:]
+        v, lb = gathered(values)
+        s = np.bincount(lb, weights=v, minlength=k + 1)[1:]
+        c = np.bincount(lb, minlength=k + 1)[1:]
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(c > 0, s / np.maximum(c, 1), np.nan)
 
     def per_label_max(values: Optional[np.ndarray]) -> np.ndarray:
         out = np.full(k + 1, -np.inf)
         if values is not None:
-            v = np.asarray(values, np.float64).ravel()
-            ok = np.isfinite(v) & (flat > 0)
-            np.maximum.at(out, flat[ok], v[ok])
+            v, lb = gathered(values)
+            np.maximum.at(out, lb, v)
         out = out[1:]
         out[~np.isfinite(out)] = np.nan
         return out

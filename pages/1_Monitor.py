@@ -55,7 +55,7 @@ with c_post:
     st.date_input("From", key=state.POST_START, format="YYYY-MM-DD")
     st.date_input("To", key=state.POST_END, format="YYYY-MM-DD")
 with c_more:
-    st.slider("Cloud limit (%)", min_value=0.0, max_value=100.0, step=1.0, key=state.CLOUD_LIMIT,
+    st.slider("Cloud limit (%)", min_value=0.0, max_value=100.0, step=1.0, key=state.CLOUD_LIMIT, format="%.0f",
               help="Scenes with more cloud than this are skipped; of the rest, the date with the "
                    "clearest view of the area is used.")
     source_name, source_problem = widgets.source_picker()

@@ -61,7 +61,7 @@ basemaps = bool(ss.get(state.BASEMAPS, True))
 if view_mode == "Side by side":
     left, right = st.columns(2, gap="small")
     left.markdown("**Before**: true colour, landslides in yellow")
-    right.markdown("**After**: true colour, landslides in magenta, change on top")
+    right.markdown("**After**: true colour and the change (its landslide mask is in the layers menu)")
     compare.show_dual_map(view, opacity, basemaps, locate_geometry, "cmp_dual_map", height=460)
 else:
     compare.show_map(compare.all_overlays(view, opacity), view, basemaps, locate_geometry, "cmp_map",

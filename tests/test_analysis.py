@@ -176,3 +176,18 @@ def test_cancel_mid_run_keeps_the_fetched_scenes(env):
     assert fetched.from_cache is True
     result = analysis.run_analysis(request, source, env["model"], None, env["results"])
     assert result.from_cache is False and (result.folder / analysis.DONE_FILE).is_file()
+
+
+def test_unfinished_folders_never_count_and_are_replaced(env):
+    request = tiny_demo_request(cloud_limit_pct=45.0)
+    key = analysis.analysis_key(request, get_source("demo"), env["model"], None)
+    half = env["results"] / key
+    half.mkdir(parents=True)
+    (half / "summary.json").write_text("{}")  # a crash left this, without done.json
+    assert analysis.find_cached(env["results"], key) is None
+    result = analysis.run_analysis(request, get_source("demo"), env["model"], None, env["results"])
+    assert result.folder == half and (half / analysis.DONE_FILE).is_file()
+    assert analysis.load_result(half).summary == result.summary
+    assert not list(env["results"].glob(".*.partial-*"))  # the run's working folder is gone
+    done = json.loads((half / analysis.DONE_FILE).read_text())
+    assert done["folder"] == str(half)

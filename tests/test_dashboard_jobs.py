@@ -87,3 +87,30 @@ def test_unexpected_errors_show_a_short_message_not_a_traceback():
     assert "Something went wrong inside the app (KeyError)" in errors[1]
     assert "Traceback" not in errors[1] and "missing" not in errors[1]
     assert not at.exception
+
+
+def test_a_source_self_test_that_hangs_does_not_block_the_page(monkeypatch):
+    import threading
+
+    from dashboard import ui
+    from landslide_core.sources.base import Readiness
+
+    release = threading.Event()
+
+    class Hanging:
+        def readiness(self):
+            release.wait(10)
+            return Readiness(True, "Earth Engine: ready (late).")
+
+    import landslide_core.sources as sources
+
+    monkeypatch.setattr(sources, "get_source", lambda name, **kw: Hanging())
+    ui.clear_readiness()
+    t0 = time.time()
+    ready, message = ui.source_readiness("earthengine", wait_s=0.3)
+    assert time.time() - t0 < 2
+    assert not ready and "no answer within" in message and "demo source" in message
+    release.set()
+    time.sleep(0.3)
+    assert ui.source_readiness("earthengine", wait_s=2) == (True, "Earth Engine: ready (late).")
+    ui.clear_readiness()
