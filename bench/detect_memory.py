@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,25 @@ from landslide_core.scene import scene_profile  # noqa: E402
 
 STRIP = 256
 LIMIT_MB = 1500.0
+#: Runs `python -m landslide_core ARGS` and reports its own peak RSS (VmHWM: since exec, so
+#: this script's memory, which getrusage(RUSAGE_CHILDREN) would inherit through fork, is
+#: not counted).
+CHILD = """
+import runpy, sys
+sys.argv = ["landslide_core"] + sys.argv[1:]
+try:
+    runpy.run_module("landslide_core", run_name="__main__", alter_sys=True)
+finally:
+    with open("/proc/self/status") as fh:
+        sys.stderr.write("\\n" + "".join(line for line in fh if line.startswith("VmHWM")))
+"""
+
+
+def child_peak_mb(stderr: str) -> float:
+    for line in stderr.splitlines()[::-1]:
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    raise RuntimeError("the child did not report its peak memory:\n" + stderr[-2000:])
 
 
 def elevation_m(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -105,13 +123,13 @@ def main(argv=None) -> int:
                   "l4s14) stands in")
         else:
             print(f"model: {model}")
-        cmd = [sys.executable, "-m", "landslide_core", "detect", "--image", str(scene), "--out", str(tmp / "out"),
-               "--model", str(model)]
-        print("running:", " ".join(cmd))
+        argv = ["detect", "--image", str(scene), "--out", str(tmp / "out"), "--model", str(model)]
+        print("running: python -m landslide_core", " ".join(argv))
         t1 = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=dict(os.environ))
+        proc = subprocess.run([sys.executable, "-c", CHILD, *argv], cwd=ROOT, capture_output=True, text=True,
+                              env=dict(os.environ))
         seconds = time.perf_counter() - t1
-        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+        peak_mb = child_peak_mb(proc.stderr)
         print(proc.stdout.strip())
         if proc.returncode != 0:
             print(proc.stderr[-3000:], file=sys.stderr)

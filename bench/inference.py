@@ -35,6 +35,7 @@ from landslide_core.scene import pixel_size_m  # noqa: E402
 from landslide_core.zoo import build_model  # noqa: E402
 
 EDGE_PX = 8
+RANDOM_NAME = "random-unet"
 NAIVE_TILE_PX = 128
 NAIVE_BATCH = 16
 
@@ -80,17 +81,17 @@ def generated_scene(size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, s
     return stack, np.asarray(scene.valid, bool), "landslide_core.synthetic.generate_event (post date, no clouds)"
 
 
-def model_for(path: str | None):
+def model_for(path: str | None, base_channels: int = 16):
     path = Path(path) if path else default_model_path()
     if path.exists():
         model, card = load_checkpoint(path)
         return model, card, f"{card.name} ({card.architecture}, {card.band_set}) from {path}"
     torch.manual_seed(0)
-    kwargs = {"base_channels": 16}
+    kwargs = {"base_channels": base_channels}
     model = build_model("unet_vanilla", len(ALL_BANDS), **kwargs).eval()
-    card = ModelCard(name="random-unet16", architecture="unet_vanilla", band_set="l4s14", bands=list(ALL_BANDS),
+    card = ModelCard(name=RANDOM_NAME, architecture="unet_vanilla", band_set="l4s14", bands=list(ALL_BANDS),
                      arch_kwargs=kwargs)
-    return model, card, ("NO trained model found: a RANDOMLY INITIALISED unet_vanilla (base_channels=16, l4s14) "
+    return model, card, (f"NO trained model found: a RANDOMLY INITIALISED unet_vanilla (base_channels={base_channels}, l4s14) "
                          "stands in (BatchNorm statistics calibrated on the scene, no labels used); its "
                          "probabilities mean nothing, only timings and seams are measured")
 
@@ -173,6 +174,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=2048, help="scene side in pixels (at least 2048 for the acceptance)")
     ap.add_argument("--model", default=None, help="model card .json (default: models/default.json if present)")
+    ap.add_argument("--base-channels", type=int, default=16,
+                    help="width of the random stand-in U-Net when there is no trained model (default 16)")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs of (a) and (b); the best counts")
     ap.add_argument("--device", default=None, choices=("cpu", "cuda"))
     ap.add_argument("--threads", type=int, default=None,
@@ -183,12 +186,12 @@ def main(argv=None) -> int:
     if args.threads:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # choose_device (and every Predictor) honours it
     device = choose_device(args.device)
-    model, card, model_note = model_for(args.model)
+    model, card, model_note = model_for(args.model, args.base_channels)
     model = model.to(device).eval()
     t = time.perf_counter()
     stack, valid, scene_note = generated_scene(args.size)
     print(f"scene: {args.size} x {args.size} px, 14 bands, {scene_note} ({time.perf_counter() - t:.1f} s)")
-    if card.name == "random-unet16":
+    if card.name == RANDOM_NAME:
         calibrate_batchnorm(model, card, stack, device)
     rss_scene = peak_rss_mb()
     print(f"model: {model_note}")

@@ -195,3 +195,22 @@ def test_batches_are_deterministic_per_epoch_and_cover_the_set(tmp_path):
     for ba, bb in zip(a, b):
         assert np.array_equal(ba.index, bb.index) and bool((ba.x == bb.x).all())
     assert tuple(a[0].x.shape) == (3, 14, 128, 128) and tuple(a[0].y.shape) == (3, 1, 128, 128)
+
+
+def test_prefetch_keeps_order_with_a_fast_consumer_and_passes_errors():
+    from landslide_core.training.dataset import _prefetch
+
+    for workers in (1, 2, 4):
+        for _ in range(30):  # a consumer faster than the workers: no lost or reordered items
+            assert list(_prefetch(lambda i: i * i, 25, workers)) == [i * i for i in range(25)]
+
+    def bad(i):
+        if i == 3:
+            raise ValueError("broken batch 3")
+        return i
+
+    got = []
+    with pytest.raises(ValueError, match="broken batch 3"):
+        for v in _prefetch(bad, 10, 2):
+            got.append(v)
+    assert got == [0, 1, 2]

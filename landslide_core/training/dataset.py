@@ -516,7 +516,7 @@ class BatchLoader:
 
 def _prefetch(make, n: int, workers: int, depth: int = 2) -> Iterator[Batch]:
     """Yield make(0..n-1) in order, computed by ``workers`` threads up to ``depth`` batches ahead."""
-    slots: dict[int, queue.Queue] = {i: queue.Queue(maxsize=1) for i in range(n)}
+    slots: list[Optional[queue.Queue]] = [queue.Queue(maxsize=1) for _ in range(n)]
     ahead = threading.Semaphore(workers + depth)
     stop = threading.Event()
     counter = iter(range(n))
@@ -532,17 +532,26 @@ def _prefetch(make, n: int, workers: int, depth: int = 2) -> Iterator[Batch]:
             if i is None:
                 ahead.release()
                 return
+            slot = slots[i]  # the consumer drops a slot only after taking its item
             try:
-                slots[i].put((make(i), None))
+                item = (make(i), None)
             except BaseException as exc:  # handed to the consumer, raised there
-                slots[i].put((None, exc))
+                item = (None, exc)
+            slot.put(item)
 
     threads = [threading.Thread(target=run, daemon=True, name=f"batch-loader-{k}") for k in range(workers)]
     for t in threads:
         t.start()
     try:
         for i in range(n):
-            item, exc = slots.pop(i).get()
+            while True:
+                try:
+                    item, exc = slots[i].get(timeout=1.0)
+                    break
+                except queue.Empty:
+                    if not any(t.is_alive() for t in threads):  # never expected: fail, do not hang
+                        raise RuntimeError(f"The batch threads ended before batch {i} was made.") from None
+            slots[i] = None
             ahead.release()
             if exc is not None:
                 raise exc
