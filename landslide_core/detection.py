@@ -171,6 +171,18 @@ def _detect_one(scene_path: Path, out_dir: Path, predictor: Predictor, card: Mod
     return _SceneResult(summary, prob, slope, transform, crs)
 
 
+def make_out_dir(out_dir: Path) -> Path:
+    """Create the output folder, or explain why it cannot be."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise InputError(f"The output path {out_dir} exists and is not a folder.", "Give a folder for --out.") from None
+    except OSError as exc:
+        raise InputError(f"Cannot create the output folder {out_dir}: {exc.strerror}.",
+                         "Give a folder you can write to.") from None
+    return out_dir
+
+
 def _prepare(model_path, options: Optional[DetectionOptions]):
     options = options or DetectionOptions()
     if options.threshold is not None:
@@ -192,6 +204,7 @@ def detect_scene(scene_path: str | Path, out_dir: str | Path, model_path: Option
     with SceneReader(scene_path):
         pass  # refuse unreadable files, wrong bands and CRS before loading the model
     options, card, path, threshold, predictor = _prepare(model_path, options)
+    make_out_dir(out_dir)
     with _gdal_env():
         res = _detect_one(scene_path, out_dir, predictor, card, path, threshold, options, progress, cancel,
                           "detect", "")
@@ -280,7 +293,7 @@ def _detect_pair(pre_path, post_path, out_dir, model_path, options, progress, ca
         if not aligned:
             check_overlap(pre, post)
     options, card, path, threshold, predictor = _prepare(model_path, options)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_out_dir(out_dir)
     reprojection = None
     pre_input = pre_path
     tmp_pre = out_dir / ".pre_on_post_grid.tif"

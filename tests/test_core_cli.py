@@ -299,6 +299,8 @@ def test_model_needing_bands_the_scene_lacks_is_refused():
 
 def test_usage_errors(tmp_path, model_path, capsys):
     s = scene(tmp_path)
+    rc, _, err = run(capsys, "--image", s, "--out", s, "--model", model_path)
+    assert rc == 2 and "not a folder" in err
     rc, _, err = run(capsys, "--out", tmp_path / "o", "--model", model_path)
     assert rc == 2 and "--image" in err
     rc, _, err = run(capsys, "--image", s, "--pre", s, "--out", tmp_path / "o", "--model", model_path)

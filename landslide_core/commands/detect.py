@@ -54,15 +54,33 @@ def options_from_args(args: argparse.Namespace):
     return DetectionOptions(window_px=window, overlap_px=overlap_px, threshold=args.threshold, device=args.device)
 
 
+class _PlainBar:
+    """A minimal text bar, used if tqdm (a dependency of timm) is missing."""
+
+    def __init__(self, total: int, desc: str, **_) -> None:
+        self.total, self.n, self.desc = total, 0, desc
+
+    def refresh(self) -> None:
+        width = 30
+        filled = int(width * self.n / max(self.total, 1))
+        sys.stderr.write(f"\r{self.desc}: [{'#' * filled}{'.' * (width - filled)}] {self.n}/{self.total}")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        sys.stderr.write("\n")
+
+
 class _Bars:
-    """A tqdm progress bar on stderr per stage."""
+    """A progress bar on stderr per stage (tqdm)."""
 
     def __init__(self) -> None:
         self.bars: dict = {}
 
     def __call__(self, done: int, total: int, stage: str) -> None:
-        from tqdm import tqdm
-
+        try:
+            from tqdm import tqdm
+        except ImportError:  # pragma: no cover - tqdm comes with timm
+            tqdm = _PlainBar
         bar = self.bars.get(stage)
         if bar is None:
             self.close()
