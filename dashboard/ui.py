@@ -92,6 +92,15 @@ def clear_readiness() -> None:
 source_readiness.clear = clear_readiness  # type: ignore[attr-defined]
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def loaded_model(card_path: str, weights_sha256: str):  # noqa: ARG001 - the hash is part of the key
+    """A model held in memory per server (st.cache_resource), keyed by its card and weights hash,
+    so a replaced model file is loaded anew. Raises ModelError for a broken model."""
+    from landslide_core.detection import load_model
+
+    return load_model(card_path)
+
+
 @st.cache_resource(show_spinner=False)
 def shared_source(name: str, cache_dir: Optional[str] = None):  # noqa: ARG001 - part of the key
     """One source object per server for the sources without per-user files (demo, Earth Engine):

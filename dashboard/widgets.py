@@ -320,11 +320,13 @@ def scenes_chart(source_name: str, request, local_paths: Optional[dict]) -> None
 
 # ---------------------------------------------------------------- running
 
-def run_analysis_work(request, source, model_path, options, results_root=None, progress=None, cancel=None):
+def run_analysis_work(request, source, model_path, options, results_root=None, progress=None, cancel=None,
+                      loaded_model=None):
     """The job's work (runs in the background thread; no Streamlit calls)."""
     from landslide_core.analysis import run_analysis
 
-    return run_analysis(request, source, model_path, options, results_root, progress=progress, cancel=cancel)
+    return run_analysis(request, source, model_path, options, results_root, progress=progress, cancel=cancel,
+                        loaded_model=loaded_model)
 
 
 STAGE_LABELS = {"fetch pre": "Fetch the 'before' scene", "fetch post": "Fetch the 'after' scene",

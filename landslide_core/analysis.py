@@ -212,8 +212,11 @@ class _StageProgress:
 
 def run_analysis(request, source, model_path: str | Path, options: Any = None,
                  results_root: Optional[str | Path] = None, progress: Optional[ProgressFn] = None,
-                 cancel: Optional[CancelToken] = None) -> AnalysisResult:
+                 cancel: Optional[CancelToken] = None, loaded_model=None) -> AnalysisResult:
     """Fetch, detect and compare; or return the finished result of the same analysis.
+
+    ``loaded_model``: the model at ``model_path`` already loaded by ``detection.load_model``
+    (the dashboard keeps models in memory); without it the model is read from disk.
 
     Raises :class:`UserError` subclasses (InputError, SourceError, ModelError, Cancelled)
     with what was wrong and what to do.
@@ -242,7 +245,8 @@ def run_analysis(request, source, model_path: str | Path, options: Any = None,
     folder = results_root / f".{key}.partial-{uuid.uuid4().hex[:8]}"
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        return _run_into(folder, final, key, request, source, model_path, options, progress, cancel, started)
+        return _run_into(folder, final, key, request, source, model_path, options, progress, cancel, started,
+                         loaded_model)
     finally:
         if folder.exists():
             shutil.rmtree(folder, ignore_errors=True)
@@ -267,7 +271,8 @@ def _remove_stale_partials(results_root: Path, older_than_s: float = 24 * 3600) 
 
 
 def _run_into(folder: Path, final: Path, key: str, request, source, model_path, options,
-              progress: ProgressFn, cancel: Optional[CancelToken], started: float) -> AnalysisResult:
+              progress: ProgressFn, cancel: Optional[CancelToken], started: float,
+              loaded_model=None) -> AnalysisResult:
 
     fetched = {}
     for date, window in (("pre", request.pre), ("post", request.post)):
@@ -281,7 +286,7 @@ def _run_into(folder: Path, final: Path, key: str, request, source, model_path, 
     from .detection import detect_pair
 
     detection = detect_pair(fetched["pre"].path, fetched["post"].path, folder, model_path=model_path,
-                            options=options, progress=progress, cancel=cancel)
+                            options=options, progress=progress, cancel=cancel, loaded=loaded_model)
 
     check_cancel(cancel)
     from .display import build_display

@@ -69,7 +69,12 @@ class _SceneResult:
     crs: CRS
 
 
-def load_model(model_path: Optional[str | Path] = None) -> tuple[Any, ModelCard, Path]:
+#: (model in eval mode, its card, its card's path): what ``load_model`` returns. Callers that
+#: keep models loaded (the dashboard's st.cache_resource) pass it as ``loaded``.
+LoadedModel = tuple[Any, ModelCard, Path]
+
+
+def load_model(model_path: Optional[str | Path] = None) -> LoadedModel:
     """The model and its card from ``model_path``, or the default model in models/."""
     if model_path is None:
         path = default_model_path()
@@ -183,14 +188,14 @@ def make_out_dir(out_dir: Path) -> Path:
     return out_dir
 
 
-def _prepare(model_path, options: Optional[DetectionOptions]):
+def _prepare(model_path, options: Optional[DetectionOptions], loaded: Optional[LoadedModel] = None):
     options = options or DetectionOptions()
     if options.threshold is not None:
         check_threshold(options.threshold)
     if options.min_area_ha is None or not options.min_area_ha >= 0:
         raise InputError(f"The minimum mapping unit must be >= 0 ha, got {options.min_area_ha}.")
     options.predictor_config().validate()
-    model, card, path = load_model(model_path)
+    model, card, path = loaded if loaded is not None else load_model(model_path)
     threshold = check_threshold(card.threshold if options.threshold is None else options.threshold)
     predictor = Predictor(model, card, options.predictor_config())
     return options, card, path, threshold, predictor
@@ -198,12 +203,15 @@ def _prepare(model_path, options: Optional[DetectionOptions]):
 
 def detect_scene(scene_path: str | Path, out_dir: str | Path, model_path: Optional[str | Path] = None,
                  options: Optional[DetectionOptions] = None, progress: Optional[ProgressFn] = None,
-                 cancel: Optional[CancelToken] = None) -> dict[str, Any]:
-    """Detect landslides in one scene GeoTIFF; write the outputs into ``out_dir``; return the summary."""
+                 cancel: Optional[CancelToken] = None, loaded: Optional[LoadedModel] = None) -> dict[str, Any]:
+    """Detect landslides in one scene GeoTIFF; write the outputs into ``out_dir``; return the summary.
+
+    ``loaded``: a model already loaded by :func:`load_model` (then ``model_path`` is not read).
+    """
     scene_path, out_dir = Path(scene_path), Path(out_dir)
     with SceneReader(scene_path):
         pass  # refuse unreadable files, wrong bands and CRS before loading the model
-    options, card, path, threshold, predictor = _prepare(model_path, options)
+    options, card, path, threshold, predictor = _prepare(model_path, options, loaded)
     make_out_dir(out_dir)
     with _gdal_env():
         res = _detect_one(scene_path, out_dir, predictor, card, path, threshold, options, progress, cancel,
@@ -279,20 +287,24 @@ def reproject_scene_to(src_path: Path, target: SceneReader, out_path: Path,
 
 def detect_pair(pre_path: str | Path, post_path: str | Path, out_dir: str | Path,
                 model_path: Optional[str | Path] = None, options: Optional[DetectionOptions] = None,
-                progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> dict[str, Any]:
-    """Detect in both dates and map the change (on the post grid); return the pair summary."""
+                progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
+                loaded: Optional[LoadedModel] = None) -> dict[str, Any]:
+    """Detect in both dates and map the change (on the post grid); return the pair summary.
+
+    ``loaded``: a model already loaded by :func:`load_model` (then ``model_path`` is not read).
+    """
     with _gdal_env():
-        return _detect_pair(pre_path, post_path, out_dir, model_path, options, progress, cancel)
+        return _detect_pair(pre_path, post_path, out_dir, model_path, options, progress, cancel, loaded)
 
 
-def _detect_pair(pre_path, post_path, out_dir, model_path, options, progress, cancel) -> dict[str, Any]:
+def _detect_pair(pre_path, post_path, out_dir, model_path, options, progress, cancel, loaded) -> dict[str, Any]:
     t0 = time.perf_counter()
     pre_path, post_path, out_dir = Path(pre_path), Path(post_path), Path(out_dir)
     with SceneReader(pre_path) as pre, SceneReader(post_path) as post:
         aligned = same_grid(pre, post)
         if not aligned:
             check_overlap(pre, post)
-    options, card, path, threshold, predictor = _prepare(model_path, options)
+    options, card, path, threshold, predictor = _prepare(model_path, options, loaded)
     make_out_dir(out_dir)
     reprojection = None
     pre_input = pre_path

@@ -98,7 +98,9 @@ elif clicked:
     else:
         try:
             source = ui.make_source(source_name, local_paths)
-            work = functools.partial(widgets.run_analysis_work, request, source, model_entry.path, options)
+            model = ui.loaded_model(str(model_entry.path), model_entry.card.weights_sha256)
+            work = functools.partial(widgets.run_analysis_work, request, source, model_entry.path, options,
+                                     loaded_model=model)
             ss[state.JOB] = jobs.AnalysisJob(work, description=ss.get(state.AOI_LABEL) or "analysis").start()
             job = ss[state.JOB]
         except UserError as exc:

@@ -191,3 +191,19 @@ def test_unfinished_folders_never_count_and_are_replaced(env):
     assert not list(env["results"].glob(".*.partial-*"))  # the run's working folder is gone
     done = json.loads((half / analysis.DONE_FILE).read_text())
     assert done["folder"] == str(half)
+
+
+def test_a_loaded_model_is_used_without_reading_the_model_file(env, monkeypatch):
+    """The dashboard keeps models in memory (st.cache_resource) and passes them in."""
+    from landslide_core import detection
+
+    loaded = detection.load_model(env["model"])
+
+    def no_disk(*_a, **_k):
+        raise AssertionError("the model file was read again")
+
+    monkeypatch.setattr(detection, "load_model", no_disk)
+    request = tiny_demo_request()
+    result = analysis.run_analysis(request, get_source("demo"), env["model"], DetectionOptions(threshold=0.4),
+                                   env["root"] / "results_loaded", loaded_model=loaded)
+    assert (result.folder / "change.tif").is_file()

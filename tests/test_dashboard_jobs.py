@@ -54,7 +54,7 @@ def test_cancel_button_in_the_monitor_page(tmp_path, monkeypatch):
     monkeypatch.setenv("LANDSLIDE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("LANDSLIDE_RESULTS_DIR", str(tmp_path / "results"))
     monkeypatch.setattr(widgets, "run_analysis_work",
-                        lambda *a, progress=None, cancel=None: _slow_work(progress, cancel))
+                        lambda *a, progress=None, cancel=None, **kw: _slow_work(progress, cancel))
     at = AppTest.from_file(MONITOR, default_timeout=60)
     at.session_state[state.AOI] = tiny_demo_aoi()
     at.run()
