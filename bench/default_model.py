@@ -44,10 +44,10 @@ def main() -> int:
     print(f"model: {args.model} ({card.architecture}, {card.band_set}); trained on: {card.trained_on}")
     print(f"held-out patches  F1 {held_out.f1:.3f}  P {held_out.precision:.3f}  R {held_out.recall:.3f}"
           f"   (card: {card_patch})   target >= 0.80")
-    print(f"whole events, new F1 {events.f1:.3f}  P {events.precision:.3f}  R {events.recall:.3f}"
+    print(f"whole events, new F1 {events.counts.f1:.3f}  P {events.counts.precision:.3f}  R {events.counts.recall:.3f}"
           f"  not assessable {events.not_assessable_share:.1%}   (card: {card_event})   target >= 0.70")
-    print(json.dumps({"patch_f1": round(held_out.f1, 4), "event_new_f1": round(events.f1, 4),
-                      "patch_ok": held_out.f1 >= 0.80, "event_ok": events.f1 >= 0.70}))
+    print(json.dumps({"patch_f1": round(held_out.f1, 4), "event_new_f1": round(events.counts.f1, 4),
+                      "patch_ok": held_out.f1 >= 0.80, "event_ok": events.counts.f1 >= 0.70}))
     return 0
 
 

@@ -8,7 +8,7 @@ pixel with the event's ground truth of new landslides. Pixels not assessable in 
 from __future__ import annotations
 
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -18,44 +18,28 @@ import rasterio
 from .change import CHANGE_NEW as NEW, CHANGE_NOT_ASSESSABLE as NOT_ASSESSABLE
 from .detection import DetectionOptions, detect_pair
 from .grid import grid_centered
+from .training.metrics import PixelCounts
 
 
 @dataclass
 class EventScore:
     """Pixel counts of the "new landslide" class on one or more events, and their scores."""
 
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
+    counts: PixelCounts = field(default_factory=PixelCounts)
     not_assessable_share: float = 0.0
     events: int = 0
 
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
-
-    @property
-    def iou(self) -> float:
-        d = self.tp + self.fp + self.fn
-        return self.tp / d if d else 0.0
-
     def add(self, other: "EventScore") -> "EventScore":
+        counts = PixelCounts()
+        counts.add(self.counts)
+        counts.add(other.counts)
         n = self.events + other.events
         share = (self.not_assessable_share * self.events + other.not_assessable_share * other.events) / max(n, 1)
-        return EventScore(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn, share, n)
+        return EventScore(counts, share, n)
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "precision": self.precision, "recall": self.recall, "f1": self.f1,
-                "iou": self.iou}
+        return {**asdict(self.counts), **self.counts.scores(), "not_assessable_share": self.not_assessable_share,
+                "events": self.events}
 
 
 def score_change(change: np.ndarray, truth_new: np.ndarray) -> EventScore:
@@ -63,7 +47,8 @@ def score_change(change: np.ndarray, truth_new: np.ndarray) -> EventScore:
     assessable = change != NOT_ASSESSABLE
     pred = (change == NEW) & assessable
     truth = truth_new & assessable
-    return EventScore(int((pred & truth).sum()), int((pred & ~truth).sum()), int((~pred & truth).sum()),
+    tp, fp, fn = int((pred & truth).sum()), int((pred & ~truth).sum()), int((~pred & truth).sum())
+    return EventScore(PixelCounts(tp, fp, fn, int(assessable.sum()) - tp - fp - fn),
                       float(1.0 - assessable.mean()), 1)
 
 

@@ -12,7 +12,6 @@ settings resumes from its last saved epoch.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import logging
 import os
@@ -26,7 +25,7 @@ import numpy as np
 import torch
 
 from ..bands import BAND_SETS
-from ..checkpoint import ModelCard, card_and_weights_paths, save_checkpoint
+from ..checkpoint import ModelCard, card_and_weights_paths, save_checkpoint, sha256_file
 from ..errors import Cancelled, InputError, UserError
 from ..progress import CancelToken, ProgressFn
 from ..zoo import build_model
@@ -81,14 +80,6 @@ def resolve_device(name: str) -> torch.device:
 # ---------------------------------------------------------------- resume state
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _jsonable(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
         return value.tolist()
@@ -121,7 +112,7 @@ def save_state(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Opt
     save_file(tensors, str(tmp))
     tmp.replace(weights)
     meta = dict(meta, optimizer={"param_groups": _jsonable(opt["param_groups"]), "state": opt_values},
-                scheduler=_jsonable(scheduler.state_dict()), tensors_sha256=_sha256(weights))
+                scheduler=_jsonable(scheduler.state_dict()), tensors_sha256=sha256_file(weights))
     runs._write_json_atomic(run_dir / f"{runs.STATE}.json", meta)
 
 
@@ -135,7 +126,7 @@ def load_state(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Opt
         return None
     try:
         meta = json.loads(meta_path.read_text())
-        if meta.get("tensors_sha256") != _sha256(weights):
+        if meta.get("tensors_sha256") != sha256_file(weights):
             raise ValueError("the tensors file does not match its JSON (written halfway?)")
         tensors = load_file(str(weights))
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
