@@ -1,6 +1,7 @@
 """The dashboard in a real browser: Debian's Chromium driven by Playwright, fully offline.
 
-Starts ``streamlit run app.py`` on 127.0.0.1 with a tiny model and temporary cache folders,
+Starts ``streamlit run app.py`` on 127.0.0.1 with the shipped default model (copied into a
+temporary models folder) and temporary cache folders,
 opens the Monitor page (the demo event is preselected), presses "Run analysis", waits for the
 result, goes to the Compare page and checks that the maps (``.leaflet-container``) and the
 statistics render. Every request the browser makes must stay on 127.0.0.1 (no CDN, no tiles).
@@ -22,7 +23,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from dashboard_testkit import save_tiny_model
+from landslide_core.checkpoint import card_and_weights_paths, default_model_path
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -65,7 +66,9 @@ def server(tmp_path_factory):
     _chromium()
     pytest.importorskip("playwright.sync_api")
     root = tmp_path_factory.mktemp("browser")
-    save_tiny_model(root / "models")
+    (root / "models").mkdir()
+    for path in card_and_weights_paths(default_model_path()):
+        shutil.copy(path, root / "models" / path.name)
     port = _free_port()
     env = dict(os.environ, LANDSLIDE_MODELS_DIR=str(root / "models"), LANDSLIDE_CACHE_DIR=str(root / "cache"),
                LANDSLIDE_RESULTS_DIR=str(root / "results"), LANDSLIDE_BASEMAPS="0", OMP_NUM_THREADS="1",
@@ -158,6 +161,10 @@ def test_demo_analysis_in_the_browser(server):
             synced = [f for f in page.frames if f.url and "streamlit_folium" in f.url]
             assert synced and any(f.evaluate("() => typeof L !== 'undefined' && typeof L.Map.prototype.sync")
                                   == "function" for f in synced), "Leaflet.Sync did not load"
+            # The default model finds the demo event's new landslides.
+            new_metric = page.get_by_test_id("stMetric").filter(has_text="New landslides").first
+            new_count = int(new_metric.get_by_test_id("stMetricValue").inner_text().strip())
+            assert new_count > 0, "the demo analysis found no new landslides"
             expect(page.get_by_text("Downloads")).to_be_visible()
             page.wait_for_timeout(1500)  # let the overlays paint
             _screenshot(page, "3_compare.png")
