@@ -20,18 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-
-def square_aoi(side_km: float, lon: float = -75.3, lat: float = -12.1) -> dict:
-    from pyproj import Transformer
-
-    from landslide_core.grid import utm_crs
-
-    crs = utm_crs(lon, lat)
-    x, y = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(lon, lat)
-    back = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    h = side_km * 500.0
-    ring = [list(back.transform(x + dx, y + dy)) for dx, dy in [(-h, -h), (h, -h), (h, h), (-h, h), (-h, -h)]]
-    return {"type": "Polygon", "coordinates": [ring]}
+from test_sources_request import square_km  # noqa: E402  (a square AOI in its UTM zone)
 
 
 def noisy_pixels(band_names, grid: dict):
@@ -70,7 +59,7 @@ def main() -> int:
     fake.listing = {"type": "FeatureCollection",
                     "features": [listing_feature("S2_A", "2023-01-20", 5.0, 0.02, 1.0)]}
     D = datetime.date
-    request = AnalysisRequest(square_aoi(10.24), DateWindow(D(2023, 1, 1), D(2023, 2, 28)),
+    request = AnalysisRequest(square_km(10.24), DateWindow(D(2023, 1, 1), D(2023, 2, 28)),
                               DateWindow(D(2023, 4, 1), D(2023, 5, 31)))
     grid = request.grid()
     with tempfile.TemporaryDirectory() as tmp:

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ..errors import SourceError
+from ..scene import RawScene, SceneReader, write_scene
+from .base import FetchedScene
 from .request import stable_hash
 
 log = logging.getLogger(__name__)
@@ -163,6 +165,22 @@ class SceneCache:
             tmp.unlink(missing_ok=True)
             for partial in self.root.glob(tmp.name + "*"):
                 partial.unlink(missing_ok=True)
+
+    def fetch_scene(self, key: str, make_scene: Callable[[], RawScene]) -> FetchedScene:
+        """A cached scene GeoTIFF with its provenance: a hit (provenance read from the file), or
+        ``make_scene()`` is called and its scene written, cached and returned."""
+        made: dict[str, Any] = {}
+
+        def produce(tmp_path: Path) -> None:
+            scene = make_scene()
+            made.update(scene.provenance)
+            write_scene(tmp_path, scene)
+
+        path, hit = self.get_or_create(key, produce)
+        if hit:
+            with SceneReader(path) as reader:
+                return FetchedScene(path, dict(reader.provenance), True)
+        return FetchedScene(path, made, False)
 
     def remove(self, key: str) -> None:
         self.path_for(key).unlink(missing_ok=True)

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import SourceError
 from ..progress import CancelToken, ProgressFn, check_cancel
-from ..scene import SceneReader, write_scene
+from ..scene import RawScene
 from .aoi import normalised_aoi
 from .base import FetchedScene, Readiness, SceneListing
 from .cache import SceneCache, scene_key
@@ -136,10 +136,8 @@ class DemoSource:
               cancel: Optional[CancelToken] = None) -> FetchedScene:
         request.validate()
         check_cancel(cancel)
-        key = self.cache_key(request, window)
-        provenance: dict[str, Any] = {}
 
-        def produce(tmp_path):
+        def make_scene() -> RawScene:
             pre, post = self.pair_dates(request)
             event_date = self.event_date(request)
             is_pre = window.end < event_date
@@ -161,13 +159,8 @@ class DemoSource:
                 "aoi_cloud_pct": round(100.0 * (1.0 - float(np.mean(scene.valid))), 2),
                 "grid": request.grid().key(),
             })
-            provenance.update(scene.provenance)
-            write_scene(tmp_path, scene)
             if progress:
                 progress(1, 1, "generate")
+            return scene
 
-        path, hit = self.cache.get_or_create(key, produce)
-        if hit:
-            with SceneReader(path) as reader:
-                provenance = dict(reader.provenance)
-        return FetchedScene(path, provenance, hit)
+        return self.cache.fetch_scene(self.cache_key(request, window), make_scene)

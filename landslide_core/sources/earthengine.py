@@ -37,7 +37,7 @@ import numpy as np
 from ..bands import ELEVATION, SPECTRAL_BANDS, VALID
 from ..errors import SourceError
 from ..progress import CancelToken, ProgressFn, check_cancel
-from ..scene import RawScene, write_scene
+from ..scene import RawScene
 from .aoi import MAX_AOI_KM2
 from .base import FetchedScene, Readiness, SceneListing
 from .cache import SceneCache, scene_key
@@ -190,23 +190,11 @@ class EarthEngineSource:
               cancel: Optional[CancelToken] = None) -> FetchedScene:
         """The window's scene on ``request.grid()`` as a scene GeoTIFF, through the cache."""
         request.validate(max_area_km2=self.max_area_km2)
-        key = self.cache_key(request, window)
-        provenance: dict[str, Any] = {}
-
-        def produce(tmp_path):
-            scene = self.download_scene(request, window, progress, cancel)
-            provenance.update(scene.provenance)
-            write_scene(tmp_path, scene)
-
-        path, hit = self.cache.get_or_create(key, produce)
-        if hit:
-            from ..scene import SceneReader
-
-            with SceneReader(path) as reader:
-                provenance = dict(reader.provenance)
-            if progress:
-                progress(1, 1, "cache")
-        return FetchedScene(path, provenance, hit)
+        fetched = self.cache.fetch_scene(self.cache_key(request, window),
+                                         lambda: self.download_scene(request, window, progress, cancel))
+        if fetched.from_cache and progress:
+            progress(1, 1, "cache")
+        return fetched
 
     def build_image(self, ee, request: AnalysisRequest, window: DateWindow,
                     listings: list[SceneListing]) -> tuple[Any, dict]:

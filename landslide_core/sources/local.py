@@ -14,7 +14,7 @@ import datetime
 import json
 import re
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from ..bands import ELEVATION, SPECTRAL_BANDS, VALID
 from ..errors import InputError
 from ..grid import Grid, grid_for_bounds_lonlat
 from ..progress import CancelToken, ProgressFn, check_cancel
-from ..scene import PROVENANCE_TAG, RawScene, SceneReader, write_scene
+from ..scene import PROVENANCE_TAG, RawScene, SceneReader
 from .base import FetchedScene, Readiness, SceneListing
 from .cache import SceneCache, scene_key
 from .request import AnalysisRequest, DateWindow
@@ -222,20 +222,13 @@ class LocalFilesSource:
         request.validate(max_area_km2=self.max_area_km2)
         path = self._path_for(request, window)
         bands = self.file_bands(path)
-        key = self.cache_key(request, window)
-        provenance: dict[str, Any] = {}
 
-        def produce(tmp_path):
+        def make_scene() -> RawScene:
             scene = self.read_on_grid(path, bands, self.target_grid(request), progress, cancel)
             scene.provenance.update({"window": window.to_json(), "role": request.window_name(window)})
-            provenance.update(scene.provenance)
-            write_scene(tmp_path, scene)
+            return scene
 
-        out, hit = self.cache.get_or_create(key, produce)
-        if hit:
-            with SceneReader(out) as reader:
-                provenance = dict(reader.provenance)
-        return FetchedScene(out, provenance, hit)
+        return self.cache.fetch_scene(self.cache_key(request, window), make_scene)
 
     def read_on_grid(self, path: Path, bands: dict[str, int], grid: Grid,
                      progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> RawScene:
