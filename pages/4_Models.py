@@ -60,6 +60,12 @@ for e in entries:
                     f"**Trained on**: {card.trained_on or 'not recorded'}  \n"
                     f"**Run**: {card.run_id or '-'} · **threshold** {card.threshold} · "
                     f"**created** {card.created} · **files**: {e.path.name}, {e.path.stem}.safetensors")
+        if card.notes:
+            st.markdown(f"**Notes**: {card.notes}")
+        for name, score in (card.metrics or {}).items():  # further scores, e.g. on held-out data
+            if isinstance(score, dict) and isinstance(score.get("f1"), (int, float)):
+                st.markdown(f"**{name.replace('_', ' ')}**: F1 {score['f1']:.3f}"
+                            + (f" · {score['data']}" if score.get("data") else ""))
         try:
             st.json(card.to_dict(), expanded=False)
         except Exception as exc:  # noqa: BLE001

@@ -153,3 +153,20 @@ def test_a_queued_run_shows_live_and_stops_from_the_page(tmp_path):
         assert runs.current_status(launched.run_dir).state == "stopped"
     finally:
         holder.release()
+
+
+def test_models_page_shows_the_shipped_default_card_with_its_scores(tmp_path, monkeypatch):
+    """The shipped default model's card: flat validation metrics and the further scores."""
+    import shutil
+
+    models = tmp_path / "shipped"
+    models.mkdir()
+    for path in checkpoint.card_and_weights_paths(ROOT / "models" / "default"):
+        shutil.copy(path, models / path.name)
+    monkeypatch.setenv("LANDSLIDE_MODELS_DIR", str(models))
+    at = _page(MODELS_PAGE)
+    f1 = next(m for m in at.metric if m.label == "F1")
+    assert f1.value != "-"
+    text = " ".join(m.value for m in at.markdown)
+    assert "held out patches" in text and "whole events new landslides" in text
+    assert "SYNTHETIC" in text
