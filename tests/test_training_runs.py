@@ -348,10 +348,8 @@ def test_evaluate_uses_test_data_of_an_official_release(tmp_path):
 
 
 def test_trains_on_the_realistic_synthetic_generator(tmp_path):
-    try:
-        from landslide_core.synthetic import write_l4s_dataset
-    except ImportError:  # exported from its module until the package lists it
-        from landslide_core.synthetic.l4s_writer import write_l4s_dataset
+    from landslide_core.synthetic import write_l4s_dataset
+
     data = write_l4s_dataset(tmp_path / "syn", 6, seed=0, landslide_share=0.05, scene_px=256)
     summary = train(_config(data, epochs=1, batch_size=3), tmp_path / "runs" / "syn")
     assert summary.state == "finished" and summary.best_checkpoint is not None
