@@ -101,6 +101,12 @@ def save_checkpoint(model: nn.Module, card: ModelCard, path: str | Path, half: b
     tmp.replace(weights_path)
     card.weights_sha256 = sha256_file(weights_path)
     card.weights_dtype = "float16" if half else "float32"
+    return write_card(card, card_path)
+
+
+def write_card(card: ModelCard, card_path: str | Path) -> Path:
+    """Write a model card as JSON, atomically (temporary file, then rename)."""
+    card_path = Path(card_path)
     tmp_card = card_path.with_name(card_path.name + ".partial")
     tmp_card.write_text(json.dumps(card.to_dict(), indent=2))
     tmp_card.replace(card_path)

@@ -1,7 +1,6 @@
 """Promotion: a run's best checkpoint becomes a model in ``models/`` with its card."""
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -9,7 +8,7 @@ from pathlib import Path
 from typing import Optional
 
 from .. import checkpoint
-from ..checkpoint import card_and_weights_paths, load_checkpoint
+from ..checkpoint import card_and_weights_paths, load_checkpoint, write_card
 from ..errors import InputError
 from . import runs
 
@@ -70,7 +69,4 @@ def promote(run_dir: str | Path, name: Optional[str] = None, models_dir: Optiona
     card.name = name
     card.run_id = card.run_id or run_dir.name
     card.notes = (card.notes + f"; promoted from {run_dir}").lstrip("; ")
-    tmp_card = target_card.with_name(target_card.name + ".partial")
-    tmp_card.write_text(json.dumps(card.to_dict(), indent=2))
-    tmp_card.replace(target_card)
-    return target_card
+    return write_card(card, target_card)
