@@ -23,7 +23,7 @@ from rasterio.transform import Affine
 from rasterio.windows import Window
 
 from . import exports
-from .bands import ALL_BANDS, SLOPE, VALID
+from .bands import ALL_BANDS, VALID
 from .change import summarise_pair
 from .checkpoint import ModelCard, default_model_path, load_checkpoint
 from .errors import InputError, ModelError
@@ -107,13 +107,10 @@ def _read_slope(scene_path: str | Path, cancel: Optional[CancelToken]) -> np.nda
     """The scene's slope (degrees) read strip by strip."""
     with SceneReader(scene_path) as reader:
         slope = np.empty((reader.height, reader.width), np.float32)
-        k = ALL_BANDS.index(SLOPE)
         for y0 in range(0, reader.height, STRIP_ROWS):
             check_cancel(cancel)
             h = min(STRIP_ROWS, reader.height - y0)
-            stack, _ = reader.read(Window(0, y0, reader.width, h))
-            slope[y0:y0 + h] = stack[k]
-            del stack
+            slope[y0:y0 + h] = reader.read_slope_deg(Window(0, y0, reader.width, h))
     return slope
 
 

@@ -151,12 +151,12 @@ class SceneReader:
         if window is None:
             window = Window(0, 0, self.width, self.height)
         window = window.round_offsets().round_lengths()
-        col, row, w, h = int(window.col_off), int(window.row_off), int(window.width), int(window.height)
+        h, w = int(window.height), int(window.width)
         stack = np.empty((len(ALL_BANDS), h, w), dtype=np.float32)
         invalid = np.zeros((h, w), dtype=bool)
         for k, name in enumerate(ALL_BANDS):
-            if name == SLOPE and not self.slope_given:
-                stack[k] = self._computed_slope(col, row, w, h)
+            if name == SLOPE:
+                stack[k] = self.read_slope_deg(window)
                 continue
             band = self._ds.read(self.band_index[name], window=window, out_dtype=np.float32)
             if self.nodata is not None and not (isinstance(self.nodata, float) and math.isnan(self.nodata)):
@@ -166,6 +166,15 @@ class SceneReader:
         if VALID in self.band_index:
             invalid |= self._ds.read(self.band_index[VALID], window=window) == 0
         return stack, ~invalid
+
+    def read_slope_deg(self, window: Optional[Window] = None) -> np.ndarray:
+        """Slope in degrees for a window: the file's slope band, or computed from elevation."""
+        if window is None:
+            window = Window(0, 0, self.width, self.height)
+        window = window.round_offsets().round_lengths()
+        if self.slope_given:
+            return self._ds.read(self.band_index[SLOPE], window=window, out_dtype=np.float32)
+        return self._computed_slope(int(window.col_off), int(window.row_off), int(window.width), int(window.height))
 
     def _computed_slope(self, col: int, row: int, w: int, h: int) -> np.ndarray:
         """Slope for a window, computed with a 1-pixel halo so tiles match the whole scene."""
