@@ -223,6 +223,16 @@ def aoi_area_km2(aoi: dict) -> float:
     return area(aoi)
 
 
+def escape_markdown(text: str) -> str:
+    """Text shown as itself inside a line of st.markdown: the characters that would format it
+    (``*``, backticks, brackets, ``<>``, ``#``, ``|``, ``~``, ``$``, and ``_`` at a word's edge)
+    escaped; an underscore inside a word (snake_case) never formats and is left alone."""
+    import re
+
+    text = re.sub(r"([\\`*\[\]<>#|~$])", r"\\\1", str(text))
+    return re.sub(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])", r"\\_", text)
+
+
 def page_link(page: str, label: str, icon: Optional[str] = None) -> None:
     """st.page_link to ``page`` (path relative to app.py); when the page is not known (a page
     file run on its own, as in tests), a plain hint instead of an error."""

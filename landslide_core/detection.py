@@ -140,7 +140,9 @@ def _detect_one(scene_path: Path, out_dir: Path, predictor: Predictor, card: Mod
             prob = ds.read(1)
         slope = _read_slope(scene_path, cancel)
         mask = apply_min_mapping_unit(mask_from_probability(prob, threshold), transform, options.min_area_ha)
+        check_cancel(cancel)
         features = polygons_from_mask(mask, prob, slope, transform, crs, options.min_area_ha)
+        check_cancel(cancel)
         t_post = time.perf_counter()
         card_dict = card.to_dict()
         exports.cog_from_geotiff(raw_prob, out_dir / "probability.tif", "probability", card_dict, provenance)
@@ -329,6 +331,7 @@ def _detect_pair(pre_path, post_path, out_dir, model_path, options, progress, ca
     t_change = time.perf_counter()
     pair = summarise_pair(pre_res.prob, post_res.prob, post_res.slope_deg, post_res.transform, post_res.crs,
                           threshold, options.min_area_ha)
+    check_cancel(cancel)
     card_dict = card.to_dict()
     provenance = {"pre": pre_res.summary["provenance"], "post": post_res.summary["provenance"]}
     if reprojection:

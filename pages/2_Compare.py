@@ -19,8 +19,8 @@ except UserError as exc:  # a damaged result folder: say so, keep the session
     ss[state.RESULT_FOLDER] = None
     st.stop()
 if result is None:
-    st.info("No analysis to show yet. Run one on the Monitor page (the demo event is preselected).",
-            icon=":material/info:")
+    st.info("No analysis in this session yet. Run one on the Monitor page (the demo event is preselected), "
+            "or open an earlier one from the history on the Home page.", icon=":material/info:")
     ui.page_link("pages/1_Monitor.py", "Go to the Monitor page", ":material/travel_explore:")
     st.stop()
 
