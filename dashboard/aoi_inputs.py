@@ -149,7 +149,7 @@ def aoi_draw_map(aoi: Optional[dict], height: int = 460) -> None:
     from streamlit_folium import st_folium
 
     ss = st.session_state
-    m = maps.aoi_map(aoi, _fallback_center(), basemaps=bool(ss.get(state.BASEMAPS, True)),
+    m = maps.aoi_map(aoi, _fallback_center(), basemaps=bool(ss.get(state.BASEMAPS)),
                      scene_overlays=scene_overlays(aoi))
     out = st_folium(m, key=map_key(aoi), height=height, use_container_width=True,
                     returned_objects=["last_active_drawing", "all_drawings"])

@@ -61,19 +61,29 @@ def current() -> Optional[analysis.AnalysisResult]:
 
 
 def for_area(aoi: Optional[dict]) -> Optional[analysis.AnalysisResult]:
-    """This session's newest analysis of exactly this area (to show its scenes on the map)."""
+    """This session's newest analysis of this area, else its newest one that overlaps it (to
+    show the scenes already fetched there on the map), else None."""
     if not aoi:
         return None
-    from landslide_core.sources.aoi import normalised_aoi
-
     try:
-        want = normalised_aoi(aoi)
+        from shapely.geometry import shape
+
+        from landslide_core.sources.aoi import normalised_aoi
+
+        want, area = normalised_aoi(aoi), shape(aoi)
     except Exception:  # noqa: BLE001 - a broken AOI has no analysis
         return None
+    overlapping = None
     for result, _ in mine():
-        if (result.request or {}).get("aoi") == want:
+        other = (result.request or {}).get("aoi")
+        if other == want:
             return result
-    return None
+        try:
+            if overlapping is None and other and shape(other).intersects(area):
+                overlapping = result
+        except Exception:  # noqa: BLE001
+            continue
+    return overlapping
 
 
 def _is_demo_area(aoi: dict) -> bool:

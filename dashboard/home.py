@@ -56,6 +56,9 @@ def render() -> None:
                        icon=":material/check_circle:")
             continue
         ready, message = ui.source_readiness(name)
+        short = state.SOURCE_LABELS[name].split(" (")[0]
+        if message.lower().startswith(short.lower() + ":"):  # "Demo: ready ..." under the title "Demo ..."
+            message = message[len(short) + 1:].strip()
         if ready:
             st.success(title + message, icon=":material/check_circle:")
         else:
@@ -98,6 +101,7 @@ def render() -> None:
         show_error(exc)
         everyone = []
     if everyone:
-        with st.expander(f"History: the latest {len(everyone)} analyses run on this server"):
+        latest = "the latest analysis" if len(everyone) == 1 else f"the latest {len(everyone)} analyses"
+        with st.expander(f"History: {latest} run on this server"):
             st.caption("Results are kept for everyone on this server; open one to see it on the Compare page.")
             _analysis_rows([(r, None) for r in everyone], "open")

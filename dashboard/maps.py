@@ -41,9 +41,11 @@ HIGHLIGHT_STYLE = {"color": "#00e5ff", "weight": 4, "fill": False}
 RIVER_STYLE = {"color": "#6a9fd4", "weight": 1.6, "opacity": 0.9}
 REGION_STYLE = {"color": "#8c7f99", "weight": 1.0, "opacity": 0.8, "dashArray": "4 4"}
 COUNTRY_STYLE = {"color": "#5b4a6b", "weight": 2.2, "opacity": 0.9}
-#: The look of the offline basemap: a light land colour behind everything, quiet town labels,
-#: the tile-failure note.
+#: The look of the maps: no page margin (the component's frame is exactly the map's height, so a
+#: margin would cut off the map's bottom edge), a light land colour behind everything, quiet town
+#: labels, the tile-failure note.
 MAP_CSS = """<style>
+html, body { margin: 0; padding: 0; overflow: hidden; }
 .leaflet-container { background: #f3f0e8; }
 .leaflet-tooltip.landslide-town { background: transparent; border: none; box-shadow: none; padding: 0 2px;
   color: #3b3b3b; font: 11px/1.2 sans-serif; text-shadow: 0 0 2px #fff, 0 0 2px #fff, 0 0 3px #fff; }

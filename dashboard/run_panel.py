@@ -49,6 +49,16 @@ def drop_stale_job(current_key: Optional[str]) -> bool:
     return True
 
 
+def remember_finished() -> None:
+    """A finished run's result becomes this session's (shown on Compare, its scenes on the map);
+    once per run. Called before the page draws its map."""
+    job = st.session_state.get(state.JOB)
+    if job is None or job.running or job.error is not None or getattr(job, "remembered", False):
+        return
+    job.remembered = True
+    history.remember(job.result.folder, job.description)
+
+
 def job_panel(job) -> None:
     """Progress of the running analysis (refreshed twice a second) with Cancel; then its result."""
 
@@ -90,9 +100,7 @@ def show_job_result(job) -> None:
             st.caption("Scenes already fetched stay in the cache: running again continues from there.")
         return
     result = job.result
-    if not getattr(job, "remembered", False):  # once: the session's own analysis, shown on Compare
-        job.remembered = True
-        history.remember(result.folder, job.description)
+    remember_finished()
     change = (result.summary or {}).get("change", {})
     if result.from_cache:
         st.info(f"Same request as before: the result came from the cache in {job.elapsed_s:.2f} s.",

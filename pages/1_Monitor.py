@@ -11,6 +11,7 @@ from landslide_core.errors import UserError
 
 ui.page_setup("Monitor")
 ss = st.session_state
+run_panel.remember_finished()
 
 st.title("Monitor an area")
 st.caption("Choose the area, the dates before and after the event, then press **Run analysis**.")
@@ -50,9 +51,8 @@ for col, label, start_key, end_key in ((c_pre, "Before the event", state.PRE_STA
                                        (c_post, "After the event", state.POST_START, state.POST_END)):
     with col:
         st.markdown(f"**{label}**")
-        c_from, c_to = st.columns(2, gap="small")
-        c_from.date_input("From", key=start_key, format="YYYY-MM-DD")
-        c_to.date_input("To", key=end_key, format="YYYY-MM-DD")
+        st.date_input("From", key=start_key, format="YYYY-MM-DD")
+        st.date_input("To", key=end_key, format="YYYY-MM-DD")
 c_cloud, c_source = st.columns(2, gap="medium")
 with c_cloud:
     st.slider("Cloud limit (%)", min_value=0.0, max_value=100.0, step=1.0, key=state.CLOUD_LIMIT, format="%.0f",

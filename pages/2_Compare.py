@@ -57,7 +57,7 @@ compare.statistics(view)
 # ---------------------------------------------------------------- maps
 locate_geometry = compare.locate_geometry(view, ss.get(state.LOCATE_ID))
 opacity = ss[state.CMP_OPACITY] / 100.0
-basemaps = bool(ss.get(state.BASEMAPS, True))
+basemaps = bool(ss.get(state.BASEMAPS))
 if view_mode == "Side by side":
     left, right = st.columns(2, gap="small")
     left.markdown("**Before**: true colour, landslides in yellow")

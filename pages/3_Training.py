@@ -81,6 +81,7 @@ if not infos:
     st.info("No runs yet. Choose a data folder above and press **Launch training**.")
     st.stop()
 
+training.runs_table(any(i.status is not None and i.status.state in ("queued", "running") for i in infos))
 names = [i.run_id for i in infos]
 if ss.get(RUN_SELECT) not in names:
     ss[RUN_SELECT] = names[0]
@@ -88,7 +89,6 @@ chosen = st.selectbox("Run to show", names, key=RUN_SELECT)
 run_dir = next(i.run_dir for i in infos if i.run_id == chosen)
 first_status = runs.current_status(run_dir)
 active = first_status is not None and first_status.state in ("queued", "running")
-training.runs_table(any(i.status is not None and i.status.state in ("queued", "running") for i in infos))
 
 
 def _loss_figure(df: pd.DataFrame) -> go.Figure:

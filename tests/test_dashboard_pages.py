@@ -80,7 +80,7 @@ def test_home_page_shows_sources_models_and_recent_analyses():
     text = _texts(at.markdown)
     assert "Sentinel-2" in text
     assert "tiny" in text  # the model card
-    assert "Demo: ready" in _texts(at.success)
+    assert "Demo (synthetic event, offline)**: ready" in _texts(at.success)
     assert "Earth Engine" in _texts(at.warning)  # no credentials: its self-test message
     assert any(b.label == "Test the sources again" for b in at.button)
 
