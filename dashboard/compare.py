@@ -249,6 +249,8 @@ def _scenes_line(prov: dict[str, Any]) -> str:
 
 def provenance_rows(result: analysis.AnalysisResult) -> list[tuple[str, str]]:
     """The provenance in words: (what, value) lines for the page."""
+    from landslide_core.predictor import DEFAULT_OVERLAP_PX
+
     req, prov = result.request or {}, result.provenance or {}
     model, opts = analysis.model_card_record(result), result.options or {}
     pre, post = req.get("pre", ["?", "?"]), req.get("post", ["?", "?"])
@@ -262,7 +264,7 @@ def provenance_rows(result: analysis.AnalysisResult) -> list[tuple[str, str]]:
             ("Model", f"{model.get('name')} ({model.get('architecture')}, bands {model.get('band_set')}), "
                       f"trained on: {model.get('trained_on') or 'not recorded'}"),
             ("Detection", f"threshold {analysis.default_threshold(result):.2f} at run time, "
-                          f"window overlap {opts.get('overlap_px', '?')} px, "
+                          f"window overlap {opts.get('overlap_px', DEFAULT_OVERLAP_PX)} px, "
                           f"smallest landslide {analysis.default_min_area_ha(result):g} ha"),
             ("Run", f"finished {result.finished[:19].replace('T', ' ')} UTC in {float(result.elapsed_s):.1f} s; "
                     f"analysis `{result.key}`")]
