@@ -3,7 +3,8 @@
 Each landslide starts at a source pixel steeper than a threshold, follows the steepest
 descent of the (slightly smoothed) DEM until its length is used up, the ground flattens or
 it reaches a river, and is drawn as a chain of discs: wide at the head scarp, narrower along
-the track, widening again in the deposit. Edges are made irregular with noise.
+the track, widening again in the deposit. Edges are made irregular with noise. A share of
+them are debris flows: narrow tracks that run far down the channels, to gentler ground.
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from .terrain import Terrain
 MIN_SOURCE_SLOPE_DEG = 28.0
 #: Runout stops where the ground is gentler than this (degrees).
 RUNOUT_STOP_SLOPE_DEG = 10.0
+#: Debris flows run on down the channels to gentler ground than this (degrees).
+DEBRIS_STOP_SLOPE_DEG = 5.0
 
 _OFFSETS = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
 
@@ -52,11 +55,14 @@ def steepest_descent(elevation_m: np.ndarray) -> np.ndarray:
 
 def make_landslides(rng: np.random.Generator, terrain: Terrain, n: int, allowed: np.ndarray,
                     median_length_m: float = 180.0, median_width_m: float = 50.0,
-                    min_source_slope_deg: float = MIN_SOURCE_SLOPE_DEG) -> Landslides:
+                    min_source_slope_deg: float = MIN_SOURCE_SLOPE_DEG, debris_share: float = 0.0,
+                    size_spread: float = 1.0) -> Landslides:
     """Draw ``n`` landslides whose sources lie on ``allowed`` ground steeper than the threshold.
 
     Scars cover only ``allowed`` pixels. Fewer than ``n`` are drawn when there are not
-    enough steep allowed pixels.
+    enough steep allowed pixels. ``debris_share``: share drawn as debris flows (long, narrow,
+    stopping only on gentle ground); ``size_spread`` widens the size distribution (1: as
+    measured inventories, larger: more very small and very large scars).
     """
     h, w = terrain.elevation_m.shape
     px = terrain.pixel_size_m
@@ -73,11 +79,17 @@ def make_landslides(rng: np.random.Generator, terrain: Terrain, n: int, allowed:
     weight = (slope.ravel()[candidates] - min_source_slope_deg + 2.0).astype(np.float64)
     src = rng.choice(candidates, size=n, replace=False, p=weight / weight.sum())
     src.sort()
-    length_px = np.clip(rng.lognormal(np.log(median_length_m / px), 0.45, n), 4, 120).astype(np.int64)
-    radius_px = np.clip(rng.lognormal(np.log(median_width_m / 2 / px), 0.35, n), 1.2, 12.0)
+    length_px = np.clip(rng.lognormal(np.log(median_length_m / px), 0.45 * size_spread, n), 4, 160).astype(np.int64)
+    radius_px = np.clip(rng.lognormal(np.log(median_width_m / 2 / px), 0.35 * size_spread, n), 1.2, 22.0)
+    debris = rng.uniform(size=n) < debris_share
+    if debris.any():  # debris flows: 3-6 times longer, narrow
+        k = int(debris.sum())
+        length_px[debris] = np.clip(length_px[debris] * rng.uniform(3.0, 6.0, k), 20, 300).astype(np.int64)
+        radius_px[debris] = np.clip(radius_px[debris] * rng.uniform(0.35, 0.6, k), 1.0, 4.0)
     # walk down the steepest descent of a smoothed DEM, all landslides at once
     rec = steepest_descent(ndimage.gaussian_filter(terrain.elevation_m, 1.5 * 10.0 / px))
     stop_ground = (slope < RUNOUT_STOP_SLOPE_DEG).ravel() | ~allowed.ravel()
+    stop_debris = (slope < DEBRIS_STOP_SLOPE_DEG).ravel() | ~allowed.ravel()
     steps = int(length_px.max())
     path = np.empty((n, steps + 1), np.int64)
     path[:, 0] = src
@@ -88,7 +100,7 @@ def make_landslides(rng: np.random.Generator, terrain: Terrain, n: int, allowed:
         alive &= (nxt != cur) & (k <= length_px)
         cur = np.where(alive, nxt, cur)
         path[:, k] = cur
-        alive &= ~stop_ground[cur]
+        alive &= ~np.where(debris, stop_debris[cur], stop_ground[cur])
     # discs along the paths: head scarp wide, track narrower, deposit wider
     t = np.arange(steps + 1)[None, :] / np.maximum(length_px[:, None], 1)
     profile = 1.0 - 0.35 * np.sin(np.pi * np.clip(t * 1.6 - 0.1, 0, 1)) + 0.25 * np.clip(t - 0.75, 0, 1) * 4

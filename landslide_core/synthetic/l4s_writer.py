@@ -27,22 +27,25 @@ from ..bands import ALL_BANDS, slope_horn_deg, to_model_input
 from ..errors import InputError
 from ..grid import grid_centered
 from ..progress import CancelToken, ProgressFn, check_cancel
-from .land_cover import BARE_FIELD, RIVERBED, ROAD, ROCK, SETTLEMENT, WATER
+from .land_cover import BARE_FIELD, CLEAR_CUT, RIVERBED, ROAD, ROCK, SETTLEMENT, WATER
+from .sensor import draw_shift, shift_labels
 from .world import WorldOptions, build_world, render_scene
 
 PATCH_PX = 128
 #: Share of source scenes without any landslide (their patches are negatives).
 QUIET_SCENE_SHARE = 0.35
 #: Share of source scenes in the high Andes (tree line, puna, bare rock above).
-HIGH_SCENE_SHARE = 0.2
-CONFOUNDERS = (BARE_FIELD, ROCK, RIVERBED, WATER, ROAD, SETTLEMENT)
+HIGH_SCENE_SHARE = 0.15
+CONFOUNDERS = (BARE_FIELD, ROCK, RIVERBED, WATER, ROAD, SETTLEMENT, CLEAR_CUT)
+#: Misregistration of a patch's optical bands against its DEM (px, at most).
+L4S_SHIFT_PX = 0.7
 
 #: World parameters for training scenes: lower ground on average (the real benchmark's
 #: sites lie at a few hundred to ~2000 m), more landslides per km2 to find positives fast.
-L4S_LOW = WorldOptions(base_elevation_m=(100.0, 1100.0), new_landslides_per_km2=(2.0, 4.0),
-                       old_scars_per_km2=(0.6, 1.5), farm_share=(0.03, 0.2), cloud_cover=(0.03, 0.25))
-L4S_HIGH = WorldOptions(base_elevation_m=(1300.0, 3300.0), new_landslides_per_km2=(2.0, 4.0),
-                        old_scars_per_km2=(0.6, 1.5), farm_share=(0.03, 0.2), cloud_cover=(0.03, 0.25))
+L4S_LOW = WorldOptions(base_elevation_m=(50.0, 1000.0), new_landslides_per_km2=(2.0, 4.0),
+                       old_scars_per_km2=(0.6, 1.5), farm_share=(0.0, 0.25), cloud_cover=(0.03, 0.25))
+L4S_HIGH = WorldOptions(base_elevation_m=(1200.0, 2600.0), new_landslides_per_km2=(2.0, 4.0),
+                        old_scars_per_km2=(0.6, 1.5), farm_share=(0.0, 0.25), cloud_cover=(0.03, 0.25))
 
 
 @dataclass
@@ -60,17 +63,23 @@ def _scene_patches(seed: int, k: int, scene_px: int, cloudy: bool) -> list[_Patc
     opts = L4S_HIGH if rng.uniform() < HIGH_SCENE_SHARE else L4S_LOW
     if rng.uniform() < QUIET_SCENE_SHARE:  # a district without scars: negatives with confounders
         opts = replace(opts, new_landslides_per_km2=(0.0, 0.0), old_scars_per_km2=(0.0, 0.0),
-                       farm_share=(0.1, 0.3), settlement_share=(0.005, 0.02))
+                       farm_share=(0.05, 0.35), settlement_share=(0.003, 0.02), clearcut_share=(0.0, 0.08))
     grid = grid_centered(lon, lat, scene_px, scene_px)
     world = build_world(grid, seed=seed * 100003 + k, options=opts)
     day = date(2019, 1, 1) + timedelta(days=int(rng.integers(0, 365)))
-    scene = render_scene(world, "post", day, clouds=cloudy)
-    raw = scene.data  # B1..B12, elevation
-    slope = slope_horn_deg(raw[-1], abs(grid.transform.a), abs(grid.transform.e))
+    # the optical bands sit a little off the DEM, as in real patches; the mask follows the optics
+    shift = draw_shift(rng, L4S_SHIFT_PX)
+    scene = render_scene(world, "post", day, clouds=cloudy, shift_px=shift)
+    raw = scene.data  # B1..B12, elevation (the delivered DEM)
+    if world.dem.resampling == "nearest":  # as Landslide4Sense: on the DEM's own grid, whole degrees
+        slope = world.dem.slope_l4s_deg(abs(grid.transform.a))
+    else:  # as the pipeline: Horn's method on the (bilinearly resampled) delivered DEM at 10 m
+        slope = slope_horn_deg(raw[-1], abs(grid.transform.a), abs(grid.transform.e))
     stack = np.concatenate([raw[:-1], slope[None], raw[-1:]], axis=0)
     x, _ = to_model_input(stack, ALL_BANDS, ALL_BANDS, units="raw")
-    truth = (world.new_landslides | world.old_scars) & scene.valid
-    conf = np.isin(world.code_post, CONFOUNDERS)
+    truth = shift_labels(world.new_landslides | world.old_scars, shift) & scene.valid
+    code_post = shift_labels(world.code_post, shift)
+    conf = np.isin(code_post, CONFOUNDERS)
     out = []
     n = scene_px // PATCH_PX
     for i in range(n):
