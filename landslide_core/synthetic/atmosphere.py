@@ -39,6 +39,7 @@ class Atmosphere:
     vapour: float             # water-vapour factor of B9
     gain: np.ndarray          # float32 (12,): per-band calibration gain of the date
     offset: np.ndarray        # float32 (12,): per-band offset (DN)
+    terrain_light: float = 0.8  # light reflected by the terrain, per unit of scene albedo
 
     @property
     def mean_aod(self) -> float:
@@ -72,7 +73,7 @@ def draw_atmosphere(rng: np.random.Generator, shape: tuple[int, int], pixel_size
     gain = np.clip(rng.normal(1.0, gain_sd, 12), 0.85, 1.15).astype(np.float32)
     offset = rng.normal(0.0, offset_sd_dn, 12).astype(np.float32)
     gain[9], offset[9] = 1.0, 0.0  # B10 is near zero: keep its scale
-    return Atmosphere(aod, angstrom, cirrus, vapour, gain, offset)
+    return Atmosphere(aod, angstrom, cirrus, vapour, gain, offset, float(rng.uniform(0.5, 1.0)))
 
 
 def to_toa(refl: np.ndarray, light: Illumination, atm: Atmosphere, elevation_m: np.ndarray,
@@ -82,15 +83,18 @@ def to_toa(refl: np.ndarray, light: Illumination, atm: Atmosphere, elevation_m: 
     rayleigh = (0.55 + 0.45 * thin).astype(np.float32)
     airmass = 1.0 + 1.0 / max(np.cos(sun.zenith_rad), 0.2)
     mean_aod = atm.mean_aod
+    # light reflected by the surrounding terrain: in proportion to the scene's reflectance
+    albedo = np.median(refl[:, ::7, ::7].reshape(refl.shape[0], -1), axis=1) / 10000.0
     nir = refl[7] * light.direct
     for b in range(refl.shape[0]):
         if b == 9:
             continue
         rel = float((WAVELENGTH_NM[b] / 550.0) ** -atm.angstrom)
         tau = atm.aod * np.float32(rel)
-        diffuse = float(min(DIFFUSE_CLEAR[b] + 0.5 * mean_aod * rel, 0.85))
+        diffuse = float(min(DIFFUSE_CLEAR[b] + 0.5 * mean_aod * rel, 0.7))
+        ambient = float(min(atm.terrain_light * albedo[b], 0.25))
         band = refl[b]
-        band *= light.factor(diffuse)
+        band *= light.factor(diffuse, ambient)
         band *= np.float32(TRANSMITTANCE[b] * (atm.vapour if b == 8 else 1.0))
         band *= np.exp(-0.5 * airmass * tau)  # aerosol extinction (half of it scattered forward)
         band += PATH_DN[b] * rayleigh

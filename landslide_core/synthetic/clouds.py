@@ -45,7 +45,7 @@ def make_clouds(rng: np.random.Generator, shape: tuple[int, int], sun: Sun, pixe
     if cover <= 0:
         zero = np.zeros(shape, np.float32)
         return CloudLayer(zero, zero.copy(), zero.copy(), 0.0)
-    field = spectral_noise(rng, shape, 3.0, 60 / px, 4000 / px)
+    field = spectral_noise(rng, shape, 3.0, 80 / px, 4000 / px)
     thr = float(np.quantile(field[::3, ::3], 1.0 - min(cover, 0.99)))
     opacity = smoothstep(field, thr, thr + 1.0)
     top_m = float(rng.uniform(1200.0, 3500.0))

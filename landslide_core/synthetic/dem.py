@@ -56,8 +56,8 @@ def _sample_1d(a: np.ndarray, pos: np.ndarray, axis: int) -> np.ndarray:
 
 
 def deliver_dem(rng: np.random.Generator, elevation_m: np.ndarray, pixel_size_m: float,
-                resolution_m: tuple[float, float] = (10.0, 30.0), error_m: tuple[float, float] = (0.5, 3.0),
-                whole_metre_share: float = 0.5, nearest_share: float = 0.3) -> DeliveredDem:
+                resolution_m: tuple[float, float] = (10.0, 30.0), error_m: tuple[float, float] = (0.2, 1.5),
+                whole_metre_share: float = 0.5, nearest_share: float = 0.25) -> DeliveredDem:
     """Degrade the true ``elevation_m`` to a DEM of a random resolution in ``resolution_m``.
 
     ``error_m``: range of the model's error standard deviation (metres; spatially correlated
@@ -79,7 +79,7 @@ def deliver_dem(rng: np.random.Generator, elevation_m: np.ndarray, pixel_size_m:
     hc, wc = int(np.ceil((h - origin[0]) / f)) + 1, int(np.ceil((w - origin[1]) / f)) + 1
     coarse = _sample_1d(smooth, origin[0] + f * np.arange(hc), 0)
     coarse = _sample_1d(coarse, origin[1] + f * np.arange(wc), 1)
-    noise = ndimage.gaussian_filter(rng.standard_normal(coarse.shape).astype(np.float32), 0.8)
+    noise = ndimage.gaussian_filter(rng.standard_normal(coarse.shape).astype(np.float32), 1.5)
     noise *= np.float32(err / max(float(noise.std()), 1e-6))
     coarse = (coarse + noise).astype(np.float32)
     if nearest:

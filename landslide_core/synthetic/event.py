@@ -53,6 +53,23 @@ def steepest_descent(elevation_m: np.ndarray) -> np.ndarray:
     return rec.ravel()
 
 
+_DR = np.array([dr for dr, _ in _OFFSETS])
+_DC = np.array([dc for _, dc in _OFFSETS])
+_DIST = np.hypot(_DR, _DC).astype(np.float32)
+
+
+def _receivers(z_flat: np.ndarray, h: int, w: int, cells: np.ndarray) -> np.ndarray:
+    """D8 steepest-descent receiver of ``cells`` (flat indices; itself at pits), as steepest_descent."""
+    r, c = np.divmod(cells, w)
+    rr, cc = r[:, None] + _DR[None, :], c[:, None] + _DC[None, :]
+    inside = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
+    nb = np.clip(rr, 0, h - 1) * w + np.clip(cc, 0, w - 1)
+    drop = np.where(inside, (z_flat[cells][:, None] - z_flat[nb]) / _DIST[None, :], 0.0)
+    best = np.argmax(drop, axis=1)
+    take = drop[np.arange(cells.size), best] > 0
+    return np.where(take, nb[np.arange(cells.size), best], cells)
+
+
 def make_landslides(rng: np.random.Generator, terrain: Terrain, n: int, allowed: np.ndarray,
                     median_length_m: float = 180.0, median_width_m: float = 50.0,
                     min_source_slope_deg: float = MIN_SOURCE_SLOPE_DEG, debris_share: float = 0.0,
@@ -87,7 +104,7 @@ def make_landslides(rng: np.random.Generator, terrain: Terrain, n: int, allowed:
         length_px[debris] = np.clip(length_px[debris] * rng.uniform(3.0, 6.0, k), 20, 300).astype(np.int64)
         radius_px[debris] = np.clip(radius_px[debris] * rng.uniform(0.35, 0.6, k), 1.0, 4.0)
     # walk down the steepest descent of a smoothed DEM, all landslides at once
-    rec = steepest_descent(ndimage.gaussian_filter(terrain.elevation_m, 1.5 * 10.0 / px))
+    zs = ndimage.gaussian_filter(terrain.elevation_m, 1.5 * 10.0 / px).ravel()
     stop_ground = (slope < RUNOUT_STOP_SLOPE_DEG).ravel() | ~allowed.ravel()
     stop_debris = (slope < DEBRIS_STOP_SLOPE_DEG).ravel() | ~allowed.ravel()
     steps = int(length_px.max())
@@ -96,7 +113,7 @@ def make_landslides(rng: np.random.Generator, terrain: Terrain, n: int, allowed:
     alive = np.ones(n, bool)
     cur = src.copy()
     for k in range(1, steps + 1):
-        nxt = rec[cur]
+        nxt = _receivers(zs, h, w, cur)
         alive &= (nxt != cur) & (k <= length_px)
         cur = np.where(alive, nxt, cur)
         path[:, k] = cur
@@ -115,7 +132,7 @@ def make_landslides(rng: np.random.Generator, terrain: Terrain, n: int, allowed:
     radius_img = radius_img.reshape(h, w)
     owner = owner.reshape(h, w)
     dist, (iy, ix) = ndimage.distance_transform_edt(radius_img == 0, return_indices=True)
-    edge = 1.0 + 0.2 * spectral_noise(rng, (h, w), 2.5, 4.0, 60 / px)
+    edge = 1.0 + 0.2 * spectral_noise(rng, (h, w), 2.5, 8.0, 60 / px)
     mask = (dist <= radius_img[iy, ix] * edge) & allowed
     label = np.where(mask, owner[iy, ix], 0).astype(np.int32)
     rows, cols = np.divmod(src, w)

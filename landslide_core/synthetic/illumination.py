@@ -2,8 +2,9 @@
 
 Real mountain scenes are dominated by sun-and-slope shading. The light reaching a pixel is
 direct sunlight on the slope (zero where the slope faces away from the sun or where a ridge
-between the pixel and the sun casts a shadow) plus diffuse sky light (less in deep valleys and
-on steep slopes, which see less sky). Forest canopies are not Lambertian: the direct term is
+between the pixel and the sun casts a shadow) plus diffuse sky light (less on steep slopes,
+which see less sky) plus light reflected by the surrounding terrain (strong in the
+near-infrared over vegetation, so shadowed forest stays green). Forest canopies are not Lambertian: the direct term is
 ``(cos i / cos z) ** k`` with a Minnaert constant ``k`` below 1. Everything is normalised so
 that flat open ground reads 1, as top-of-atmosphere reflectance is.
 """
@@ -43,9 +44,10 @@ def sun_at_overpass(day: date, lat: float, local_solar_hour: float = 10.5) -> Su
     return Sun(math.degrees(el), az)
 
 
-def draw_sun(rng: np.random.Generator, elevation_deg: tuple[float, float]) -> Sun:
-    """A sun drawn for one date: elevation uniform in the range, any azimuth (randomised)."""
-    return Sun(float(rng.uniform(*elevation_deg)), float(rng.uniform(0.0, 360.0)))
+def draw_sun(rng: np.random.Generator, elevation_deg: tuple[float, float], skew: float = 1.0) -> Sun:
+    """A sun drawn for one date: elevation in the range (``skew`` > 1 favours low suns), any azimuth."""
+    lo, hi = elevation_deg
+    return Sun(float(lo + (hi - lo) * rng.uniform() ** skew), float(rng.uniform(0.0, 360.0)))
 
 
 def _sun_vector(sun: Sun) -> tuple[float, float, float]:
@@ -107,9 +109,14 @@ class Illumination:
     sky: np.ndarray
     shadow_share: float
 
-    def factor(self, diffuse_fraction: float) -> np.ndarray:
-        """Total light for a band whose sky light is ``diffuse_fraction`` of the total on flat ground."""
-        return (1.0 - diffuse_fraction) * self.direct + diffuse_fraction * self.sky
+    def factor(self, sky_fraction: float, ambient_fraction: float = 0.0) -> np.ndarray:
+        """Total light for a band: on flat open ground ``sky_fraction`` of it is sky light and
+        ``ambient_fraction`` light reflected by the surrounding terrain (reaching shadows too)."""
+        direct = 1.0 - sky_fraction - ambient_fraction
+        out = self.direct * np.float32(direct)
+        out += self.sky * np.float32(sky_fraction)
+        out += np.float32(ambient_fraction)
+        return out
 
 
 def terrain_illumination(dz_dx: np.ndarray, dz_dy: np.ndarray, elevation_m: np.ndarray, pixel_size_m: float,

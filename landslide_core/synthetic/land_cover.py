@@ -55,16 +55,18 @@ class LandCover:
     n_cuts: int
     house_id: np.ndarray    # int32 (H, W): 0 none, 1..n_houses roofs
     n_houses: int
-    canopy: np.ndarray      # float32 (H, W): forest canopy density 0.55-1 (the rest shows grass/shrub)
+    canopy: np.ndarray      # float32 (H, W): forest canopy density 0.3-1 (the rest shows grass/shrub)
 
 
 def _hash01(ids: np.ndarray, salt: int) -> np.ndarray:
     """A deterministic pseudo-random number in [0, 1) per integer id."""
-    x = (ids.astype(np.uint64) * np.uint64(2654435761) + np.uint64(salt * 97 + 12345)) & np.uint64(0xFFFFFFFF)
-    x ^= x >> np.uint64(15)
-    x = (x * np.uint64(2246822519)) & np.uint64(0xFFFFFFFF)
-    x ^= x >> np.uint64(13)
-    return (x.astype(np.float64) / 4294967296.0).astype(np.float32)
+    x = np.asarray(ids).astype(np.uint32)  # 32-bit arithmetic wraps around: the hash is mod 2**32
+    x *= np.uint32(2654435761)
+    x += np.uint32((salt * 97 + 12345) & 0xFFFFFFFF)
+    x ^= x >> np.uint32(15)
+    x *= np.uint32(2246822519)
+    x ^= x >> np.uint32(13)
+    return (x >> np.uint32(8)).astype(np.float32) * np.float32(1.0 / 16777216.0)
 
 
 def _compact(ids: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, int]:
@@ -93,7 +95,8 @@ def _grid_cells(rng: np.random.Generator, h: int, w: int, px: float, size_m: tup
     if jitter is not None:
         u = u + jitter
     col = np.floor(u / width_m).astype(np.int64)
-    stagger = _hash01(col, 11) * length_m
+    c0 = int(col.min())
+    stagger = (_hash01(np.arange(c0, int(col.max()) + 1), 11) * np.float32(length_m))[col - c0]
     row = np.floor((v + stagger) / length_m).astype(np.int64)
     return col * 1_000_003 + row
 
@@ -121,9 +124,11 @@ def make_land_cover(rng: np.random.Generator, terrain: Terrain, treeline_m: floa
     ridge = smoothstep(d_m, 60.0, 250.0)
     tl = treeline_m + 120.0 * spectral_noise(rng, (h, w), 3.0, 300 / px, 5000 / px) + 60.0 * veg
     grass_score = veg + 0.6 * ridge + 2.5 * smoothstep(z - tl, -300.0, 0.0)
-    code[grass_score > float(rng.uniform(1.3, 2.2))] = GRASS
-    canopy = np.clip(0.85 + 0.12 * veg + 0.06 * spectral_noise(rng, (h, w), 2.0, 30 / px, 600 / px),
-                     0.55, 1.0).astype(np.float32)
+    grass_thr = float(rng.uniform(1.3, 2.2))
+    code[grass_score > grass_thr] = GRASS
+    # forest canopy: a few gaps everywhere, thinning toward the grass patches (no hard edges)
+    fringe = smoothstep(grass_score, grass_thr - 0.6, grass_thr)
+    canopy = np.clip(0.92 + 0.04 * veg - 0.6 * fringe, 0.3, 1.0).astype(np.float32)
     # rivers: gravel beds along the bigger channels, braided water threads and vegetated bars
     a = np.clip(area, 0.0, None)
     river = a > 4.0
@@ -133,9 +138,9 @@ def make_land_cover(rng: np.random.Generator, terrain: Terrain, treeline_m: floa
     bed_half_m = np.minimum(bed_half_m, np.where(floor, np.inf, 6.0 + 0.1 * bed_half_m))  # beds fill the floor
     water_half_m = np.where(river, (0.12 + 0.15 * (1 - braiding)) * size + 3.0, 0.0)
     bed = river & (d_m <= bed_half_m)
-    threads = np.abs(spectral_noise(rng, (h, w), 2.2, 30 / px, 400 / px)) < 0.08 * braiding
-    water = river & ((d_m <= water_half_m) | (threads & (d_m <= 0.85 * bed_half_m)))
-    islands = bed & ~water & (spectral_noise(rng, (h, w), 2.5, 40 / px, 600 / px) > 1.3 - 0.8 * braiding)
+    braids = spectral_noise(rng, (h, w), 2.2, 30 / px, 400 / px)  # threads where near 0, bars where high
+    water = river & ((d_m <= water_half_m) | ((np.abs(braids) < 0.08 * braiding) & (d_m <= 0.85 * bed_half_m)))
+    islands = bed & ~water & (braids > 1.3 - 0.8 * braiding)
     code[bed] = RIVERBED
     code[water] = WATER
     code[islands] = GRASS
@@ -157,11 +162,12 @@ def make_land_cover(rng: np.random.Generator, terrain: Terrain, treeline_m: floa
     terrace_ids = (band * 100003 + col) * 2 + 1
     on_flat = flat & (slope < 12.0)
     parcel = np.where(on_flat, mosaic_ids * 2, terrace_ids)
-    kept = _hash01(parcel, 3) < 0.92
-    fields = farm_zone & kept
+    fields = farm_zone.copy()
+    fields[farm_zone] = _hash01(parcel[farm_zone], 3) < 0.92
     # field boundaries (paths, hedges): a thin line of grass or trees on some parcel edges
     edges = (np.diff(parcel, axis=0, prepend=parcel[:1]) != 0) | (np.diff(parcel, axis=1, prepend=parcel[:, :1]) != 0)
-    hedge = fields & edges & (_hash01(parcel, 4) < 0.3)
+    hedge = fields & edges
+    hedge[hedge] = _hash01(parcel[hedge], 4) < 0.3
     code[hedge] = np.where(_hash01(parcel[hedge], 5) < 0.5, GRASS, FOREST)
     fields &= ~hedge
     field_id, n_fields = _compact(parcel, fields)
@@ -173,7 +179,7 @@ def make_land_cover(rng: np.random.Generator, terrain: Terrain, treeline_m: floa
     rockline = tl + 800.0
     high = (z > tl) & ~wet_ground
     code[high] = GRASS
-    cliff = (slope > 52.0 + 5.0 * veg) & (z <= tl) & ~wet_ground
+    cliff = (ndimage.uniform_filter(slope, 3) > 50.0 + 5.0 * veg) & (z <= tl) & ~wet_ground
     rocky = ((z > rockline) | ((z > tl) & (slope > 38.0))) & ~wet_ground
     code[rocky | cliff] = ROCK
     mix[cliff & ~rocky] = 0.6  # cliffs below the tree line keep some vegetation
@@ -184,8 +190,8 @@ def make_land_cover(rng: np.random.Generator, terrain: Terrain, treeline_m: floa
     if clearcut_share > 0:
         logged = spectral_noise(rng, (h, w), 3.0, 400 / px, 5000 / px) > 0.0
         blocks = _grid_cells(rng, h, w, px, (60.0, 220.0))
-        chosen = _hash01(blocks, 21) < min(clearcut_share * 2.0, 0.9)
-        cut = logged & chosen & (code == FOREST) & (slope_zone > 6.0) & (field_id == 0) & (d_m > 20)
+        cut = logged & (code == FOREST) & (slope_zone > 6.0) & (field_id == 0) & (d_m > 20)
+        cut[cut] = _hash01(blocks[cut], 21) < min(clearcut_share * 2.0, 0.9)
         cut_id, n_cuts = _compact(blocks, cut)
     # roads: along contours near farms and villages, and along the main valley floors
     road = np.zeros((h, w), bool)
@@ -217,7 +223,8 @@ def make_land_cover(rng: np.random.Generator, terrain: Terrain, treeline_m: floa
             town = score >= thr_v
             town = ndimage.binary_closing(town, iterations=2) & ok
             lots = _grid_cells(rng, h, w, px, (15.0, 30.0))
-            roofed = town & (_hash01(lots, 7) < rng.uniform(0.45, 0.8))
+            roofed = town.copy()
+            roofed[town] = _hash01(lots[town], 7) < rng.uniform(0.45, 0.8)
             code[town] = SETTLEMENT
             mix[town] = 0.35  # gardens, yards and trees between the houses
             mix[roofed] = 0.95

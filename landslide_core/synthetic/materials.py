@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 #                  B1    B2    B3    B4    B5    B6    B7    B8    B9  B10   B11   B12
-FOREST_SR = (230, 280, 380, 240, 700, 2100, 2650, 2750, 2750, 0, 1550, 650)
-GRASS_SR = (330, 400, 640, 560, 1100, 1950, 2250, 2350, 2350, 0, 2250, 1250)
-CROP_SR = (300, 360, 660, 380, 1050, 2600, 3150, 3300, 3250, 0, 2100, 1000)
+FOREST_SR = (225, 285, 335, 215, 700, 2150, 2750, 2850, 2850, 0, 1550, 640)
+GRASS_SR = (330, 400, 580, 540, 1100, 1950, 2250, 2350, 2350, 0, 2250, 1250)
+CROP_SR = (300, 360, 600, 380, 1050, 2600, 3150, 3300, 3250, 0, 2100, 1000)
 STRAW_SR = (700, 800, 1000, 1250, 1450, 1650, 1800, 1900, 1950, 0, 2800, 2200)
 WATER_TURBID_SR = (520, 600, 820, 760, 620, 380, 320, 300, 260, 0, 110, 70)
 WATER_CLEAR_SR = (260, 310, 360, 220, 170, 110, 100, 90, 70, 0, 30, 20)
@@ -57,7 +57,7 @@ def draw_bare(rng: np.random.Generator, n: int, weights, brightness_sigma: float
     mix[np.arange(n), main] += 0.65
     spectra = mix.astype(np.float32) @ SOIL_ENDMEMBERS
     spectra *= rng.lognormal(0.0, brightness_sigma, n).astype(np.float32)[:, None]
-    return np.clip(spectra, 0.0, 6500.0).astype(np.float32)
+    return np.clip(spectra, 0.0, 4500.0).astype(np.float32)
 
 
 def draw_roofs(rng: np.random.Generator, n: int) -> np.ndarray:

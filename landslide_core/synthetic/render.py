@@ -41,15 +41,16 @@ def render(rng: np.random.Generator, world: "World", when: str, day: date, cloud
     shape = code.shape
     px = terrain.pixel_size_m
     step("surface")
-    sun = draw_sun(rng, opt.sun_elevation_deg)
+    sun = draw_sun(rng, opt.sun_elevation_deg, opt.sun_elevation_skew)
     wet = float(np.clip(wet_season_index(day, world.lat) + rng.normal(0.0, 0.15), 0.0, 1.0))
     refl = surface_reflectance(rng, code, obj, spectra, blend, seasonal_table(world.palette, wet), world.texture)
     step("light")
     light = terrain_illumination(terrain.dz_dx, terrain.dz_dy, terrain.elevation_m, px, sun,
                                  minnaert_k=_draw(rng, opt.minnaert_k))
     step("atmosphere")
-    atm = draw_atmosphere(rng, shape, px, terrain.elevation_m, opt.haze_aod, opt.cirrus_chance, opt.cirrus_dn,
-                          opt.gain_sd, opt.offset_sd_dn)
+    # cirrus is a cloud: a clear-sky rendering (clouds=False) has haze but no cirrus
+    atm = draw_atmosphere(rng, shape, px, terrain.elevation_m, opt.haze_aod, opt.cirrus_chance if clouds else 0.0,
+                          opt.cirrus_dn, opt.gain_sd, opt.offset_sd_dn)
     toa = to_toa(refl, light, atm, terrain.elevation_m, sun)
     step("clouds")
     if shift_px != (0.0, 0.0):

@@ -2,8 +2,8 @@
 
 Sentinel-2 L1C scenes of two dates are co-registered to about a pixel; the generator shifts
 a date's optical bands by a sub-pixel amount (the DEM stays on the grid). The 60 m bands
-(B1, B9, B10) and 20 m bands (B5-B7, B11, B12) are smooth, noise is 0.4 % of the signal
-plus 2 DN, values are integers in 0-10000.
+(B1, B9, B10) and 20 m bands (B5-B7, B11, B12) are smooth, the 10 m bands a little (the
+optics), noise is 0.4 % of the signal plus 2 DN, values are integers in 0-10000.
 """
 from __future__ import annotations
 
@@ -11,6 +11,12 @@ import math
 
 import numpy as np
 from scipy import ndimage
+
+from .noise import upsample_linear
+
+
+#: Standard deviation (px) of the point spread function of the 10 m bands.
+PSF_10M_PX = 0.5
 
 
 def draw_shift(rng: np.random.Generator, max_px: float) -> tuple[float, float]:
@@ -29,20 +35,13 @@ def _shift_axis(a: np.ndarray, d: float, axis: int) -> np.ndarray:
     k = int(math.floor(d))
     frac = np.float32(d - k)
     n = a.shape[axis]
-    pad = [(0, 0)] * a.ndim
-    m = abs(k) + 2
-    pad[axis] = (m, m)
-    p = np.pad(a, pad, mode="edge")
-
-    def window(start: int) -> np.ndarray:
-        sl = [slice(None)] * a.ndim
-        sl[axis] = slice(start, start + n)
-        return p[tuple(sl)]
-
     # out[i] = a[i - d] = (1 - frac) * a[i - k] + frac * a[i - k - 1]
-    out = window(m - k) * (1 - frac)
+    out = np.take(a, np.clip(np.arange(n) - k, 0, n - 1), axis=axis)
     if frac:
-        out += window(m - k - 1) * frac
+        out *= 1 - frac
+        other = np.take(a, np.clip(np.arange(n) - k - 1, 0, n - 1), axis=axis)
+        other *= frac
+        out += other
     return out
 
 
@@ -70,10 +69,7 @@ def _blur_coarse(band: np.ndarray, sigma: float) -> np.ndarray:
     hh, wh = h // 2 * 2, w // 2 * 2
     small = band[:hh, :wh].reshape(hh // 2, 2, wh // 2, 2).mean(axis=(1, 3))
     small = ndimage.gaussian_filter(small, sigma / 2.0, truncate=3.0)
-    out = ndimage.zoom(small, 2, order=1, prefilter=False, grid_mode=True, mode="nearest")
-    if out.shape != band.shape:
-        out = np.pad(out, ((0, h - out.shape[0]), (0, w - out.shape[1])), mode="edge")
-    return out
+    return upsample_linear(small, 2, h, w, offset=0.5)
 
 
 def sensor(rng: np.random.Generator, toa: np.ndarray, noise_scale: float = 1.0, cancel=None) -> np.ndarray:
@@ -86,7 +82,9 @@ def sensor(rng: np.random.Generator, toa: np.ndarray, noise_scale: float = 1.0, 
         if b in (0, 8, 9):
             toa[b] = _blur_coarse(toa[b], 2.5)
         elif b in (4, 5, 6, 10, 11):
-            toa[b] = ndimage.gaussian_filter(toa[b], 0.8, truncate=2.5)
+            toa[b] = ndimage.gaussian_filter(toa[b], 0.9, truncate=2.5)
+        else:  # the 10 m bands: the optics' point spread (MTF about 0.3 at Nyquist)
+            toa[b] = ndimage.gaussian_filter(toa[b], PSF_10M_PX, truncate=2.5)
         band = toa[b]
         nb = rng.random(band.shape, dtype=np.float32)  # uniform, scaled to unit variance below
         nb -= 0.5

@@ -28,7 +28,7 @@ _RED, _NIR = [3], [5, 6, 7, 8]  # B4; B6, B7, B8, B9
 _SWIR = [10, 11]
 #: Relative amplitude of the fine texture per cover code.
 TEXTURE_AMPLITUDE = np.full(N_CODES, 0.05, np.float32)
-for _code, _amp in {FOREST: 0.07, GRASS: 0.04, CROP: 0.03, BARE_FIELD: 0.05, ROCK: 0.12, WATER: 0.03,
+for _code, _amp in {FOREST: 0.11, GRASS: 0.06, CROP: 0.03, BARE_FIELD: 0.05, ROCK: 0.12, WATER: 0.03,
                     RIVERBED: 0.12, ROAD: 0.05, SETTLEMENT: 0.3, OLD_SCAR: 0.12, NEW_LANDSLIDE: 0.14,
                     CLEAR_CUT: 0.1}.items():
     TEXTURE_AMPLITUDE[_code] = _amp
@@ -56,7 +56,7 @@ def draw_palette(rng: np.random.Generator) -> Palette:
     turbid = rng.uniform(0.0, 1.0)
     t[WATER] = (turbid * as_array(WATER_TURBID_SR) + (1 - turbid) * as_array(WATER_CLEAR_SR)) * rng.uniform(0.8, 1.3)
     gravel = (rng.uniform(0.0, 0.3) * SOIL_ENDMEMBERS[WHITE] + SOIL_ENDMEMBERS[GREY_ROCK]) / 1.15
-    t[RIVERBED] = gravel * rng.uniform(0.55, 1.2)
+    t[RIVERBED] = gravel * rng.uniform(0.5, 1.05)
     t[ROCK] = (rng.uniform(0.0, 0.4) * SOIL_ENDMEMBERS[WHITE] + SOIL_ENDMEMBERS[GREY_ROCK]) * rng.uniform(0.75, 1.1)
     paved = rng.uniform() < 0.4
     t[ROAD] = as_array(ASPHALT_SR) if paved else SOIL_ENDMEMBERS[GREY_BROWN] * rng.uniform(0.9, 1.3)
@@ -110,11 +110,11 @@ def surface_reflectance(rng: np.random.Generator, code: np.ndarray, obj: np.ndar
         band += f * grass[b]
         refl[b] = band
     tone, green = texture_seed_fields
-    factor = 1.0 + 0.06 * tone
+    factor = 1.0 + 0.03 * tone
     veg = (code == FOREST) | (code == GRASS) | (code == CROP)
     gshift = np.where(veg, 0.06 * green, 0.0).astype(np.float32)
     # fine texture: tree crowns, field furrows, roofs, rock
-    tex = ndimage.gaussian_filter(rng.standard_normal((h, w), dtype=np.float32), 0.7)
+    tex = ndimage.gaussian_filter(rng.standard_normal((h, w), dtype=np.float32), 0.5)
     tex *= np.float32(1.0 / max(float(tex.std()), 1e-6))
     tex *= TEXTURE_AMPLITUDE[code] * np.float32(texture_amp)
     tex += 1.0

@@ -20,6 +20,8 @@ from .noise import smoothstep, spectral_noise
 #: Elevation limits of the generated terrain (metres).
 MIN_ELEVATION_M = 100.0
 MAX_ELEVATION_M = 4800.0
+#: Amplitude (m) of the fine relief (gullies, spurs) on the hillsides.
+ROUGHNESS_M = 6.0
 
 
 @dataclass
@@ -262,8 +264,8 @@ def make_terrain(rng: np.random.Generator, height: int, width: int, pixel_size_m
             z_ch[i] = z_ch[j] + rise[i]
     z_ch = np.asarray(z_ch).reshape(hc, wc)
     area = area.reshape(hc, wc)
-    jitter = (0.5 * factor * spectral_noise(rng, shape, 2.5, 60 / px, 1500 / px),
-              0.5 * factor * spectral_noise(rng, shape, 2.5, 60 / px, 1500 / px))
+    jitter = (0.5 * factor * spectral_noise(rng, shape, 2.5, 80 / px, 1500 / px),
+              0.5 * factor * spectral_noise(rng, shape, 2.5, 80 / px, 1500 / px))
     min_area = 0.02
     line, z_line, a_line = _draw_channels(shape, factor, receiver, z_ch, area, min_area, jitter)
     if not line.any():  # a tiny grid: the lowest pixel drains it
@@ -298,7 +300,7 @@ def make_terrain(rng: np.random.Generator, height: int, width: int, pixel_size_m
     # rounded ridge crests and fine roughness (gullies, spurs)
     z = ndimage.gaussian_filter(z, 1.2 * 10.0 / px)
     rough = spectral_noise(rng, shape, beta=2.5, min_wavelength_px=25 / px, max_wavelength_px=400 / px)
-    z += 6.0 * rough * smoothstep(dist, 1.0, 4.0)
+    z += ROUGHNESS_M * rough * smoothstep(dist, 1.0, 4.0)
     z -= float(z.min())
     span = float(z.max())
     top = MAX_ELEVATION_M - base_elevation_m

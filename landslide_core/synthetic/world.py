@@ -58,7 +58,7 @@ class WorldOptions:
     inflow_km2: tuple[float, float] = (30.0, 3000.0)
     plateau_chance: float = 0.15
     # cover: rivers, clear-cuts, fields changing between the dates
-    river_width_factor: tuple[float, float] = (1.0, 4.0)
+    river_width_factor: tuple[float, float] = (1.0, 3.0)
     braiding: tuple[float, float] = (0.0, 1.0)
     clearcut_share: tuple[float, float] = (0.0, 0.06)
     field_change: float = 0.6
@@ -66,8 +66,10 @@ class WorldOptions:
     debris_share: tuple[float, float] = (0.05, 0.25)
     # the delivered DEM's resolution (m)
     dem_resolution_m: tuple[float, float] = (10.0, 30.0)
-    # per date: sun elevation (deg; azimuth any), canopy Minnaert constant, haze, cirrus
+    # per date: sun elevation (deg; azimuth any; skew > 1 favours low suns), canopy Minnaert
+    # constant, haze (extra aerosol optical depth at 550 nm), cirrus (B10 DN of the veil)
     sun_elevation_deg: tuple[float, float] = (25.0, 70.0)
+    sun_elevation_skew: float = 1.5
     minnaert_k: tuple[float, float] = (0.55, 1.0)
     haze_aod: tuple[float, float] = (0.0, 0.4)
     cirrus_chance: float = 0.25
@@ -244,7 +246,7 @@ def build_world(grid: Grid, seed: int = 0, n_new_landslides: int | None = None,
     veg_pre = np.where(old.mask, np.clip(veg_old[old.label] * (1.0 + 0.5 * patchy), 0.0, 0.95), 0.0)
     debris = 0.25 * np.clip(patchy, 0.0, None) / 2.5
     veg_post = np.where(new_mask, np.clip(debris, 0.0, 0.25), veg_pre)
-    gaps = np.where((cover.code == FOREST), (1.0 - cover.canopy) * 0.4, 0.0)
+    gaps = np.where((cover.code == FOREST), 1.0 - cover.canopy, 0.0)
     blend_pre = _blend(cover.mix, veg_pre, gaps, surfaces.obj_pre)
     mix_post = np.where(new_mask, 1.0, cover.mix).astype(np.float32)
     blend_post = _blend(mix_post, veg_post, gaps, surfaces.obj_post)
