@@ -124,7 +124,7 @@ def test_dates_differ_in_season_and_sun_not_only_in_landslides(clear_event):
 
 
 def test_clouds_are_bright_and_marked_invalid():
-    opts = WorldOptions(cloud_cover=(0.3, 0.3), clear_sky_chance=0.0)
+    opts = WorldOptions(cloud_cover=(0.3, 0.3), clear_sky_chance=0.0, haze_aod=(0.0, 0.05))
     ev = generate_event(GRID, seed=11, options=opts)
     for scene in (ev.pre, ev.post):
         invalid = ~scene.valid

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from ..progress import check_cancel
 from .noise import smoothstep, spectral_noise
 from .terrain import Terrain
 
@@ -79,6 +80,16 @@ def _compact(ids: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, int]:
     return out, int(uniq.size)
 
 
+def _compact_at(ids: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, int]:
+    """As _compact, with ``ids`` given only at the ``where`` pixels (in their order)."""
+    out = np.zeros(where.shape, np.int32)
+    if ids.size == 0:
+        return out, 0
+    uniq, inv = np.unique(ids, return_inverse=True)
+    out[where] = inv.astype(np.int32) + 1
+    return out, int(uniq.size)
+
+
 def _rotated(h: int, w: int, px: float, angle: float) -> tuple[np.ndarray, np.ndarray]:
     """Coordinates (metres) along and across a direction ``angle`` (radians)."""
     yy = np.arange(h, dtype=np.float32)[:, None] * np.float32(px)
@@ -88,28 +99,42 @@ def _rotated(h: int, w: int, px: float, angle: float) -> tuple[np.ndarray, np.nd
 
 
 def _grid_cells(rng: np.random.Generator, h: int, w: int, px: float, size_m: tuple[float, float],
-                jitter: np.ndarray | None = None) -> np.ndarray:
-    """Ids of a rotated grid of rectangles (rows staggered), int64 (H, W)."""
-    u, v = _rotated(h, w, px, float(rng.uniform(0, np.pi)))
-    width_m, length_m = float(rng.uniform(*size_m)), float(rng.uniform(*size_m)) * float(rng.uniform(1.0, 3.0))
+                jitter: np.ndarray | None = None, where: np.ndarray | None = None) -> np.ndarray:
+    """Ids of a rotated grid of rectangles (rows staggered): int64 (H, W), or (n,) at ``where``."""
+    angle = float(rng.uniform(0, np.pi))
+    width_m = float(rng.uniform(*size_m))
+    length_m = width_m * float(rng.uniform(1.0, 2.5))
+    if where is None:
+        u, v = _rotated(h, w, px, angle)
+    else:  # only the pixels asked for
+        r, c = np.nonzero(where)
+        ca, sa = np.float32(np.cos(angle)), np.float32(np.sin(angle))
+        x, y = c.astype(np.float32) * np.float32(px), r.astype(np.float32) * np.float32(px)
+        u, v = x * ca + y * sa, y * ca - x * sa
+        jitter = None if jitter is None else jitter[where]
     if jitter is not None:
         u = u + jitter
-    col = np.floor(u / width_m).astype(np.int64)
+    u /= np.float32(width_m)
+    col = np.floor(u).astype(np.int32)
+    if col.size == 0:
+        return col.astype(np.int64)
     c0 = int(col.min())
     stagger = (_hash01(np.arange(c0, int(col.max()) + 1), 11) * np.float32(length_m))[col - c0]
-    row = np.floor((v + stagger) / length_m).astype(np.int64)
-    return col * 1_000_003 + row
+    v += stagger
+    v /= np.float32(length_m)
+    row = np.floor(v).astype(np.int64)
+    return col.astype(np.int64) * 1_000_003 + row
 
 
 def make_land_cover(rng: np.random.Generator, terrain: Terrain, treeline_m: float = 3500.0,
                     farm_share: float = 0.18, settlement_share: float = 0.01, clearcut_share: float = 0.03,
-                    river_width_factor: float = 3.0, braiding: float = 0.5) -> LandCover:
+                    river_width_factor: float = 3.0, braiding: float = 0.5, cancel=None) -> LandCover:
     """Assign a land cover to every pixel of ``terrain`` (deterministic for ``rng``).
 
     ``farm_share``: about the share of the land in farmed districts; ``clearcut_share``: the
     share of the forest in clear-cut blocks; ``river_width_factor``: half-width of the gravel
     bed per square root of upstream area (m / sqrt(km2)); ``braiding``: 0 a single thread,
-    1 many threads and bars.
+    1 many threads and bars. ``cancel``: a CancelToken checked between the parts.
     """
     z, slope, dist, area = terrain.elevation_m, terrain.slope_deg, terrain.channel_dist_px, terrain.channel_area_km2
     h, w = z.shape
@@ -129,6 +154,7 @@ def make_land_cover(rng: np.random.Generator, terrain: Terrain, treeline_m: floa
     # forest canopy: a few gaps everywhere, thinning toward the grass patches (no hard edges)
     fringe = smoothstep(grass_score, grass_thr - 0.6, grass_thr)
     canopy = np.clip(0.92 + 0.04 * veg - 0.6 * fringe, 0.3, 1.0).astype(np.float32)
+    check_cancel(cancel)
     # rivers: gravel beds along the bigger channels, braided water threads and vegetated bars
     a = np.clip(area, 0.0, None)
     river = a > 4.0
@@ -146,6 +172,7 @@ def make_land_cover(rng: np.random.Generator, terrain: Terrain, treeline_m: floa
     code[islands] = GRASS
     mix[islands] = 0.5
     wet_ground = bed | water
+    check_cancel(cancel)
     # farmland: flat mosaics of rectangular fields, terraces on gentle slopes, in farmed districts
     district = spectral_noise(rng, (h, w), 3.5, 500 / px, 6000 / px)
     flat = (slope_zone < 7.0) | floor
@@ -153,7 +180,7 @@ def make_land_cover(rng: np.random.Generator, terrain: Terrain, treeline_m: floa
     farm_thr = np.quantile(district[::3, ::3], 1.0 - min(max(farm_share * 1.6, 0.0), 0.97))
     # flat ground is farmed more readily than slopes (valley floors and plateaus are the fields)
     farm_zone = land & (slope_zone < 24.0) & (district + np.where(flat, 0.8, 0.0) > farm_thr)
-    mosaic_ids = _grid_cells(rng, h, w, px, (25.0, 110.0),
+    mosaic_ids = _grid_cells(rng, h, w, px, (35.0, 140.0),
                              jitter=4.0 * spectral_noise(rng, (h, w), 2.5, 200 / px, 3000 / px))
     step_m = rng.uniform(6.0, 20.0)  # terrace height
     band = np.floor(z / step_m + 0.3 * veg).astype(np.int64)  # terraces follow the contours
@@ -164,6 +191,7 @@ def make_land_cover(rng: np.random.Generator, terrain: Terrain, treeline_m: floa
     parcel = np.where(on_flat, mosaic_ids * 2, terrace_ids)
     fields = farm_zone.copy()
     fields[farm_zone] = _hash01(parcel[farm_zone], 3) < 0.92
+    check_cancel(cancel)
     # field boundaries (paths, hedges): a thin line of grass or trees on some parcel edges
     edges = (np.diff(parcel, axis=0, prepend=parcel[:1]) != 0) | (np.diff(parcel, axis=1, prepend=parcel[:, :1]) != 0)
     hedge = fields & edges
@@ -175,6 +203,7 @@ def make_land_cover(rng: np.random.Generator, terrain: Terrain, treeline_m: floa
     if n_fields:
         field_flat[field_id[fields] - 1] = on_flat[fields]
     code[fields] = CROP
+    check_cancel(cancel)
     # above the tree line: puna grass, then rock; cliffs are rock everywhere
     rockline = tl + 800.0
     high = (z > tl) & ~wet_ground
@@ -184,15 +213,18 @@ def make_land_cover(rng: np.random.Generator, terrain: Terrain, treeline_m: floa
     code[rocky | cliff] = ROCK
     mix[cliff & ~rocky] = 0.6  # cliffs below the tree line keep some vegetation
     field_id[rocky | cliff | high] = 0
+    check_cancel(cancel)
     # clear-cuts: blocks of a rotated grid in logged districts of the forest, on slopes
     cut_id = np.zeros((h, w), np.int32)
     n_cuts = 0
     if clearcut_share > 0:
         logged = spectral_noise(rng, (h, w), 3.0, 400 / px, 5000 / px) > 0.0
-        blocks = _grid_cells(rng, h, w, px, (60.0, 220.0))
         cut = logged & (code == FOREST) & (slope_zone > 6.0) & (field_id == 0) & (d_m > 20)
-        cut[cut] = _hash01(blocks[cut], 21) < min(clearcut_share * 2.0, 0.9)
-        cut_id, n_cuts = _compact(blocks, cut)
+        blocks = _grid_cells(rng, h, w, px, (60.0, 220.0), where=cut)
+        chosen = _hash01(blocks, 21) < min(clearcut_share * 2.0, 0.9)
+        cut[cut] = chosen
+        cut_id, n_cuts = _compact_at(blocks[chosen], cut)
+    check_cancel(cancel)
     # roads: along contours near farms and villages, and along the main valley floors
     road = np.zeros((h, w), bool)
     grad = np.hypot(terrain.dz_dx, terrain.dz_dy) * px + 1e-3
@@ -209,12 +241,14 @@ def make_land_cover(rng: np.random.Generator, terrain: Terrain, treeline_m: floa
     mix[road] = rng.uniform(0.55, 0.85)
     field_id[road] = 0
     cut_id[road] = 0
+    check_cancel(cancel)
     # settlements: compact villages on gentle ground near roads and rivers, roofs as objects
     house_id = np.zeros((h, w), np.int32)
     n_houses = 0
     if settlement_share > 0:
         vill = spectral_noise(rng, (h, w), 3.0, 150 / px, 3000 / px)
         ok = (slope_zone < 18.0) & (z < tl) & ~wet_ground
+        check_cancel(cancel)
         near = ndimage.maximum_filter(road, size=max(3, int(200 / px))) | (d_m < bed_half_m + 150)
         score = np.where(ok & near, vill, -np.inf)
         fin = np.isfinite(score)
@@ -222,13 +256,15 @@ def make_land_cover(rng: np.random.Generator, terrain: Terrain, treeline_m: floa
             thr_v = np.quantile(score[fin][::7], 1.0 - settlement_share / fin.mean())
             town = score >= thr_v
             town = ndimage.binary_closing(town, iterations=2) & ok
-            lots = _grid_cells(rng, h, w, px, (15.0, 30.0))
+            check_cancel(cancel)
+            lots = _grid_cells(rng, h, w, px, (15.0, 30.0), where=town)
+            roof = _hash01(lots, 7) < rng.uniform(0.45, 0.8)
             roofed = town.copy()
-            roofed[town] = _hash01(lots[town], 7) < rng.uniform(0.45, 0.8)
+            roofed[town] = roof
             code[town] = SETTLEMENT
             mix[town] = 0.35  # gardens, yards and trees between the houses
             mix[roofed] = 0.95
-            house_id, n_houses = _compact(lots, roofed)
+            house_id, n_houses = _compact_at(lots[roof], roofed)
             field_id[town] = 0
             cut_id[town] = 0
     field_id[code != CROP] = 0

@@ -32,7 +32,7 @@ def render(rng: np.random.Generator, world: "World", when: str, day: date, cloud
            cancel: Optional[CancelToken] = None) -> RawScene:
     from .world import _Steps, _draw
 
-    step = _Steps(6, progress, cancel)
+    step = _Steps(8, progress, cancel)
     opt, terrain, surf = world.options, world.terrain, world.surfaces
     if when == "pre":
         code, obj, spectra, blend = surf.code_pre, surf.obj_pre, surf.spectra_pre, world.blend_pre
@@ -52,9 +52,10 @@ def render(rng: np.random.Generator, world: "World", when: str, day: date, cloud
     atm = draw_atmosphere(rng, shape, px, terrain.elevation_m, opt.haze_aod, opt.cirrus_chance if clouds else 0.0,
                           opt.cirrus_dn, opt.gain_sd, opt.offset_sd_dn)
     toa = to_toa(refl, light, atm, terrain.elevation_m, sun)
-    step("clouds")
+    step("misregistration")
     if shift_px != (0.0, 0.0):
-        toa = shift_image(toa, shift_px)
+        toa = shift_image(toa, shift_px, cancel)
+    step("clouds")
     valid = np.ones(shape, bool)
     cloud_share = 0.0
     if clouds and rng.uniform() >= opt.clear_sky_chance:
@@ -65,6 +66,7 @@ def render(rng: np.random.Generator, world: "World", when: str, day: date, cloud
     if thick.any():
         valid &= ~ndimage.binary_dilation(thick, iterations=2)
     cloud_share = float(1.0 - valid.mean())
+    step("calibration")
     calibrate(toa, atm)
     step("sensor")
     dn = sensor(rng, toa, cancel=cancel)

@@ -28,29 +28,56 @@ def draw_shift(rng: np.random.Generator, max_px: float) -> tuple[float, float]:
     return r * math.sin(a), r * math.cos(a)
 
 
+def _moved(a: np.ndarray, k: int, axis: int) -> np.ndarray:
+    """b[i] = a[clip(i - k)] along ``axis`` (content moved by whole pixels, edges repeated)."""
+    n = a.shape[axis]
+    k = max(-n, min(n, k))
+    out = np.empty_like(a)
+
+    def sl(start, stop):
+        index = [slice(None)] * a.ndim
+        index[axis] = slice(start, stop)
+        return tuple(index)
+
+    if k >= 0:
+        out[sl(k, n)] = a[sl(0, n - k)]
+        out[sl(0, k)] = a[sl(0, 1)]
+    else:
+        out[sl(0, n + k)] = a[sl(-k, n)]
+        out[sl(n + k, n)] = a[sl(n - 1, n)]
+    return out
+
+
 def _shift_axis(a: np.ndarray, d: float, axis: int) -> np.ndarray:
     """Content moved by ``d`` pixels along ``axis`` (linear interpolation, edges repeated)."""
     if d == 0:
         return a
     k = int(math.floor(d))
     frac = np.float32(d - k)
-    n = a.shape[axis]
     # out[i] = a[i - d] = (1 - frac) * a[i - k] + frac * a[i - k - 1]
-    out = np.take(a, np.clip(np.arange(n) - k, 0, n - 1), axis=axis)
+    out = _moved(a, k, axis)
     if frac:
         out *= 1 - frac
-        other = np.take(a, np.clip(np.arange(n) - k - 1, 0, n - 1), axis=axis)
+        other = _moved(a, k + 1, axis)
         other *= frac
         out += other
     return out
 
 
-def shift_image(a: np.ndarray, shift_rc: tuple[float, float]) -> np.ndarray:
-    """Move the content of ``a`` (..., H, W) by (rows, cols) pixels, sub-pixel, edges repeated."""
-    dy, dx = shift_rc
-    out = _shift_axis(a, float(dy), a.ndim - 2)
-    out = _shift_axis(out, float(dx), a.ndim - 1)
-    return np.ascontiguousarray(out, dtype=a.dtype)
+def shift_image(a: np.ndarray, shift_rc: tuple[float, float], cancel=None) -> np.ndarray:
+    """Move the content of ``a`` (..., H, W) by (rows, cols) pixels, sub-pixel, edges repeated.
+
+    A stack (B, H, W) is moved band by band, in place of ``a`` (returned).
+    """
+    from ..progress import check_cancel
+
+    dy, dx = float(shift_rc[0]), float(shift_rc[1])
+    if a.ndim == 3:
+        for b in range(a.shape[0]):
+            check_cancel(cancel)
+            a[b] = shift_image(a[b], (dy, dx))
+        return a
+    return _shift_axis(_shift_axis(a, dy, a.ndim - 2), dx, a.ndim - 1).astype(a.dtype, copy=False)
 
 
 def shift_labels(a: np.ndarray, shift_rc: tuple[float, float]) -> np.ndarray:

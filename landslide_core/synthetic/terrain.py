@@ -172,20 +172,24 @@ def _sweep(z: np.ndarray, cost: np.ndarray, axis: int, reverse: bool) -> np.ndar
     return np.flip(out, axis) if reverse else out
 
 
-def cost_envelope(z_src: np.ndarray, cost_per_px: np.ndarray, rounds: int = 2) -> np.ndarray:
+def cost_envelope(z_src: np.ndarray, cost_per_px: np.ndarray, rounds: int = 2, cancel=None) -> np.ndarray:
     """Lower envelope of cones: min over sources of (source z + accumulated cost along a path).
 
     ``z_src`` is +inf off the sources. Paths go in 8 directions (diagonal cost x sqrt 2) by
     repeated sweeps; an octagonal approximation of the cost distance, good to a few %.
     """
+    from ..progress import check_cancel
+
     z = z_src.astype(np.float32)
     cost = cost_per_px.astype(np.float32)
     h, w = z.shape
     for _ in range(rounds):
+        check_cancel(cancel)
         for axis in (0, 1):
             for rev in (False, True):
                 z = _sweep(z, cost, axis, rev)
         for flip in (False, True):
+            check_cancel(cancel)
             zz = np.flip(z, 1) if flip else z
             cc = np.flip(cost, 1) if flip else cost
             zs = _sheared(zz, np.inf)
@@ -288,14 +292,14 @@ def make_terrain(rng: np.random.Generator, height: int, width: int, pixel_size_m
         hh, wh = -(-shape[0] // half), -(-shape[1] // half)
         src_p = np.pad(src, ((0, hh * half - shape[0]), (0, wh * half - shape[1])), constant_values=np.inf)
         src_h = src_p.reshape(hh, half, wh, half).min(axis=(1, 3))
-        z_h = cost_envelope(src_h, cost[::half, ::half] * half)
+        z_h = cost_envelope(src_h, cost[::half, ::half] * half, cancel=cancel)
         z = ndimage.zoom(z_h, half, order=1, prefilter=False, grid_mode=False)
         z = np.pad(z, ((0, max(0, shape[0] - z.shape[0])), (0, max(0, shape[1] - z.shape[1]))), mode="edge")
         z = z[:shape[0], :shape[1]]
         on = np.isfinite(src)
         z[on] = np.minimum(z[on], src[on])
     else:
-        z = cost_envelope(src, cost)
+        z = cost_envelope(src, cost, cancel=cancel)
     check_cancel(cancel)
     # rounded ridge crests and fine roughness (gullies, spurs)
     z = ndimage.gaussian_filter(z, 1.2 * 10.0 / px)
@@ -306,6 +310,7 @@ def make_terrain(rng: np.random.Generator, height: int, width: int, pixel_size_m
     top = MAX_ELEVATION_M - base_elevation_m
     if span > top:  # compress the highest part to stay below the elevation limit
         z = np.where(z > 0.8 * top, 0.8 * top + (z - 0.8 * top) * (0.2 * top) / (span - 0.8 * top), z)
+    check_cancel(cancel)
     if plateau > 0:  # flat tops above a level, with a rounded rim
         level = float(np.quantile(z[::4, ::4], 1.0 - plateau))
         rim = 40.0
@@ -313,6 +318,7 @@ def make_terrain(rng: np.random.Generator, height: int, width: int, pixel_size_m
         z = np.where(z > level, level + rim * (1.0 - np.exp(-above / rim)) + 0.04 * above, z)
     # the true terrain (the delivered DEM is degraded from it: dem.py)
     z = ndimage.gaussian_filter(z, 0.7 * 10.0 / px)
+    check_cancel(cancel)
     elevation = (z + base_elevation_m).astype(np.float32)
     slope = slope_horn_deg(elevation, px, px)
     gy, gx = np.gradient(elevation, px)

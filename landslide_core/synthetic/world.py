@@ -217,7 +217,7 @@ def build_world(grid: Grid, seed: int = 0, n_new_landslides: int | None = None,
                             settlement_share=_draw(rng, opt.settlement_share),
                             clearcut_share=_draw(rng, opt.clearcut_share),
                             river_width_factor=_draw(rng, opt.river_width_factor),
-                            braiding=_draw(rng, opt.braiding))
+                            braiding=_draw(rng, opt.braiding), cancel=cancel)
     texture = (spectral_noise(rng, shape, 2.5, 30 / px, 3000 / px), spectral_noise(rng, shape, 2.5, 30 / px, 2000 / px))
     km2 = grid.area_km2
     step("landslides")
@@ -229,6 +229,7 @@ def build_world(grid: Grid, seed: int = 0, n_new_landslides: int | None = None,
     debris_share = _draw(rng_old, opt.debris_share)
     old = make_landslides(rng_old, terrain, n_old, ground, debris_share=debris_share, size_spread=1.3)
     veg_old = rng_old.uniform(0.05, 0.7, old.source_rows.size + 1).astype(np.float32)
+    check_cancel(cancel)
     rng_new = _stream(seed, place, 3)
     if n_new_landslides is None:
         n_new_landslides = int(rng_new.poisson(_draw(rng_new, opt.new_landslides_per_km2) * km2))
