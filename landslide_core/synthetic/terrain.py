@@ -304,7 +304,9 @@ def make_terrain(rng: np.random.Generator, height: int, width: int, pixel_size_m
     # rounded ridge crests and fine roughness (gullies, spurs)
     z = ndimage.gaussian_filter(z, 1.2 * 10.0 / px)
     rough = spectral_noise(rng, shape, beta=2.5, min_wavelength_px=25 / px, max_wavelength_px=400 / px)
-    z += ROUGHNESS_M * rough * smoothstep(dist, 1.0, 4.0)
+    floor = (dist * px <= floor_m) & (floor_m > 0)
+    hills = smoothstep(dist, 1.0, 4.0) * (1.0 - ndimage.uniform_filter(floor.astype(np.float32), 5))
+    z += ROUGHNESS_M * rough * hills  # valley floors stay flat
     z -= float(z.min())
     span = float(z.max())
     top = MAX_ELEVATION_M - base_elevation_m
@@ -323,4 +325,4 @@ def make_terrain(rng: np.random.Generator, height: int, width: int, pixel_size_m
     slope = slope_horn_deg(elevation, px, px)
     gy, gx = np.gradient(elevation, px)
     return Terrain(elevation, slope, gx.astype(np.float32), (-gy).astype(np.float32),
-                   dist, a_near.astype(np.float32), px, (dist * px <= floor_m) & (floor_m > 0))
+                   dist, a_near.astype(np.float32), px, floor)
