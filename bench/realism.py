@@ -11,7 +11,8 @@ structure, generated against real, over cloud-free patches (see :func:`structure
   2-4 px (20-40 m), 4-16 px and 16-64 px;
 - the correlation of brightness (mean of B2, B3, B4, B8) with the hillshade of the patch's
   own elevation band, best over sun azimuths and elevations (the real sun is unknown: the
-  same search for both), median over patches;
+  same search for both), median over patches, and the brightness modulation it explains
+  (correlation x coefficient of variation, % of the mean brightness): how strong the shading is;
 - the share of pixels in small bright objects (visible brightness above 1.4 x the patch
   median, in connected objects of at most 64 px = 0.64 ha).
 
@@ -105,8 +106,13 @@ def power_spectrum(imgs: np.ndarray) -> dict[str, float]:
     return out
 
 
-def best_hillshade_correlation(elevation_m: np.ndarray, brightness: np.ndarray, pixel_size_m: float = 10.0) -> float:
-    """Best Pearson correlation of ``brightness`` with the hillshade of ``elevation_m`` over sun directions."""
+def best_hillshade_correlation(elevation_m: np.ndarray, brightness: np.ndarray, pixel_size_m: float = 10.0,
+                               with_modulation: bool = False):
+    """Best Pearson correlation of ``brightness`` with the hillshade of ``elevation_m`` over sun directions.
+
+    ``with_modulation``: also return how much of the brightness that hillshade explains, as a
+    share of the mean brightness (the correlation times the coefficient of variation).
+    """
     gy, gx = np.gradient(elevation_m.astype(np.float64), pixel_size_m)
     norm = np.sqrt(gx ** 2 + gy ** 2 + 1.0)
     a, b, c = (-gx / norm).ravel(), (gy / norm).ravel(), (1.0 / norm).ravel()  # east, north, up normals
@@ -118,7 +124,10 @@ def best_hillshade_correlation(elevation_m: np.ndarray, brightness: np.ndarray, 
     shade -= shade.mean(axis=1, keepdims=True)
     y = brightness.ravel() - brightness.mean()
     r = shade @ y / np.maximum(np.sqrt((shade ** 2).sum(axis=1) * (y ** 2).sum()), 1e-12)
-    return float(r.max())
+    best = float(r.max())
+    if with_modulation:
+        return best, best * float(brightness.std() / max(float(brightness.mean()), 1e-9))
+    return best
 
 
 def small_bright_share(raw: np.ndarray, factor: float = 1.4, max_px: int = 64) -> np.ndarray:
@@ -143,8 +152,9 @@ def structure(raw: np.ndarray) -> dict[str, float]:
         for k, v in power_spectrum(imgs).items():
             out[f"{name} {k}"] = v
     bright = clear[..., [1, 2, 3, 7]].mean(axis=-1)
-    corr = [best_hillshade_correlation(p[..., 13], b) for p, b in zip(clear, bright)]
-    out["hillshade_corr_median"] = float(np.median(corr))
+    fits = np.array([best_hillshade_correlation(p[..., 13], b, with_modulation=True) for p, b in zip(clear, bright)])
+    out["hillshade_corr_median"] = float(np.median(fits[:, 0]))
+    out["hillshade_modulation_pct"] = float(100.0 * np.median(fits[:, 1]))
     out["small_bright_share_pct"] = float(100.0 * small_bright_share(clear).mean())
     return out
 

@@ -20,9 +20,10 @@ GRID = grid_centered(-75.4, -11.3, 160, 160)
 
 @pytest.fixture(scope="module")
 def clear_event():
-    """No clouds and no misregistration: truth and both dates on one frame."""
+    """No clouds, light haze and no misregistration: truth and both dates on one frame."""
     return generate_event(GRID, seed=7, clouds=False, n_new_landslides=25,
-                          options=WorldOptions(old_scars_per_km2=(3.0, 3.0), misregistration_px=0.0))
+                          options=WorldOptions(old_scars_per_km2=(3.0, 3.0), misregistration_px=0.0,
+                                               haze_aod=(0.0, 0.1)))
 
 
 def _ndvi(data):

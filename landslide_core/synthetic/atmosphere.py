@@ -56,7 +56,7 @@ def draw_atmosphere(rng: np.random.Generator, shape: tuple[int, int], pixel_size
     """An atmosphere for one date: haze and cirrus amounts drawn from the ranges (skewed low)."""
     px = pixel_size_m
     # haze: mostly light, sometimes thick; patchy and thicker low down (scale height ~1.5-3 km)
-    aod0 = float(haze_aod[0] + (haze_aod[1] - haze_aod[0]) * rng.uniform() ** 3)
+    aod0 = float(haze_aod[0] + (haze_aod[1] - haze_aod[0]) * rng.uniform() ** 4)
     scale_h = float(rng.uniform(1500.0, 3000.0))
     z0 = float(np.percentile(elevation_m[::8, ::8], 5))
     patch = 1.0 + 0.35 * spectral_noise(rng, shape, 3.0, 800 / px, 20000 / px)
@@ -67,8 +67,9 @@ def draw_atmosphere(rng: np.random.Generator, shape: tuple[int, int], pixel_size
         lo, hi = cirrus_dn
         peak = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
         c = spectral_noise(rng, shape, 3.2, 150 / px, 15000 / px)
-        cover = float(rng.uniform(-1.0, 1.0))
-        cirrus = (peak * smoothstep(c, cover - 0.6, cover + 1.4)).astype(np.float32)
+        share = float(rng.uniform(0.3, 1.0))  # of the scene under the veil
+        lo_c = float(np.quantile(c[::4, ::4], 1.0 - share))
+        cirrus = (peak * smoothstep(c, lo_c, lo_c + 1.0)).astype(np.float32)
     vapour = float(np.exp(rng.normal(0.0, 0.2)))
     gain = np.clip(rng.normal(1.0, gain_sd, 12), 0.85, 1.15).astype(np.float32)
     offset = rng.normal(0.0, offset_sd_dn, 12).astype(np.float32)

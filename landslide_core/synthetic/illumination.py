@@ -44,10 +44,14 @@ def sun_at_overpass(day: date, lat: float, local_solar_hour: float = 10.5) -> Su
     return Sun(math.degrees(el), az)
 
 
-def draw_sun(rng: np.random.Generator, elevation_deg: tuple[float, float], skew: float = 1.0) -> Sun:
-    """A sun drawn for one date: elevation in the range (``skew`` > 1 favours low suns), any azimuth."""
-    lo, hi = elevation_deg
-    return Sun(float(lo + (hi - lo) * rng.uniform() ** skew), float(rng.uniform(0.0, 360.0)))
+def draw_sun(rng: np.random.Generator, day: date, lat: float, elevation_deg: tuple[float, float]) -> Sun:
+    """The sun of one date at latitude ``lat``: a 10:10-10:50 overpass, elevation kept in the range.
+
+    Two dates of one place share the latitude, so their suns differ as real seasons do.
+    """
+    sun = sun_at_overpass(day, lat, float(rng.uniform(10.15, 10.85)))
+    elevation = float(np.clip(sun.elevation_deg + rng.normal(0.0, 2.0), *elevation_deg))
+    return Sun(elevation, float((sun.azimuth_deg + rng.normal(0.0, 5.0)) % 360.0))
 
 
 def _sun_vector(sun: Sun) -> tuple[float, float, float]:

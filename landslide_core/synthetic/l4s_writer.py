@@ -1,17 +1,25 @@
 """A Landslide4Sense-style training set cut from generated post-event scenes.
 
 Layout (as the real benchmark): ``img/image_{i}.h5`` with dataset 'img' (128, 128, 14)
-float32 in L4S units (raw / L4S_SCALE: B1..B12, slope from the DEM by Horn's method,
-elevation) and ``mask/mask_{i}.h5`` with dataset 'mask' (128, 128) uint8, i from 1.
+float32 in L4S units (raw / L4S_SCALE: B1..B12, slope, elevation) and ``mask/mask_{i}.h5``
+with dataset 'mask' (128, 128) uint8, i from 1.
 
-The mask marks new landslides *and* old scars as landslide (1): Landslide4Sense is a
-single-date task, and a single image shows scars, not when they formed. Pixels under cloud
-or cloud shadow show what a real patch would show (the cloud) and are 0 in the mask.
+Each scene is a world of its own (terrain, covers, sun, haze, cirrus, clouds, DEM resolution
+drawn per scene: see WorldOptions). The elevation band is the delivered DEM (degraded to
+10-30 m); the slope band is made as Landslide4Sense makes it (on the DEM's own grid, whole
+degrees, nearest-resampled) where that DEM was nearest-resampled, else as the pipeline
+makes it (Horn's method at 10 m). The optical bands sit up to 0.7 px off the DEM.
+
+The mask marks new landslides *and* old scars as landslide (1), whatever their look (white
+fresh rock, red-brown or wet soil, partly regrown, under thin haze or cirrus): Landslide4Sense
+is a single-date task, and a single image shows scars, not when they formed. Fields, clear-
+cuts, riverbeds, roads and villages are 0. Pixels under cloud, cloud shadow or thick cirrus
+show what a real patch would show (the cloud) and are 0 in the mask.
 
 Patches are chosen so the landslide-pixel share of the whole set is near the requested
 share (the real set has about 2 %): patches with landslides are taken until the share is
 reached, the rest are negatives, preferring those full of confounders (riverbeds, fields,
-roads, villages, bare rock) and including some with clouds.
+clear-cuts, roads, villages, bare rock) and including some with clouds.
 """
 from __future__ import annotations
 

@@ -182,7 +182,7 @@ def make_land_cover(rng: np.random.Generator, terrain: Terrain, treeline_m: floa
     farm_zone = land & (slope_zone < 24.0) & (district + np.where(flat, 0.8, 0.0) > farm_thr)
     mosaic_ids = _grid_cells(rng, h, w, px, (35.0, 140.0),
                              jitter=4.0 * spectral_noise(rng, (h, w), 2.5, 200 / px, 3000 / px))
-    step_m = rng.uniform(6.0, 20.0)  # terrace height
+    step_m = rng.uniform(10.0, 30.0)  # terrace height
     band = np.floor(z / step_m + 0.3 * veg).astype(np.int64)  # terraces follow the contours
     u_t, _ = _rotated(h, w, px, float(rng.uniform(0, np.pi)))
     col = np.floor(u_t / rng.uniform(50.0, 160.0) + 0.5 * veg).astype(np.int64)
@@ -208,10 +208,10 @@ def make_land_cover(rng: np.random.Generator, terrain: Terrain, treeline_m: floa
     rockline = tl + 800.0
     high = (z > tl) & ~wet_ground
     code[high] = GRASS
-    cliff = (ndimage.uniform_filter(slope, 3) > 50.0 + 5.0 * veg) & (z <= tl) & ~wet_ground
+    cliff = (ndimage.uniform_filter(slope, 3) > 54.0 + 5.0 * veg) & (z <= tl) & ~wet_ground
     rocky = ((z > rockline) | ((z > tl) & (slope > 38.0))) & ~wet_ground
     code[rocky | cliff] = ROCK
-    mix[cliff & ~rocky] = 0.6  # cliffs below the tree line keep some vegetation
+    mix[cliff & ~rocky] = 0.45  # cliffs below the tree line keep some vegetation
     field_id[rocky | cliff | high] = 0
     check_cancel(cancel)
     # clear-cuts: blocks of a rotated grid in logged districts of the forest, on slopes
@@ -238,7 +238,7 @@ def make_land_cover(rng: np.random.Generator, terrain: Terrain, treeline_m: floa
         road |= (rd < 0.5 * px) & big & (slope < 30)
     road &= ~np.isin(code, (WATER, RIVERBED, ROCK))
     code[road] = ROAD
-    mix[road] = rng.uniform(0.55, 0.85)
+    mix[road] = rng.uniform(0.4, 0.75)  # a 3-8 m road in a 10 m pixel
     field_id[road] = 0
     cut_id[road] = 0
     check_cancel(cancel)

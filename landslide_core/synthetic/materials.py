@@ -52,9 +52,9 @@ def draw_bare(rng: np.random.Generator, n: int, weights, brightness_sigma: float
     conc = np.asarray(weights, np.float64)
     # a mixture dominated by one endmember most of the time, drawn by its weight
     main = rng.choice(len(conc), size=n, p=conc / conc.sum())
-    mix = rng.dirichlet(np.full(len(conc), 0.35), size=n)
-    mix = 0.35 * mix
-    mix[np.arange(n), main] += 0.65
+    dominance = rng.uniform(0.55, 0.95, n)
+    mix = rng.dirichlet(np.full(len(conc), 0.35), size=n) * (1.0 - dominance)[:, None]
+    mix[np.arange(n), main] += dominance
     spectra = mix.astype(np.float32) @ SOIL_ENDMEMBERS
     spectra *= rng.lognormal(0.0, brightness_sigma, n).astype(np.float32)[:, None]
     return np.clip(spectra, 0.0, 4500.0).astype(np.float32)

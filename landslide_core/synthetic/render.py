@@ -41,7 +41,7 @@ def render(rng: np.random.Generator, world: "World", when: str, day: date, cloud
     shape = code.shape
     px = terrain.pixel_size_m
     step("surface")
-    sun = draw_sun(rng, opt.sun_elevation_deg, opt.sun_elevation_skew)
+    sun = draw_sun(rng, day, world.sun_latitude, opt.sun_elevation_deg)
     wet = float(np.clip(wet_season_index(day, world.lat) + rng.normal(0.0, 0.15), 0.0, 1.0))
     refl = surface_reflectance(rng, code, obj, spectra, blend, seasonal_table(world.palette, wet), world.texture)
     step("light")

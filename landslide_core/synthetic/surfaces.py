@@ -26,6 +26,34 @@ FRESH_SCAR_SOILS = (0.3, 0.33, 0.2, 0.1, 0.07)
 OLD_SCAR_SOILS = (0.12, 0.3, 0.3, 0.13, 0.15)
 
 
+#: Side of the farm blocks (px) whose parcels tend to share a state, and how strongly.
+FARM_BLOCK_PX = 30
+FIELD_COHERENCE = 0.6
+
+
+def _field_blocks(field_id: np.ndarray, n: int, block_px: int) -> np.ndarray:
+    """Block number (0..m-1) of each field parcel 1..n, from its centroid."""
+    if n == 0:
+        return np.zeros(0, np.int64)
+    ids = field_id.ravel()
+    on = ids > 0
+    rows, cols = np.divmod(np.flatnonzero(on), field_id.shape[1])
+    count = np.maximum(np.bincount(ids[on], minlength=n + 1)[1:], 1)
+    cy = np.bincount(ids[on], rows, minlength=n + 1)[1:] / count
+    cx = np.bincount(ids[on], cols, minlength=n + 1)[1:] / count
+    key = (cy // block_px).astype(np.int64) * 100003 + (cx // block_px).astype(np.int64)
+    return np.unique(key, return_inverse=True)[1].ravel()
+
+
+def _coherent_states(rng: np.random.Generator, block: np.ndarray, coherence: float,
+                     p: np.ndarray = _STATE_P) -> np.ndarray:
+    """A state per field: its block's state with chance ``coherence``, else its own draw."""
+    n_blocks = int(block.max()) + 1 if block.size else 0
+    own = rng.choice(len(p), size=block.size, p=p)
+    shared = rng.choice(len(p), size=n_blocks, p=p)[block] if n_blocks else own
+    return np.where(rng.uniform(size=block.size) < coherence, shared, own)
+
+
 @dataclass
 class Surfaces:
     """Object rasters, object spectra and land cover codes at the pre and post dates."""
@@ -72,9 +100,11 @@ def make_surfaces(rng: np.random.Generator, cover: LandCover, old_label: np.ndar
     nf, nc, nh = cover.n_fields, cover.n_cuts, cover.n_houses
     # fields
     soil_f = draw_bare(rng, nf, FIELD_SOILS, 0.18) * rng.uniform(0.6, 1.0, (nf, 1)).astype(np.float32)
-    st_pre = rng.choice(5, size=nf, p=_STATE_P)
-    redraw = rng.uniform(size=nf) < field_change
-    st_post = np.where(redraw, rng.choice(5, size=nf, p=_STATE_P), st_pre)
+    # neighbouring parcels are often worked alike (one farm, one season): blocks of ~300 m
+    block = _field_blocks(cover.field_id, nf, FARM_BLOCK_PX)
+    st_pre = _coherent_states(rng, block, FIELD_COHERENCE)
+    redraw = _coherent_states(rng, block, FIELD_COHERENCE, p=np.array([1 - field_change, field_change])) == 1
+    st_post = np.where(redraw, _coherent_states(rng, block, FIELD_COHERENCE), st_pre)
     spec_f_pre, g_pre = _field_spectra(rng, st_pre, soil_f)
     spec_f_post, g_post = _field_spectra(rng, st_post, soil_f)
     same = st_post == st_pre  # an unchanged field keeps its look, up to the season

@@ -66,10 +66,11 @@ class WorldOptions:
     debris_share: tuple[float, float] = (0.05, 0.25)
     # the delivered DEM's resolution (m)
     dem_resolution_m: tuple[float, float] = (10.0, 30.0)
-    # per date: sun elevation (deg; azimuth any; skew > 1 favours low suns), canopy Minnaert
+    # the sun: the place's latitude for the sun is drawn from this range (either hemisphere), the
+    # date gives elevation (kept in the range) and azimuth; per date also the canopy's Minnaert
     # constant, haze (extra aerosol optical depth at 550 nm), cirrus (B10 DN of the veil)
-    sun_elevation_deg: tuple[float, float] = (25.0, 70.0)
-    sun_elevation_skew: float = 1.5
+    sun_latitude_deg: tuple[float, float] = (30.0, 55.0)
+    sun_elevation_deg: tuple[float, float] = (25.0, 65.0)
     minnaert_k: tuple[float, float] = (0.55, 1.0)
     haze_aod: tuple[float, float] = (0.0, 0.4)
     cirrus_chance: float = 0.25
@@ -163,6 +164,7 @@ class World:
     new_landslides: np.ndarray
     old_scars: np.ndarray
     options: WorldOptions
+    sun_latitude: float = 0.0  # the latitude (deg) the sun of each date is computed for
 
     @property
     def code_pre(self) -> np.ndarray:
@@ -252,10 +254,12 @@ def build_world(grid: Grid, seed: int = 0, n_new_landslides: int | None = None,
     mix_post = np.where(new_mask, 1.0, cover.mix).astype(np.float32)
     blend_post = _blend(mix_post, veg_post, gaps, surfaces.obj_post)
     step("palette")
-    palette = draw_palette(_stream(seed, place, 7))
+    rng_sky = _stream(seed, place, 7)
+    palette = draw_palette(rng_sky)
+    sun_lat = float(rng_sky.choice([-1.0, 1.0]) * rng_sky.uniform(*opt.sun_latitude_deg))
     step("done")
     return World(grid, int(seed), place, lon, lat, terrain, dem, surfaces, palette, blend_pre, blend_post,
-                 texture, new_mask, old.mask, opt)
+                 texture, new_mask, old.mask, opt, sun_lat)
 
 
 def _blend(mix: np.ndarray, veg: np.ndarray, gaps: np.ndarray, obj: np.ndarray) -> np.ndarray:
