@@ -21,7 +21,8 @@ path, never by order (tiles download in parallel). It serves:
 * ``image:computePixels``: the service's limits (a grid side at most 32768 px; a total request
   size at most 50,331,648 bytes counted as each band's bytes plus one mask byte per pixel, the
   band types read from the expression's casts), answered with NPY bytes of a structured
-  array, after a simulated latency and transfer time.
+  array, after a simulated latency (per answer) and transfer time (the answers share one link
+  of ``bandwidth_bytes_s``).
 
 Errors come in the service's JSON shape ``{"error": {"code", "message", "status"}}`` with the
 service's messages; :meth:`EarthEngineService.fail` scripts them per route.
@@ -547,6 +548,7 @@ class EarthEngineService:
         self.faults: dict[str, list[ServiceError]] = {}
         self.memory_limit_px: Optional[int] = None
         self.exchanges: list[Exchange] = []
+        self._link_free_at = 0.0
 
     # --- setup ----------------------------------------------------------------------------------
     def register_project(self, project: str) -> None:
@@ -607,7 +609,11 @@ class EarthEngineService:
         if self.latency_s and route in ("compute", "computePixels"):
             time.sleep(self.latency_s)
         if self.bandwidth_bytes_s and route == "computePixels":
-            time.sleep(len(payload) / self.bandwidth_bytes_s)
+            with self.lock:  # one shared link: concurrent answers queue for it
+                start = max(time.monotonic(), self._link_free_at)
+                self._link_free_at = start + len(payload) / self.bandwidth_bytes_s
+                done_at = self._link_free_at
+            time.sleep(max(0.0, done_at - time.monotonic()))
         with self.lock:
             self.exchanges.append(Exchange(method.upper(), route, parsed.path, status, len(data), len(payload),
                                            started, time.monotonic(), detail))
