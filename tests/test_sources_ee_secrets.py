@@ -180,3 +180,30 @@ def test_a_readiness_check_that_crashes_shows_only_the_failure_type(monkeypatch)
     finally:
         ui.clear_readiness()
     assert not ready and "ValueError" in message and not leaks(message)
+
+
+def test_a_key_revoked_during_a_download_stops_it_clearly_without_quoting_it(tmp_path, caplog, ee_service):
+    """The access token dies and the key is deleted meanwhile: the renewal is refused (a
+    google-auth error inside the client library), the download stops, nothing is quoted."""
+    from ee_service import add_granules, scene
+    from test_sources_request import POST, PRE, SQUARE
+
+    from landslide_core.sources.cache import SceneCache
+    from landslide_core.sources.earthengine import EarthEngineSource
+    from landslide_core.sources.request import AnalysisRequest
+
+    caplog.set_level(logging.DEBUG)
+    key = marked_key()
+    ee_service.sign_up_key(key)
+    add_granules(ee_service, [scene("a", "2023-01-20")])
+    src = EarthEngineSource(cache=SceneCache(tmp_path / "c"), auth_config=config_for(tmp_path, key),
+                            http_transport=ee_service)
+    src.readiness()
+    ee_service.sign_up_key(key, revoked=True)
+    ee_service.tokens.clear()
+    with pytest.raises(SourceError) as exc:
+        src.fetch(AnalysisRequest(SQUARE, PRE, POST), PRE)
+    assert "refused to renew the sign-in" in str(exc.value) and "sign in again" in str(exc.value)
+    assert not leaks(shown(exc.value)) and exc.value.__context__ is None
+    assert not any(leaks(rec.getMessage()) for rec in caplog.records)
+    assert len(ee_service.calls("compute")) == 1  # not retried

@@ -100,12 +100,22 @@ def http_status(exc: BaseException) -> Optional[int]:
     return None
 
 
+def is_credential_error(exc: BaseException) -> bool:
+    """An exception from google-auth (renewing a token...): its text is never shown."""
+    return type(exc).__module__.startswith("google.auth")
+
+
 def classify(exc: BaseException) -> tuple[str, str]:
     """``(kind, cause)`` for an exception from a remote call (see the module docstring)."""
     if isinstance(exc, (socket.timeout, TimeoutError)):
         return RETRY, "network timeout"
     if isinstance(exc, ConnectionError):
         return RETRY, "network connection dropped"
+    if is_credential_error(exc):
+        if type(exc).__name__ == "TransportError":
+            return RETRY, "network connection dropped (renewing the sign-in)"
+        return FATAL, ("Google refused to renew the sign-in (the key was deleted or the sign-in revoked "
+                       "meanwhile); sign in again")
     text = str(exc)
     for kind, pattern, cause in _PATTERNS:
         if kind == SPLIT and re.search(pattern, text, flags=re.IGNORECASE):
@@ -165,6 +175,7 @@ def call_with_retry(fn: Callable[[], T], policy: RetryPolicy, what: str = "the r
     for attempt in range(policy.max_attempts):
         check_cancel(cancel)
         stats.calls += 1
+        fatal: Optional[SourceError] = None
         try:
             return fn()
         except (UserError, Cancelled):
@@ -173,16 +184,22 @@ def call_with_retry(fn: Callable[[], T], policy: RetryPolicy, what: str = "the r
             kind, cause = classify(exc)
             if kind == SPLIT:
                 raise NeedsSplit(cause) from exc
+            secret = is_credential_error(exc)
             if kind == FATAL:
-                raise SourceError(f"{what} failed: {cause}.",
-                                  "Check the request; if it looks right, try again later.") from exc
-            last_cause, last_text = cause, str(exc)[:200]
+                fatal = SourceError(f"{what} failed: {cause}.",
+                                    "Check the request; if it looks right, try again later.")
+                if not secret:
+                    raise fatal from exc
+            last_cause = cause
+            last_text = type(exc).__name__ if secret else str(exc)[:200]
             stats.causes.append(cause)
-            if attempt + 1 < policy.max_attempts:
-                stats.retries += 1
-                delay = policy.delay_s(attempt)
-                log.info("%s: %s; retry %d in %.1f s", what, cause, attempt + 1, delay)
-                _sleep(policy, delay, cancel)
+        if fatal is not None:  # a sign-in failure: raised outside the handler, nothing chained
+            raise fatal
+        if attempt + 1 < policy.max_attempts:
+            stats.retries += 1
+            delay = policy.delay_s(attempt)
+            log.info("%s: %s; retry %d in %.1f s", what, last_cause, attempt + 1, delay)
+            _sleep(policy, delay, cancel)
     raise SourceError(
         f"{what} failed {policy.max_attempts} times: {last_cause} ({last_text}).",
         "Earth Engine is busy or unreachable: wait a few minutes and try again, or choose a "
