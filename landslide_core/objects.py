@@ -16,6 +16,7 @@ Measures:
 - ``compactness``: 4 pi area / perimeter^2 (1 for a disk, small for thin or ragged objects).
 - ``rectangularity``: area / area of the smallest rotated rectangle around it (1 for a
   rectangle; fields are near 1, landslides, tapered and irregular, well below).
+- ``width_m``: the short side of that rectangle (metres).
 - ``elongation``: long axis / short axis of the object's ellipse of inertia (>= 1).
 - ``downslope_alignment``: |cos| of the angle between the long axis and the downslope
   direction (1 along the slope, 0 along the contour).
@@ -34,7 +35,10 @@ from .errors import InputError
 
 #: Names of the per-object measures, in the order they appear in tables.
 MEASURES: tuple[str, ...] = ("slope_deg_mean", "height_above_valley_m", "compactness", "rectangularity",
-                             "elongation", "downslope_alignment")
+                             "width_m", "elongation", "downslope_alignment")
+#: Only objects at least this wide (metres) are judged "blocky": a thread of a few pixels is a
+#: rectangle whatever it is (debris tracks are thin).
+BLOCKY_MIN_WIDTH_M = 40.0
 
 
 @dataclass
@@ -51,8 +55,8 @@ class ObjectRules:
     #: ``valley_radius_m`` must be at least this (floodplains, gravel bars and rivers are ~0).
     min_height_above_valley_m: Optional[float] = 8.0
     valley_radius_m: float = 300.0
-    #: Blocky objects (fields, clear-cuts) at least ``blocky_min_area_ha`` large whose
-    #: rectangularity is at least this are rejected.
+    #: Blocky objects (fields, clear-cuts) at least ``blocky_min_area_ha`` large and
+    #: ``BLOCKY_MIN_WIDTH_M`` wide whose rectangularity is at least this are rejected.
     max_rectangularity: Optional[float] = 0.82
     blocky_min_area_ha: float = 0.3
     #: Long objects lying along the contour (roads, terraces, canals): rejected when their
@@ -192,6 +196,7 @@ def _shape_measures(labels: np.ndarray, n: int, down_row: Optional[np.ndarray],
 
     compact = np.full(n, np.nan)
     rect = np.full(n, np.nan)
+    width = np.full(n, np.nan)
     elong = np.full(n, np.nan)
     align = np.full(n, np.nan)
     mean_dr = _per_label_mean(labels, n, down_row)
@@ -233,9 +238,13 @@ def _shape_measures(labels: np.ndarray, n: int, down_row: Optional[np.ndarray],
             pts = (np.stack([rr, cc], 1)[:, None, :] + corners[None]).reshape(-1, 2)
             env = oriented_envelope(MultiPoint(pts))
             rect[i] = min(1.0, area / max(env.area, 1e-9))
+            ring = np.asarray(env.exterior.coords)
+            sides = np.hypot(*np.diff(ring[:3], axis=0).T)
+            width[i] = float(sides.min()) if sides.size else 1.0
         else:
-            rect[i] = 1.0
-    return {"compactness": compact, "rectangularity": rect, "elongation": elong, "downslope_alignment": align}
+            rect[i], width[i] = 1.0, 1.0
+    return {"compactness": compact, "rectangularity": rect, "width_px": width, "elongation": elong,
+            "downslope_alignment": align}
 
 
 def measure_objects(labels: np.ndarray, slope_deg: Optional[np.ndarray], elevation_m: Optional[np.ndarray],
@@ -254,7 +263,9 @@ def measure_objects(labels: np.ndarray, slope_deg: Optional[np.ndarray], elevati
     down = downslope_vectors(elevation_m, pixel_size_m) if elevation_m is not None else (None, None)
     measures = {"slope_deg_mean": _per_label_mean(labels, n, slope_deg),
                 "height_above_valley_m": _per_label_mean(labels, n, height_m)}
-    measures.update(_shape_measures(labels, n, *down))
+    shape = _shape_measures(labels, n, *down)
+    shape["width_m"] = shape.pop("width_px") * float(pixel_size_m)
+    measures.update(shape)
     return ObjectTable(labels, area, measures)
 
 
@@ -276,7 +287,8 @@ def judge_objects(table: ObjectTable, rules: ObjectRules, pixel_area_ha: float) 
         elif below("height_above_valley_m", rules.min_height_above_valley_m):
             failed = "min_height_above_valley_m"
         elif (rules.max_rectangularity is not None and table.area_px[i] * pixel_area_ha >= rules.blocky_min_area_ha
-              and np.isfinite(m["rectangularity"][i]) and m["rectangularity"][i] >= float(rules.max_rectangularity)):
+              and np.isfinite(m["rectangularity"][i]) and m["rectangularity"][i] >= float(rules.max_rectangularity)
+              and m["width_m"][i] >= BLOCKY_MIN_WIDTH_M):
             failed = "max_rectangularity"
         elif (rules.min_downslope_alignment is not None and np.isfinite(m["elongation"][i])
               and m["elongation"][i] >= rules.contour_min_elongation
