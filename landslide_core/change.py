@@ -355,7 +355,8 @@ def _new_feature_extras(oc: ObjectChange, slope_deg, elevation_m, transform: Aff
             "ndvi_drop": [-ev.ndvi_change[j] for j in piece],
             "brightness_rise": [ev.brightness_change[j] for j in piece],
         }
-        for name in ("height_above_valley_m", "compactness", "rectangularity", "elongation", "downslope_alignment"):
+        for name in ("height_above_valley_m", "relative_height", "compactness", "rectangularity", "elongation",
+                     "downslope_alignment"):
             out[name] = list(table.measures[name])
         return out
     return extra
@@ -379,13 +380,12 @@ def summarise_pair(pre_prob: np.ndarray, post_prob: np.ndarray, slope_deg: Optio
     if np.shape(pre_prob) != np.shape(post_prob):
         raise InputError(f"The pre {np.shape(pre_prob)} and post {np.shape(post_prob)} probabilities differ in shape.",
                          "Put both dates on the same grid first.")
-    from .objects import height_above_valley_m
+    from .objects import valley_position
 
     pixel_m = math.sqrt(pixel_area_m2(transform))
-    height = (height_above_valley_m(elevation_m, pixel_m, rules.valley_radius_m)
-              if elevation_m is not None else None)
+    valley = valley_position(elevation_m, pixel_m, rules.valley_radius_m) if elevation_m is not None else None
     common = dict(transform=transform, min_area_ha=min_area_ha, grow_ratio=grow_ratio, rules=rules,
-                  slope_deg=slope_deg, elevation_m=elevation_m, height_m=height)
+                  slope_deg=slope_deg, elevation_m=elevation_m, valley=valley)
     pre_mask, pre_ruled = landslide_mask(pre_prob, threshold, **common)
     post_mask, post_ruled = landslide_mask(post_prob, threshold, **common)
     oc = object_change(pre_mask, post_mask, pre_prob, post_prob, threshold * grow_ratio, transform, min_area_ha,

@@ -13,6 +13,9 @@ Measures:
 - ``slope_deg_mean``: mean of the slope band over the object (degrees).
 - ``height_above_valley_m``: mean height of the object above the local valley floor, the
   lowest ground within ``valley_radius_m`` (metres); ~0 on floodplains and riverbeds.
+- ``relative_height``: mean position of the object between that valley floor (0) and the
+  highest ground within the same radius (1); a river that descends its valley stays near 0
+  even where it runs metres above the lowest point around it.
 - ``compactness``: 4 pi area / perimeter^2 (1 for a disk, small for thin or ragged objects).
 - ``rectangularity``: area / area of the smallest rotated rectangle around it (1 for a
   rectangle; fields are near 1, landslides, tapered and irregular, well below).
@@ -34,8 +37,8 @@ from scipy import ndimage
 from .errors import InputError
 
 #: Names of the per-object measures, in the order they appear in tables.
-MEASURES: tuple[str, ...] = ("slope_deg_mean", "height_above_valley_m", "compactness", "rectangularity",
-                             "width_m", "elongation", "downslope_alignment")
+MEASURES: tuple[str, ...] = ("slope_deg_mean", "height_above_valley_m", "relative_height", "compactness",
+                             "rectangularity", "width_m", "elongation", "downslope_alignment")
 #: Only objects at least this wide (metres) are judged "blocky": a thread of a few pixels is a
 #: rectangle whatever it is (debris tracks are thin).
 BLOCKY_MIN_WIDTH_M = 40.0
@@ -50,10 +53,13 @@ class ObjectRules:
     """
 
     #: Landslides start on slopes: an object whose mean slope is gentler than this is not one.
-    min_slope_deg: Optional[float] = 12.0
+    min_slope_deg: Optional[float] = 15.0
     #: Not on the valley floor: the object's mean height above the lowest ground within
-    #: ``valley_radius_m`` must be at least this (floodplains, gravel bars and rivers are ~0).
-    min_height_above_valley_m: Optional[float] = 8.0
+    #: ``valley_radius_m`` must be at least this (floodplains, gravel bars and rivers are ~0) ...
+    min_height_above_valley_m: Optional[float] = 5.0
+    #: ... and its mean position between that floor (0) and the highest ground around (1) at
+    #: least this (a river descending its valley stays near 0).
+    min_relative_height: Optional[float] = 0.15
     valley_radius_m: float = 300.0
     #: Blocky objects (fields, clear-cuts) at least ``blocky_min_area_ha`` large and
     #: ``BLOCKY_MIN_WIDTH_M`` wide whose rectangularity is at least this are rejected.
@@ -84,6 +90,7 @@ class ObjectRules:
 
         positive("min_slope_deg", self.min_slope_deg, 90)
         positive("min_height_above_valley_m", self.min_height_above_valley_m)
+        positive("min_relative_height", self.min_relative_height, 1)
         positive("valley_radius_m", self.valley_radius_m, 5000)
         positive("max_rectangularity", self.max_rectangularity, 1)
         positive("blocky_min_area_ha", self.blocky_min_area_ha)
@@ -114,37 +121,48 @@ class ObjectRules:
     @classmethod
     def off(cls) -> "ObjectRules":
         """Every rule switched off (objects are kept whatever their terrain and shape)."""
-        return cls(min_slope_deg=None, min_height_above_valley_m=None, max_rectangularity=None,
-                   min_downslope_alignment=None, min_compactness=None)
+        return cls(min_slope_deg=None, min_height_above_valley_m=None, min_relative_height=None,
+                   max_rectangularity=None, min_downslope_alignment=None, min_compactness=None)
 
 
 #: What each rule says when it rejects an object.
 REJECT_REASONS: dict[str, str] = {
     "min_slope_deg": "flat ground",
     "min_height_above_valley_m": "on the valley floor",
+    "min_relative_height": "low in the valley (river, floodplain)",
     "max_rectangularity": "blocky like a field or clear-cut",
     "min_downslope_alignment": "long and along the contour, like a road or terrace",
     "min_compactness": "thread-like or ragged",
 }
 
 
-def height_above_valley_m(elevation_m: np.ndarray, pixel_size_m: float, radius_m: float) -> np.ndarray:
-    """Height of every pixel above the lowest ground within ``radius_m`` (metres, float32).
+def valley_position(elevation_m: np.ndarray, pixel_size_m: float,
+                    radius_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel: (height above the lowest ground within ``radius_m`` in metres, position between
+    that lowest (0) and the highest (1) ground within the radius), float32.
 
     NaN elevations are ignored (filled from their neighbours) and stay NaN.
     """
     z = np.asarray(elevation_m, dtype=np.float32)
     bad = ~np.isfinite(z)
     if bad.all():
-        return np.full(z.shape, np.nan, np.float32)
+        return np.full(z.shape, np.nan, np.float32), np.full(z.shape, np.nan, np.float32)
     if bad.any():
         _, (iy, ix) = ndimage.distance_transform_edt(bad, return_indices=True)
         z = z[iy, ix]
     size = max(3, 2 * int(round(radius_m / max(float(pixel_size_m), 1e-6))) + 1)
     floor = ndimage.minimum_filter(z, size=size, mode="nearest")
-    out = (z - floor).astype(np.float32)
-    out[bad] = np.nan
-    return out
+    top = ndimage.maximum_filter(z, size=size, mode="nearest")
+    height = (z - floor).astype(np.float32)
+    relative = (height / np.maximum(top - floor, 1.0)).astype(np.float32)
+    height[bad] = np.nan
+    relative[bad] = np.nan
+    return height, relative
+
+
+def height_above_valley_m(elevation_m: np.ndarray, pixel_size_m: float, radius_m: float) -> np.ndarray:
+    """Height of every pixel above the lowest ground within ``radius_m`` (metres, float32)."""
+    return valley_position(elevation_m, pixel_size_m, radius_m)[0]
 
 
 def downslope_vectors(elevation_m: np.ndarray, pixel_size_m: float) -> tuple[np.ndarray, np.ndarray]:
@@ -249,20 +267,22 @@ def _shape_measures(labels: np.ndarray, n: int, down_row: Optional[np.ndarray],
 
 def measure_objects(labels: np.ndarray, slope_deg: Optional[np.ndarray], elevation_m: Optional[np.ndarray],
                     pixel_size_m: float, valley_radius_m: float = ObjectRules.valley_radius_m,
-                    height_m: Optional[np.ndarray] = None) -> ObjectTable:
+                    valley: Optional[tuple[np.ndarray, np.ndarray]] = None) -> ObjectTable:
     """Measure labelled objects 1..n (``labels`` int, 0 background).
 
-    ``height_m``: a precomputed :func:`height_above_valley_m` raster (else computed from the
+    ``valley``: a precomputed :func:`valley_position` of the elevation (else computed from the
     elevation when given).
     """
     labels = np.asarray(labels)
     n = int(labels.max()) if labels.size else 0
     area = np.bincount(labels.ravel(), minlength=n + 1)[1:].astype(np.int64)
-    if height_m is None and elevation_m is not None:
-        height_m = height_above_valley_m(elevation_m, pixel_size_m, valley_radius_m)
+    if valley is None and elevation_m is not None:
+        valley = valley_position(elevation_m, pixel_size_m, valley_radius_m)
+    height_m, relative = valley if valley is not None else (None, None)
     down = downslope_vectors(elevation_m, pixel_size_m) if elevation_m is not None else (None, None)
     measures = {"slope_deg_mean": _per_label_mean(labels, n, slope_deg),
-                "height_above_valley_m": _per_label_mean(labels, n, height_m)}
+                "height_above_valley_m": _per_label_mean(labels, n, height_m),
+                "relative_height": _per_label_mean(labels, n, relative)}
     shape = _shape_measures(labels, n, *down)
     shape["width_m"] = shape.pop("width_px") * float(pixel_size_m)
     measures.update(shape)
@@ -286,6 +306,8 @@ def judge_objects(table: ObjectTable, rules: ObjectRules, pixel_area_ha: float) 
             failed = "min_slope_deg"
         elif below("height_above_valley_m", rules.min_height_above_valley_m):
             failed = "min_height_above_valley_m"
+        elif below("relative_height", rules.min_relative_height):
+            failed = "min_relative_height"
         elif (rules.max_rectangularity is not None and table.area_px[i] * pixel_area_ha >= rules.blocky_min_area_ha
               and np.isfinite(m["rectangularity"][i]) and m["rectangularity"][i] >= float(rules.max_rectangularity)
               and m["width_m"][i] >= BLOCKY_MIN_WIDTH_M):
@@ -323,17 +345,17 @@ class RuledObjects:
 
 def apply_object_rules(binary: np.ndarray, slope_deg: Optional[np.ndarray], elevation_m: Optional[np.ndarray],
                        pixel_size_m: float, rules: Optional[ObjectRules] = None,
-                       height_m: Optional[np.ndarray] = None) -> RuledObjects:
+                       valley: Optional[tuple[np.ndarray, np.ndarray]] = None) -> RuledObjects:
     """Keep the 4-connected objects of ``binary`` that every rule accepts."""
     from .postprocess import label_components
 
     rules = (rules or ObjectRules()).validate()
     labels, n = label_components(np.asarray(binary, bool))
-    table = measure_objects(labels, slope_deg, elevation_m, pixel_size_m, rules.valley_radius_m, height_m)
+    table = measure_objects(labels, slope_deg, elevation_m, pixel_size_m, rules.valley_radius_m, valley)
     verdicts = judge_objects(table, rules, pixel_size_m * pixel_size_m / 1e4)
     keep = np.array([False] + [v is None for v in verdicts])
     return RuledObjects(keep[labels], table, verdicts)
 
 
 __all__ = ["ObjectRules", "ObjectTable", "RuledObjects", "MEASURES", "REJECT_REASONS", "apply_object_rules",
-           "height_above_valley_m", "measure_objects", "judge_objects", "downslope_vectors"]
+           "height_above_valley_m", "valley_position", "measure_objects", "judge_objects", "downslope_vectors"]

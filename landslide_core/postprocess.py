@@ -149,7 +149,7 @@ def landslide_mask(prob: np.ndarray, threshold: float, transform: Affine,
                    min_area_ha: float = DEFAULT_MIN_AREA_HA, grow_ratio: float = DEFAULT_GROW_RATIO,
                    rules: Optional["ObjectRules"] = None, slope_deg: Optional[np.ndarray] = None,
                    elevation_m: Optional[np.ndarray] = None,
-                   height_m: Optional[np.ndarray] = None) -> tuple[np.ndarray, "RuledObjects"]:
+                   valley: Optional[tuple[np.ndarray, np.ndarray]] = None) -> tuple[np.ndarray, "RuledObjects"]:
     """The landslide mask of one date: hysteresis, minimum mapping unit, then the object rules.
 
     Returns the uint8 mask (1 landslide, 0 stable, 255 not assessable) and the objects before
@@ -160,7 +160,7 @@ def landslide_mask(prob: np.ndarray, threshold: float, transform: Affine,
     mask = apply_min_mapping_unit(hysteresis_mask(prob, threshold, grow_ratio), transform, min_area_ha)
     pixel_m = math.sqrt(pixel_area_m2(transform))
     ruled = apply_object_rules(mask == LANDSLIDE, slope_deg, elevation_m, pixel_m,
-                               rules if rules is not None else ObjectRules(), height_m)
+                               rules if rules is not None else ObjectRules(), valley)
     mask[(mask == LANDSLIDE) & ~ruled.kept] = STABLE
     return mask, ruled
 

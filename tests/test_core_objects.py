@@ -124,3 +124,18 @@ def test_measures_of_several_objects_and_bad_settings():
         with pytest.raises(InputError):
             ObjectRules.from_dict(bad)
     assert ObjectRules.from_dict(ObjectRules().to_dict()) == ObjectRules()
+
+
+def test_relative_height_rejects_a_river_that_descends_its_valley():
+    # a V valley across the columns whose floor falls 0.5 m per pixel (5 %) down the rows (a mountain river);
+    # the river runs metres above the lowest point around it, but stays at the bottom of its valley
+    cols = np.abs(np.arange(W, dtype=np.float32) - W / 2)
+    rows = np.arange(H, dtype=np.float32)[:, None]
+    z = (900.0 - 0.5 * rows + np.where(cols < 3, 0.0, (cols - 3) * PX * 0.7)[None, :]).astype(np.float32)
+    slope = np.full((H, W), 25.0, np.float32)
+    river = rect(20, 57, 80, 6)
+    rules = ObjectRules(max_rectangularity=None, min_downslope_alignment=None)
+    v, m = verdict(river, slope, z, rules)
+    assert m["height_above_valley_m"] > 5.0 and m["relative_height"] < 0.15
+    assert v == "min_relative_height"
+    assert verdict(rect(40, 20, 8, 25), slope, z, rules)[0] is None  # up the valley side
