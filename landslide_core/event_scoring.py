@@ -1,9 +1,13 @@
-"""Scoring a model on whole generated events: new landslides only, clouds and confounders present.
+"""Scoring a model the way users get its answers: through detection, objects and rules.
 
-A generated event (``landslide_core.synthetic``) is written as scene GeoTIFFs, run through the
-same ``detect_pair`` as users' scenes, and the change raster's "new" class is compared pixel by
-pixel with the event's ground truth of new landslides. Pixels not assessable in the result
-(cloud or shadow in either date) are left out of the counts, and reported as a share.
+- :func:`score_events`: a generated event (``landslide_core.synthetic``) is written as scene
+  GeoTIFFs, run through the same ``detect_pair`` as users' scenes, and the change raster's
+  "new" class is compared pixel by pixel with the event's ground truth of new landslides.
+  Pixels not assessable in the result (cloud or shadow in either date) are left out of the
+  counts, and reported as a share.
+- :func:`score_patches_detected`: Landslide4Sense-layout patches, each taken as a small scene
+  through the single-date detection (probability, hysteresis, minimum mapping unit, terrain
+  and shape rules), against their masks: what ``detect --image`` would score on them.
 """
 from __future__ import annotations
 
@@ -50,6 +54,39 @@ def score_change(change: np.ndarray, truth_new: np.ndarray) -> EventScore:
     tp, fp, fn = int((pred & truth).sum()), int((pred & ~truth).sum()), int((~pred & truth).sum())
     return EventScore(PixelCounts(tp, fp, fn, int(assessable.sum()) - tp - fp - fn),
                       float(1.0 - assessable.mean()), 1)
+
+
+def score_patches_detected(model_path: str | Path, data_dir: str | Path,
+                           options: Optional[DetectionOptions] = None) -> PixelCounts:
+    """Pixel counts of the landslide mask of ``detect --image`` on each patch against its mask."""
+    from rasterio.transform import from_origin
+
+    from .bands import ALL_BANDS, to_raw
+    from .detection import load_model
+    from .postprocess import LANDSLIDE, landslide_mask
+    from .predictor import Predictor
+    from .training.dataset import discover, load_patches
+    from .training.evaluate import evaluation_pairs
+
+    options = (options or DetectionOptions()).validate()
+    model, card, _ = load_model(model_path)
+    predictor = Predictor(model, card, options.predictor_config())
+    threshold = card.threshold if options.threshold is None else options.threshold
+    transform = from_origin(400000.0, 8750000.0, 10.0, 10.0)
+    counts = PixelCounts()
+    pairs, _ = evaluation_pairs(discover(data_dir))
+    patches = load_patches(data_dir, pairs, "l4s14")
+    for img, mask in zip(patches.x, patches.y):
+        raw = to_raw(img, ALL_BANDS)
+        finite = np.isfinite(raw).all(axis=0)
+        prob = predictor.predict_array(raw, finite)
+        pred, _ = landslide_mask(prob, threshold, transform, options.min_area_ha, options.grow_ratio, options.rules,
+                                 raw[ALL_BANDS.index("slope")], raw[ALL_BANDS.index("elevation")])
+        p, t = pred == LANDSLIDE, np.asarray(mask) > 0
+        tp = int((p & t).sum())
+        fp, fn = int((p & ~t).sum()), int((~p & t).sum())
+        counts.add(PixelCounts(tp, fp, fn, int(p.size) - tp - fp - fn))
+    return counts
 
 
 def score_events(model_path: str | Path, seeds: Sequence[int], lon: float, lat: float, size_px: int = 1024,

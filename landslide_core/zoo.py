@@ -91,13 +91,25 @@ def _smp_segformer(in_channels: int, classes: int = 1, **kwargs) -> nn.Module:
                          classes=classes, **kwargs)
 
 
+def _spectral_index(in_channels: int, classes: int = 1, **kwargs) -> nn.Module:
+    from .spectral_index import SpectralIndexDetector
+
+    return SpectralIndexDetector(in_channels=in_channels, classes=classes, **kwargs)
+
+
 #: name -> (builder, the input size multiple the network needs)
 ARCHITECTURES: dict[str, tuple[Callable[..., nn.Module], int]] = {
     "unet_vanilla": (VanillaUNet, 16),
     "unet_resnet34": (_smp_unet("resnet34"), 32),
     "unet_mobilenet_v2": (_smp_unet("mobilenet_v2"), 32),
     "segformer_mit_b0": (_smp_segformer, 32),
+    #: training-free: spectral indices and slope (landslide_core.spectral_index); not trainable
+    "spectral_index": (_spectral_index, 1),
 }
+#: Architectures with nothing to learn (the Training page and `train` leave them out).
+TRAINING_FREE = ("spectral_index",)
+#: Architectures a training run can use.
+TRAINABLE: tuple[str, ...] = tuple(a for a in ARCHITECTURES if a not in TRAINING_FREE)
 
 
 def build_model(arch: str, in_channels: int, **kwargs) -> nn.Module:

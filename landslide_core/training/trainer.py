@@ -347,7 +347,8 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device, writ
         torch.manual_seed(config.seed * 100_003 + epoch)
         model.train()
         loader = BatchLoader(patches, train_idx, config.batch_size, shuffle=True, augment=config.augment,
-                             seed=config.seed, epoch=epoch, workers=config.workers, pin_memory=pin)
+                             seed=config.seed, epoch=epoch, workers=config.workers, pin_memory=pin,
+                             radiometric=config.radiometric_jitter)
         sums = np.zeros(3)
         seen = 0
         wait_s = 0.0
