@@ -147,7 +147,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
         state = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise ModelError(f"{weights_path} is not a valid safetensors file ({exc}).") from None
-    model = build_model(card.architecture, len(card.bands), **card.arch_kwargs)
+    model = build_model(card.architecture, len(card.bands), card.bands, **card.arch_kwargs)
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     try:
         model.load_state_dict(state, strict=True)

@@ -151,7 +151,7 @@ def check_architecture(config: TrainConfig) -> None:
     from ..zoo import build_model
 
     try:
-        build_model(config.arch, len(sets[config.bands]), **config.arch_kwargs)
+        build_model(config.arch, len(sets[config.bands]), sets[config.bands], **config.arch_kwargs)
     except (TypeError, ValueError, KeyError, RuntimeError) as exc:
         raise InputError(f"The architecture {config.arch} does not accept the options {config.arch_kwargs} "
                          f"({str(exc).splitlines()[0]}).",

@@ -319,7 +319,7 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device, writ
              split.how, ",".join(patches.bands))
 
     torch.manual_seed(config.seed)
-    model = build_model(config.arch, len(patches.bands), **config.arch_kwargs).to(device)
+    model = build_model(config.arch, len(patches.bands), patches.bands, **config.arch_kwargs).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.step_size, gamma=config.gamma)
     loss_fn = WceDiceLoss(config.alpha, config.beta)
