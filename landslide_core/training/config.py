@@ -137,14 +137,11 @@ def parse_arch_kwargs(text: str | None) -> dict[str, Any]:
     return value
 
 
-def check_architecture(config: TrainConfig) -> None:
-    """Build the model once (randomly initialised) so bad architecture options fail early."""
+def check_architecture(config: TrainConfig) -> int:
+    """Check the architecture and its options by arithmetic, without building the network (a
+    form asking for a huge one must not allocate it in the server process); returns the
+    parameter count when known (0 otherwise)."""
     from ..bands import BAND_SETS as sets
-    from ..zoo import build_model
+    from ..zoo import check_arch_options
 
-    try:
-        build_model(config.arch, len(sets[config.bands]), **config.arch_kwargs)
-    except (TypeError, ValueError, KeyError, RuntimeError) as exc:
-        raise InputError(f"The architecture {config.arch} does not accept the options {config.arch_kwargs} "
-                         f"({str(exc).splitlines()[0]}).",
-                         "Remove or fix them (unet_vanilla takes base_channels, e.g. {\"base_channels\": 16}).") from None
+    return check_arch_options(config.arch, len(sets[config.bands]), config.arch_kwargs)
