@@ -36,7 +36,7 @@ from .result_views import (EXPORT_FILES, SLOPE_CLASSES_DEG, default_min_area_ha,
                            default_threshold, export_file, feature_table, grid_of, model_card_record,
                            provenance_record, rethreshold, slope_class_areas)
 from .results import (DONE_FILE, RESULT_VERSION, AnalysisResult, default_results_root,  # noqa: F401
-                      find_cached, list_results, load_result, new_work_folder, publish)
+                      file_manifest, find_cached, list_results, load_result, new_work_folder, publish)
 
 log = logging.getLogger(__name__)
 

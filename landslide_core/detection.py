@@ -27,6 +27,7 @@ from .bands import ALL_BANDS, VALID
 from .change import summarise_pair
 from .checkpoint import ModelCard, default_model_path, load_checkpoint
 from .errors import InputError, ModelError
+from .output_folder import StagedOutput
 from .postprocess import (DEFAULT_MIN_AREA_HA, apply_min_mapping_unit, check_threshold, mask_from_probability,
                           mask_summary, pixel_area_ha, polygons_from_mask)
 from .predictor import DEFAULT_OVERLAP_PX, DEFAULT_WINDOW_PX, PredictionInfo, Predictor, PredictorConfig
@@ -35,6 +36,10 @@ from .scene import PROVENANCE_TAG as SCENE_PROVENANCE_TAG
 from .scene import SceneReader, scene_profile
 
 STRIP_ROWS = 256
+#: The files detect_scene writes, and detect_pair (checked against the inputs before any work).
+SCENE_OUTPUTS = ("probability.tif", "mask.tif", "landslides.geojson", "landslides.csv", "summary.json")
+PAIR_OUTPUTS = tuple(f"{d}/{n}" for d in ("pre", "post") for n in SCENE_OUTPUTS) + (
+    "change.tif", "change.geojson", "summary.json")
 #: GDAL's block cache during detection (its default, 5% of RAM, would dominate the memory
 #: use on big scenes; a strip of blocks is all that windowed reading re-uses).
 GDAL_CACHE_MB = 128
@@ -117,7 +122,7 @@ def _read_slope(scene_path: str | Path, cancel: Optional[CancelToken]) -> np.nda
 def _detect_one(scene_path: Path, out_dir: Path, predictor: Predictor, card: ModelCard, model_path: Path,
                 threshold: float, options: DetectionOptions, progress: Optional[ProgressFn],
                 cancel: Optional[CancelToken], stage: str, label: str,
-                shown_path: Optional[Path] = None) -> _SceneResult:
+                shown_path: Optional[Path] = None, where: str = "") -> _SceneResult:
     t0 = time.perf_counter()
     what = f"{label} scene {shown_path or scene_path}" if label else f"scene {shown_path or scene_path}"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -133,7 +138,7 @@ def _detect_one(scene_path: Path, out_dir: Path, predictor: Predictor, card: Mod
                              "Check that the file is a complete GeoTIFF.") from None
         if info.valid_px == 0:
             raise InputError(
-                f"The {what} has no valid pixel: every pixel is nodata, masked as "
+                f"The {what} has no valid pixel{where}: every pixel there is nodata, masked as "
                 "cloud/shadow, or NaN/infinite.", "Choose a scene with clear pixels over the area.")
         t_pred = time.perf_counter()
         with rasterio.open(raw_prob) as ds:
@@ -209,11 +214,12 @@ def detect_scene(scene_path: str | Path, out_dir: str | Path, model_path: Option
     with SceneReader(scene_path):
         pass  # refuse unreadable files, wrong bands and CRS before loading the model
     options, card, path, threshold, predictor = _prepare(model_path, options, loaded)
-    make_out_dir(out_dir)
-    with _gdal_env():
-        res = _detect_one(scene_path, out_dir, predictor, card, path, threshold, options, progress, cancel,
+    # Written into a working folder inside out_dir and moved into place at the end: the input
+    # is never overwritten, a failure or a signal leaves out_dir as it was.
+    with StagedOutput(out_dir, [scene_path], SCENE_OUTPUTS) as stage, _gdal_env():
+        res = _detect_one(scene_path, stage.folder, predictor, card, path, threshold, options, progress, cancel,
                           "detect", "")
-    return res.summary
+    return {**stage.repoint(res.summary), "replaced": stage.replaced}
 
 
 # -- pairs -------------------------------------------------------------------------------------
@@ -222,8 +228,13 @@ def same_grid(a: SceneReader, b: SceneReader) -> bool:
             and a.transform.almost_equals(b.transform, precision=1e-6 * abs(b.transform.a)))
 
 
-def check_overlap(pre: SceneReader, post: SceneReader) -> None:
-    """Refuse a pair whose footprints do not intersect (after bringing pre into post's CRS)."""
+#: Fewest pixels (of the post grid) a reprojected pair must overlap by, across and along.
+MIN_OVERLAP_PX = 3
+
+
+def check_overlap(pre: SceneReader, post: SceneReader) -> tuple[int, int]:
+    """Refuse a pair whose footprints do not intersect (after bringing pre into post's CRS), or
+    overlap by less than MIN_OVERLAP_PX post pixels; return the overlap (columns, rows)."""
     from rasterio.warp import transform_bounds
 
     def bounds(r: SceneReader):
@@ -231,12 +242,21 @@ def check_overlap(pre: SceneReader, post: SceneReader) -> None:
 
     l, b, r, t = transform_bounds(pre.crs, post.crs, *bounds(pre))
     pw, ps, pe, pn = bounds(post)
+    covers = (f"pre covers {l:.0f},{b:.0f} - {r:.0f},{t:.0f} and post {pw:.0f},{ps:.0f} - {pe:.0f},{pn:.0f} "
+              f"in {post.crs.to_string()}")
     if min(r, pe) <= max(l, pw) or min(t, pn) <= max(b, ps):
         raise InputError(
-            f"The pre scene {pre.path} and the post scene {post.path} do not overlap "
-            f"(pre covers {l:.0f},{b:.0f} - {r:.0f},{t:.0f} and post {pw:.0f},{ps:.0f} - {pe:.0f},{pn:.0f} "
-            f"in {post.crs.to_string()}), so no change can be computed.",
-            "Give two images of the same area.")
+            f"The pre scene {pre.path} and the post scene {post.path} do not overlap ({covers}), so no change "
+            "can be computed.", "Give two images of the same area.")
+    px_w, px_h = post.pixel_size_m
+    cols = int((min(r, pe) - max(l, pw)) // px_w)
+    rows = int((min(t, pn) - max(b, ps)) // px_h)
+    if cols < MIN_OVERLAP_PX or rows < MIN_OVERLAP_PX:
+        area_ha = max(min(r, pe) - max(l, pw), 0) * max(min(t, pn) - max(b, ps), 0) / 1e4
+        raise InputError(
+            f"The pre scene {pre.path} and the post scene {post.path} overlap on only {cols} x {rows} pixels "
+            f"({area_ha:.2f} ha; {covers}): too little to compare.", "Give two images of the same area.")
+    return cols, rows
 
 
 def reproject_scene_to(src_path: Path, target: SceneReader, out_path: Path,
@@ -297,12 +317,20 @@ def detect_pair(pre_path: str | Path, post_path: str | Path, out_dir: str | Path
 def _detect_pair(pre_path, post_path, out_dir, model_path, options, progress, cancel, loaded) -> dict[str, Any]:
     t0 = time.perf_counter()
     pre_path, post_path, out_dir = Path(pre_path), Path(post_path), Path(out_dir)
+    overlap = None
     with SceneReader(pre_path) as pre, SceneReader(post_path) as post:
         aligned = same_grid(pre, post)
         if not aligned:
-            check_overlap(pre, post)
+            overlap = check_overlap(pre, post)
     options, card, path, threshold, predictor = _prepare(model_path, options, loaded)
-    make_out_dir(out_dir)
+    with StagedOutput(out_dir, [pre_path, post_path], PAIR_OUTPUTS) as stage:
+        summary = _detect_pair_into(stage.folder, pre_path, post_path, aligned, options, card, path, threshold,
+                                    predictor, progress, cancel, t0, overlap)
+    return {**stage.repoint(summary), "replaced": stage.replaced}
+
+
+def _detect_pair_into(out_dir: Path, pre_path: Path, post_path: Path, aligned: bool, options, card, path,
+                      threshold, predictor, progress, cancel, t0, overlap=None) -> dict[str, Any]:
     reprojection = None
     pre_input = pre_path
     tmp_pre = out_dir / ".pre_on_post_grid.tif"
@@ -313,8 +341,10 @@ def _detect_pair(pre_path, post_path, out_dir, model_path, options, progress, ca
             pre_input = tmp_pre
             reprojection = {"pre_grid": grid_of(pre_path), "onto_post_grid": grid_of(post_path),
                             "resampling": "bilinear for bands, nearest for the valid mask"}
+        where = (f" where it overlaps the post scene ({overlap[0]} x {overlap[1]} pixels of the post grid)"
+                 if overlap else "")
         pre_res = _detect_one(pre_input, out_dir / "pre", predictor, card, path, threshold, options, progress,
-                              cancel, "detect pre", "pre", shown_path=pre_path)
+                              cancel, "detect pre", "pre", shown_path=pre_path, where=where)
     finally:
         tmp_pre.unlink(missing_ok=True)
     if reprojection:

@@ -125,6 +125,43 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def ensure_writable_folder(path: str | Path, label: str = "--out") -> Path:
+    """Create the folder ``path`` if needed and check that files can be written in it, or raise
+    InputError naming it (``label``: how the user gave it, e.g. the option)."""
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise InputError(f"The output path {folder} exists and is not a folder.", f"Give a folder for {label}.") from None
+    except OSError as exc:
+        raise InputError(f"Cannot create the output folder {folder} ({exc.strerror}).",
+                         f"Give a folder you can write to ({label}).") from None
+    if not folder.is_dir():
+        raise InputError(f"The output path {folder} exists and is not a folder.", f"Give a folder for {label}.")
+    probe = folder / f".write-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        probe.write_bytes(b"")
+    except OSError as exc:
+        raise InputError(f"Cannot write into the output folder {folder} ({exc.strerror}).",
+                         f"Give a folder you can write to ({label}).") from None
+    finally:
+        try:
+            probe.unlink()
+        except OSError:
+            pass
+    return folder
+
+
+def ensure_writable_file(path: str | Path, label: str = "--out") -> Path:
+    """Check before any work that ``path`` can be written as a file: its folder is writable
+    and it is not a folder itself."""
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"The output file {p} is a folder.", f"Give a file name for {label}, e.g. results.json.")
+    ensure_writable_folder(p.parent if str(p.parent) else Path("."), label)
+    return p
+
+
 @contextlib.contextmanager
 def exclusive_lock(lock_path: str | Path, cancel: Optional[CancelToken] = None,
                    poll_s: float = 0.05, timeout_s: Optional[float] = None) -> Iterator[Path]:
@@ -154,5 +191,5 @@ def exclusive_lock(lock_path: str | Path, cancel: Optional[CancelToken] = None,
         os.close(fd)  # closing the descriptor releases the lock
 
 
-__all__ = ["check_regular_file", "read_bytes_bounded", "file_checksum", "temp_path_for", "atomic_write_bytes",
+__all__ = ["ensure_writable_folder", "ensure_writable_file", "check_regular_file", "read_bytes_bounded", "file_checksum", "temp_path_for", "atomic_write_bytes",
            "atomic_write_text", "exclusive_lock"]

@@ -391,7 +391,7 @@ def aoi_warnings(aoi: dict) -> list[str]:
     if min(lats) < lo or max(lats) > hi:
         msg = (f"The area is at latitude {min(lats):.3f}..{max(lats):.3f}, outside Sentinel-2's regular coverage "
                f"({lo:g}..{hi:g}); there may be no scenes.")
-        if all(-90 <= x <= 90 for x in lons) and all(lo <= y <= hi for y in lats):
+        if all(lo <= x <= hi for x in lons) and all(-180 <= y <= 180 for y in lats):
             msg += (f" If the coordinates were written as [latitude, longitude], swapped the area would be at "
                     f"longitude {min(lats):.3f}..{max(lats):.3f}, latitude {min(lons):.3f}..{max(lons):.3f}.")
         out.append(msg)

@@ -1,0 +1,43 @@
+"""Helpers of the hardening tests (issue 15) that also run in child processes (spawned, so
+they import this module by name): small, no torch needed."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+
+def export_everything(folder: str, names: list[str], thresholds: list[float]) -> dict:
+    """Load a finished result and export every (name, threshold), re-thresholding too; returns
+    {"paths": {name@t: path}, "new_counts": {t: count}} (run in threads and processes)."""
+    from landslide_core.result_views import export_file, rethreshold
+    from landslide_core.results import load_result
+
+    result = load_result(folder)
+    paths, counts = {}, {}
+    for t in thresholds:
+        counts[str(t)] = rethreshold(result, t).change_summary.new_count
+        for name in names:
+            paths[f"{name}@{t}"] = str(export_file(result, name, t))
+    return {"paths": paths, "new_counts": counts}
+
+
+def produce_with_count(cache_root: str, key: str, log_path: str, scene_file: str, start_at: float) -> str:
+    """One of several processes fetching the same cache key at once: waits for ``start_at``,
+    then get_or_create; the producer appends a line to ``log_path`` and takes a while."""
+    import shutil
+
+    from landslide_core.sources.cache import SceneCache
+
+    cache = SceneCache(Path(cache_root), 10**9)
+    while time.time() < start_at:
+        time.sleep(0.005)
+
+    def produce(tmp: Path) -> None:
+        with open(log_path, "a") as fh:
+            fh.write("produced\n")
+        time.sleep(0.5)  # a download takes a while: the others must wait, not download too
+        shutil.copyfile(scene_file, tmp)
+
+    path, hit = cache.get_or_create(key, produce)
+    return json.dumps({"path": str(path), "hit": hit})
