@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from landslide_core.cli import main
 from landslide_core.errors import InputError, UserError
-from landslide_core.sources.aoi import aoi_warnings, check_aoi, parse_aoi
+from landslide_core.sources.aoi import check_aoi, parse_aoi
 from landslide_core.sources.request import AnalysisRequest, DateWindow
 
 from dashboard_testkit import tiny_demo_aoi
@@ -61,6 +61,8 @@ def test_item9_nested_brackets_infinite_values_and_a_wide_box():
 
 
 def test_item9_swapped_coordinates_are_pointed_out():
+    from landslide_core.sources.aoi import aoi_warnings
+
     c = tiny_demo_aoi()["coordinates"][0]
     swapped = {"type": "Polygon", "coordinates": [[[lat, lon] for lon, lat in c]]}  # Peru as [lat, lon]
     check_aoi(swapped)  # a valid place (off Antarctica), so it is used...
