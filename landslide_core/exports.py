@@ -23,7 +23,7 @@ from rasterio.crs import CRS
 from rasterio.transform import Affine
 
 from .fileio import atomic_write_text, temp_path_for
-from .postprocess import FEATURE_PROPERTIES
+from .postprocess import feature_columns
 
 MODEL_CARD_TAG = "MODEL_CARD"
 PROVENANCE_TAG = "PROVENANCE"
@@ -118,14 +118,15 @@ def write_geojson(features: list[dict[str, Any]], path: str | Path, model_card: 
 
 def csv_text(features: Iterable[dict[str, Any]], comment_lines: Iterable[str] = ()) -> str:
     """The CSV table (one row per polygon), after optional ``# ...`` comment lines."""
+    features = list(features)
+    columns = feature_columns(features)
     buf = io.StringIO(newline="")
     for line in comment_lines:
         buf.write(f"# {line}\n")
-    writer = csv.DictWriter(buf, fieldnames=list(FEATURE_PROPERTIES), extrasaction="ignore")
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     for f in features:
-        writer.writerow({k: ("" if f["properties"].get(k) is None else f["properties"][k])
-                         for k in FEATURE_PROPERTIES})
+        writer.writerow({k: ("" if f["properties"].get(k) is None else f["properties"][k]) for k in columns})
     return buf.getvalue()
 
 

@@ -33,7 +33,7 @@ from .fileio import atomic_write_text, exclusive_lock, file_checksum
 log = logging.getLogger(__name__)
 
 DONE_FILE = "done.json"
-RESULT_VERSION = 1
+RESULT_VERSION = 2  # 2: per-object change with evidence.tif (co-registration, spectra, rules)
 #: Sub-folders and files of a result folder that are not part of the analysis itself.
 EXPORTS_DIR = "exports"
 LOCKS_DIR = ".locks"

@@ -12,6 +12,7 @@ instead of being built in the server process.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import torch
@@ -97,13 +98,25 @@ def _smp_segformer(in_channels: int, classes: int = 1, **kwargs) -> nn.Module:
                          classes=classes, **kwargs)
 
 
+def _spectral_index(in_channels: int, classes: int = 1, **kwargs) -> nn.Module:
+    from .spectral_index import SpectralIndexDetector
+
+    return SpectralIndexDetector(in_channels=in_channels, classes=classes, **kwargs)
+
+
 #: name -> (builder, the input size multiple the network needs)
 ARCHITECTURES: dict[str, tuple[Callable[..., nn.Module], int]] = {
     "unet_vanilla": (VanillaUNet, 16),
     "unet_resnet34": (_smp_unet("resnet34"), 32),
     "unet_mobilenet_v2": (_smp_unet("mobilenet_v2"), 32),
     "segformer_mit_b0": (_smp_segformer, 32),
+    #: training-free: spectral indices and slope (landslide_core.spectral_index); not trainable
+    "spectral_index": (_spectral_index, 1),
 }
+#: Architectures with nothing to learn (the Training page and `train` leave them out).
+TRAINING_FREE = ("spectral_index",)
+#: Architectures a training run can use.
+TRAINABLE: tuple[str, ...] = tuple(a for a in ARCHITECTURES if a not in TRAINING_FREE)
 
 
 #: The largest network any architecture option may ask for (parameters; 4 bytes each in
@@ -150,6 +163,19 @@ ARCH_OPTIONS: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
     },
 }
 ARCH_OPTIONS["unet_mobilenet_v2"] = ARCH_OPTIONS["unet_resnet34"]
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and abs(v) <= 1e6
+
+
+def _spectral_index_options() -> dict[str, tuple[Callable[[Any], bool], str]]:
+    from .spectral_index import DEFAULTS
+
+    return {name: (_finite, f"a finite number (default {default:g})") for name, default in DEFAULTS.items()}
+
+
+ARCH_OPTIONS["spectral_index"] = _spectral_index_options()
 
 
 def check_arch_options(arch: str, in_channels: int, kwargs: Any) -> int:

@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 from ..bands import BAND_SETS
 from ..errors import InputError
-from ..zoo import ARCHITECTURES
+from ..zoo import TRAINABLE, TRAINING_FREE
 
 #: Fields that may differ between a run's saved config and a resumed one (they do not change
 #: what is trained, only where and how fast).
@@ -87,9 +87,12 @@ class TrainConfig:
         """Raise a clear :class:`InputError` for the first bad value; return self."""
         if not str(self.data_dir).strip():
             raise InputError("No data folder was given.", "Give the folder with img/ and mask/ (--data DIR).")
-        if self.arch not in ARCHITECTURES:
+        if self.arch in TRAINING_FREE:
+            raise InputError(f"The architecture '{self.arch}' has nothing to learn (a fixed spectral rule).",
+                             f"Choose one of: {', '.join(TRAINABLE)}.")
+        if self.arch not in TRAINABLE:
             raise InputError(f"Unknown architecture '{self.arch}'.",
-                             f"Choose one of: {', '.join(ARCHITECTURES)}.")
+                             f"Choose one of: {', '.join(TRAINABLE)}.")
         if self.bands not in BAND_SETS:
             raise InputError(f"Unknown band set '{self.bands}'.",
                              f"Choose one of: {', '.join(sorted(BAND_SETS))}.")
