@@ -22,16 +22,20 @@ def export_everything(folder: str, names: list[str], thresholds: list[float]) ->
     return {"paths": paths, "new_counts": counts}
 
 
-def produce_with_count(cache_root: str, key: str, log_path: str, scene_file: str, start_at: float) -> str:
-    """One of several processes fetching the same cache key at once: waits for ``start_at``,
-    then get_or_create; the producer appends a line to ``log_path`` and takes a while."""
+def produce_with_count(cache_root: str, key: str, log_path: str, scene_file: str, ready_dir: str, n: int) -> str:
+    """One of ``n`` processes fetching the same cache key at once: waits until all ``n`` are
+    ready (a file each in ``ready_dir``), then get_or_create; the producer appends a line to
+    ``log_path`` and takes a while."""
+    import os
     import shutil
 
     from landslide_core.sources.cache import SceneCache
 
     cache = SceneCache(Path(cache_root), 10**9)
-    while time.time() < start_at:
-        time.sleep(0.005)
+    Path(ready_dir, f"{os.getpid()}").write_text("ready")
+    deadline = time.time() + 120
+    while len(os.listdir(ready_dir)) < n and time.time() < deadline:
+        time.sleep(0.002)
 
     def produce(tmp: Path) -> None:
         with open(log_path, "a") as fh:

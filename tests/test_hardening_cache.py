@@ -79,11 +79,12 @@ def test_item4_six_simultaneous_fetches_of_one_key_download_it_once(tmp_path):
     scene_file = _scene_file(tmp_path / "scene.tif")
     log = tmp_path / "produced.log"
     log.write_text("")
+    ready = tmp_path / "ready"
+    ready.mkdir()
     ctx = multiprocessing.get_context("spawn")
-    start_at = time.time() + 3.0  # after every process has started
-    with ctx.Pool(6) as pool:
+    with ctx.Pool(6) as pool:  # all six start fetching within milliseconds of each other
         outs = [json.loads(r) for r in pool.starmap(
-            produce_with_count, [(str(tmp_path / "cache"), "s" * 40, str(log), str(scene_file), start_at)] * 6)]
+            produce_with_count, [(str(tmp_path / "cache"), "s" * 40, str(log), str(scene_file), str(ready), 6)] * 6)]
     assert log.read_text().count("produced") == 1
     assert sorted(o["hit"] for o in outs) == [False] + [True] * 5
     assert len({o["path"] for o in outs}) == 1

@@ -35,8 +35,10 @@ NEEDED = SPECTRAL_BANDS + (ELEVATION,)
 _ELEVATION_NAMES = {"elevation", "elev", "dem", "dsm", "height", "altitude", "z"}
 _VALID_NAMES = {"valid", "clear"}
 _DATE_RE = re.compile(r"(20\d{2}|19\d{2})-?(\d{2})-?(\d{2})")
-#: Rows of the analysis grid reprojected and written at a time.
+#: Rows of the analysis grid reprojected and written at a time, and GDAL's block cache meanwhile.
 STRIP_ROWS = 256
+GDAL_CACHE_MB = 64
+WARP_MEM_MB = 32
 #: A file whose pixels are finer than this (metres) is resampled to the 10 m analysis grid.
 FINEST_PIXEL_M = 9.5
 
@@ -120,13 +122,18 @@ def _ten_metre_grid(crs, bounds, pixel_size_m: float = DEFAULT_PIXEL_SIZE_M) -> 
     return Grid(crs, from_origin(left, top, pixel_size_m, pixel_size_m), width, height)
 
 
-def _warped(ds, grid: Grid, resampling):
-    """A float32 view of ``ds`` on ``grid`` (NaN outside the file and at its nodata), read by
-    windows: GDAL warps only what each window needs, within its own memory limit."""
-    from rasterio.vrt import WarpedVRT
+def _warp_strip(ds, index: int, grid: Grid, y0: int, rows: int, resampling) -> np.ndarray:
+    """Rows ``y0..y0+rows`` of band ``index`` of ``ds`` on ``grid`` (float32, NaN outside the file
+    and at its nodata). GDAL reads only the source windows those rows need, in chunks within
+    its warp memory limit (a WarpedVRT read of a strip was seen to take 1 GB on a sparse file)."""
+    from rasterio import band
+    from rasterio.transform import Affine
+    from rasterio.warp import reproject
 
-    return WarpedVRT(ds, crs=grid.crs, transform=grid.transform, width=grid.width, height=grid.height,
-                     resampling=resampling, dtype="float32", nodata=float("nan"), src_nodata=ds.nodata)
+    dst = np.full((rows, grid.width), np.nan, np.float32)
+    reproject(band(ds, index), dst, src_nodata=ds.nodata, dst_transform=grid.transform * Affine.translation(0, y0),
+              dst_crs=grid.crs, dst_nodata=np.nan, resampling=resampling, warp_mem_limit=WARP_MEM_MB)
+    return dst
 
 
 def file_date(path: Path, tags: dict) -> Optional[datetime.date]:
@@ -285,26 +292,26 @@ class LocalFilesSource:
         n_strips = -(-grid.height // STRIP_ROWS)
         profile = scene_profile(grid.width, grid.height, len(names) + 1, grid.transform, grid.crs)
         with contextlib.ExitStack() as stack:
+            # GDAL's block cache (5% of RAM by default) would keep every decoded block of a big file.
+            stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024))
             ds = stack.enter_context(_open(path))
             tags = ds.tags()
-            near = stack.enter_context(_warped(ds, grid, Resampling.nearest))
             if self.dem_path:
                 dem = stack.enter_context(_open(self.dem_path))
                 dem_index = resolve_bands(self.dem_path, list(dem.descriptions), dem.count).get(ELEVATION, 1)
-                elev_src = stack.enter_context(_warped(dem, grid, Resampling.bilinear))
             else:
-                dem_index = bands[ELEVATION]
-                elev_src = stack.enter_context(_warped(ds, grid, Resampling.bilinear))
+                dem, dem_index = ds, bands[ELEVATION]
             dst = stack.enter_context(rasterio.open(out_path, "w", **profile))
             for k in range(n_strips):
                 check_cancel(cancel)
                 y0 = k * STRIP_ROWS
-                win = Window(0, y0, grid.width, min(STRIP_ROWS, grid.height - y0))
-                data = near.read([bands[b] for b in spectral], window=win)
-                elevation = elev_src.read(dem_index, window=win)
+                rows = min(STRIP_ROWS, grid.height - y0)
+                win = Window(0, y0, grid.width, rows)
+                data = np.stack([_warp_strip(ds, bands[b], grid, y0, rows, Resampling.nearest) for b in spectral])
+                elevation = _warp_strip(dem, dem_index, grid, y0, rows, Resampling.bilinear)
                 valid = np.isfinite(data).all(axis=0) & np.isfinite(elevation)
                 if VALID in bands:
-                    valid &= near.read(bands[VALID], window=win) > 0.5
+                    valid &= _warp_strip(ds, bands[VALID], grid, y0, rows, Resampling.nearest) > 0.5
                 dst.write(data, indexes=list(range(1, len(spectral) + 1)), window=win)
                 dst.write(elevation, len(spectral) + 1, window=win)
                 dst.write(valid.astype(np.float32), len(names) + 1, window=win)

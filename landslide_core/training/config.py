@@ -71,14 +71,14 @@ class TrainConfig:
 
     @classmethod
     def from_file(cls, path: str | Path) -> "TrainConfig":
+        from ..fileio import read_bytes_bounded
+
         p = Path(path)
+        raw = read_bytes_bounded(p, "The config file", 1_000_000)
         try:
-            text = p.read_text()
-        except OSError as exc:
-            raise InputError(f"Cannot read the config file {p} ({exc.strerror}).",
-                             "Give the path of a JSON file of training settings.") from None
-        try:
-            data = json.loads(text)
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, RecursionError) as exc:
+            raise InputError(f"The config file {p} is not valid JSON ({type(exc).__name__}).") from None
         except json.JSONDecodeError as exc:
             raise InputError(f"The config file {p} is not valid JSON ({exc}).") from None
         return cls.from_dict(data, f"The config file {p}")
