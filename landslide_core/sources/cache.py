@@ -229,19 +229,27 @@ class SceneCache:
             made.update(scene.provenance)
             write_scene(tmp_path, scene)
 
-        path, hit = self.get_or_create(key, produce, cancel=cancel)
-        if hit:
-            with SceneReader(path) as reader:
-                return FetchedScene(path, dict(reader.provenance), True)
-        return FetchedScene(path, made, False)
+        for _ in range(3):  # a hit evicted by another process before it is opened: fetch again
+            path, hit = self.get_or_create(key, produce, cancel=cancel)
+            if not hit:
+                return FetchedScene(path, made, False)
+            provenance = _provenance_of(path)
+            if provenance is not None:
+                return FetchedScene(path, provenance, True)
+        raise SourceError(f"The cached scene {key} keeps disappearing right after it is fetched.",
+                          "The scene cache is too small for the analyses running now: raise LANDSLIDE_CACHE_MAX_GB.")
 
     def fetch_file(self, key: str, write_scene_file: Callable[[Path], Any],
                    cancel: Optional[CancelToken] = None) -> FetchedScene:
         """Like :meth:`fetch_scene` for sources that write the scene GeoTIFF themselves (by
         windows, so memory stays bounded); the provenance is read from the file."""
-        path, hit = self.get_or_create(key, write_scene_file, cancel=cancel)
-        with SceneReader(path) as reader:
-            return FetchedScene(path, dict(reader.provenance), hit)
+        for _ in range(3):  # a hit evicted by another process before it is opened: fetch again
+            path, hit = self.get_or_create(key, write_scene_file, cancel=cancel)
+            provenance = _provenance_of(path)
+            if provenance is not None:
+                return FetchedScene(path, provenance, hit)
+        raise SourceError(f"The cached scene {key} keeps disappearing right after it is fetched.",
+                          "The scene cache is too small for the analyses running now: raise LANDSLIDE_CACHE_MAX_GB.")
 
     def remove(self, key: str) -> None:
         with self._key_lock(key):
@@ -337,6 +345,19 @@ def pin_scene(path: str | Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def _provenance_of(path: Path) -> Optional[dict]:
+    """The provenance stored in a cached scene, or None when the file is gone (evicted)."""
+    if not path.exists():
+        return None
+    try:
+        with SceneReader(path) as reader:
+            return dict(reader.provenance)
+    except InputError:
+        if not path.exists():
+            return None
+        raise
 
 
 def _check_geotiff(path: Path) -> None:
