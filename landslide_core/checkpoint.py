@@ -117,7 +117,7 @@ def _card_problem(values: dict[str, Any]) -> Optional[str]:
     if values.get("weights_dtype", "float32") not in ("float32", "float16"):
         return f"weights_dtype is {json_text(values['weights_dtype'])}, not float32 or float16"
     try:
-        check_arch_options(values["architecture"], len(bands), values.get("arch_kwargs", {}))
+        check_arch_options(values["architecture"], len(bands), values.get("arch_kwargs", {}), bands)
     except InputError as exc:
         return f"arch_kwargs {json_text(values.get('arch_kwargs'))}: {exc}"
     return None
@@ -204,7 +204,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise ModelError(f"{weights_path} is not a valid safetensors file ({exc}).") from None
     try:
-        model = build_model(card.architecture, len(card.bands), **card.arch_kwargs)
+        model = build_model(card.architecture, len(card.bands), card.bands, **card.arch_kwargs)
     except (InputError, TypeError, ValueError) as exc:
         raise ModelError(f"The model card {card.name} describes a network that cannot be built "
                          f"({str(exc).splitlines()[0]}).", "Fix its arch_kwargs, or re-export the model.") from None

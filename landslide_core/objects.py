@@ -70,10 +70,10 @@ class ObjectRules:
     #: contour than this alignment with the slope (|cos| of the angle, 0..1).
     min_downslope_alignment: Optional[float] = 0.35
     contour_min_elongation: float = 3.0
-    #: Ragged or thread-like objects: compactness below this is rejected (off by default:
-    #: debris tracks are thin, and measurement showed this rule costs more landslides than it
-    #: removes confounders).
-    min_compactness: Optional[float] = None
+    #: Thread-like, ragged objects: compactness below this is rejected. Rivers and their
+    #: gravel bars (long, winding, with ragged banks) score about 0.1; landslide scars, even
+    #: long debris tracks, 0.3 and more on the real samples.
+    min_compactness: Optional[float] = 0.15
 
     def validate(self) -> "ObjectRules":
         def positive(name: str, value: Any, upper: Optional[float] = None) -> None:

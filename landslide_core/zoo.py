@@ -65,6 +65,57 @@ class VanillaUNet(nn.Module):
         return self.head(x)
 
 
+#: Normalised differences (a - b) / (a + b) added by :class:`WithIndices`: vegetation (NDVI),
+#: water (NDWI), moisture and bare ground (B8 vs B11, B11 vs B12).
+INDEX_PAIRS: dict[str, tuple[str, str]] = {
+    "ndvi": ("B8", "B4"),
+    "ndwi": ("B3", "B8"),
+    "ndmi": ("B8", "B11"),
+    "swir_ratio": ("B11", "B12"),
+    "green_red": ("B3", "B4"),
+}
+
+
+class WithIndices(nn.Module):
+    """Adds normalised-difference indices of the input bands as extra channels before ``net``.
+
+    A ratio of two bands does not change when both are multiplied by the same factor: the sun
+    and slope shading (hillshade), a sensor gain or a season's brightness cancel out, which is
+    what makes a landslide scar look the same on a shaded and on a sunlit slope. Computed in
+    raw units (L4S units times the contract's scale), so the indices are the usual ones.
+    """
+
+    def __init__(self, net_builder: Callable[..., nn.Module], in_channels: int, bands: list[str],
+                 classes: int = 1, **kwargs):
+        super().__init__()
+        from .bands import scale_vector
+
+        bands = list(bands)
+        if len(bands) != in_channels:
+            raise InputError(f"WithIndices got {in_channels} input channels but {len(bands)} band names.")
+        usable = {k: (a, b) for k, (a, b) in INDEX_PAIRS.items() if a in bands and b in bands}
+        self.index_names = list(usable)
+        self.register_buffer("scale", torch.tensor(scale_vector(bands)).view(1, -1, 1, 1), persistent=False)
+        self._pairs = [(bands.index(a), bands.index(b)) for a, b in usable.values()]
+        self.net = net_builder(in_channels=in_channels + len(self._pairs), classes=classes, **kwargs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self._pairs:
+            return self.net(x)
+        raw = x * self.scale
+        idx = [(raw[:, a:a + 1] - raw[:, b:b + 1]) / (raw[:, a:a + 1] + raw[:, b:b + 1]).clamp_min(1.0)
+               for a, b in self._pairs]
+        return self.net(torch.cat([x, *idx], dim=1))
+
+
+def _with_indices(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    def build(in_channels: int, classes: int = 1, bands: list[str] | None = None, **kwargs) -> nn.Module:
+        if not bands:
+            raise InputError("This architecture needs the names of its input bands (arch option 'bands').")
+        return WithIndices(builder, in_channels, bands, classes, **kwargs)
+    return build
+
+
 class PadToMultiple(nn.Module):
     """Pads the input (reflect) to a multiple of ``multiple`` and crops the output back."""
 
@@ -110,9 +161,13 @@ ARCHITECTURES: dict[str, tuple[Callable[..., nn.Module], int]] = {
     "unet_resnet34": (_smp_unet("resnet34"), 32),
     "unet_mobilenet_v2": (_smp_unet("mobilenet_v2"), 32),
     "segformer_mit_b0": (_smp_segformer, 32),
+    #: the vanilla U-Net fed with its bands plus their normalised-difference indices
+    "unet_vanilla_indices": (_with_indices(VanillaUNet), 16),
     #: training-free: spectral indices and slope (landslide_core.spectral_index); not trainable
     "spectral_index": (_spectral_index, 1),
 }
+#: Architectures that need the names of their input bands (given by the card or the run).
+NEEDS_BAND_NAMES = ("unet_vanilla_indices",)
 #: Architectures with nothing to learn (the Training page and `train` leave them out).
 TRAINING_FREE = ("spectral_index",)
 #: Architectures a training run can use.
@@ -165,6 +220,17 @@ ARCH_OPTIONS: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
 ARCH_OPTIONS["unet_mobilenet_v2"] = ARCH_OPTIONS["unet_resnet34"]
 
 
+def _band_list(v: Any) -> bool:
+    from .bands import ALL_BANDS
+
+    return (isinstance(v, (list, tuple)) and 1 <= len(v) <= MAX_IN_CHANNELS and len(set(v)) == len(v)
+            and all(isinstance(b, str) and b in ALL_BANDS for b in v))
+
+
+ARCH_OPTIONS["unet_vanilla_indices"] = {**ARCH_OPTIONS["unet_vanilla"],
+                                        "bands": (_band_list, "a list of the input band names")}
+
+
 def _finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and abs(v) <= 1e6
 
@@ -178,9 +244,11 @@ def _spectral_index_options() -> dict[str, tuple[Callable[[Any], bool], str]]:
 ARCH_OPTIONS["spectral_index"] = _spectral_index_options()
 
 
-def check_arch_options(arch: str, in_channels: int, kwargs: Any) -> int:
+def check_arch_options(arch: str, in_channels: int, kwargs: Any,
+                       band_names: list[str] | tuple[str, ...] | None = None) -> int:
     """Check architecture options without building anything; return the parameter count when
-    it is known by arithmetic (else 0). Raises InputError (what was wrong, what to do)."""
+    it is known by arithmetic (else 0). Raises InputError (what was wrong, what to do).
+    ``band_names``: the input bands, for architectures that compute indices from them."""
     if arch not in ARCHITECTURES:
         raise InputError(f"Unknown architecture '{arch}'.", f"Choose one of: {', '.join(ARCHITECTURES)}.")
     if not _whole(1, MAX_IN_CHANNELS)(in_channels):
@@ -202,8 +270,15 @@ def check_arch_options(arch: str, in_channels: int, kwargs: Any) -> int:
     if "decoder_channels" in kwargs and len(kwargs["decoder_channels"]) != depth:
         raise InputError(f"decoder_channels has {len(kwargs['decoder_channels'])} numbers but the encoder has "
                          f"{depth} levels.", "Give one number per encoder level.")
-    if arch == "unet_vanilla":
-        n = vanilla_unet_parameters(in_channels, kwargs.get("base_channels", 64))
+    if arch in ("unet_vanilla", "unet_vanilla_indices"):
+        extra = 0
+        if arch == "unet_vanilla_indices":
+            bands = list(band_names) if band_names is not None else list(kwargs.get("bands") or [])
+            if len(bands) != in_channels:
+                raise InputError(f"{arch} needs the names of its {in_channels} input bands, got {len(bands)}.",
+                                 "Give them in the card's bands (or the arch option 'bands').")
+            extra = sum(1 for a, b in INDEX_PAIRS.values() if a in bands and b in bands)
+        n = vanilla_unet_parameters(in_channels + extra, kwargs.get("base_channels", 64))
         if n > MAX_PARAMETERS:
             raise InputError(f"These options make a network of {n / 1e6:,.0f} M parameters, more than the limit of "
                              f"{MAX_PARAMETERS / 1e6:,.0f} M.", "Use fewer base channels (the thesis uses 64).")
@@ -221,12 +296,16 @@ def json_text(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def build_model(arch: str, in_channels: int, **kwargs) -> nn.Module:
+def build_model(arch: str, in_channels: int, band_names: list[str] | tuple[str, ...] | None = None,
+                **kwargs) -> nn.Module:
     """Build architecture ``arch`` for ``in_channels`` bands, randomly initialised, offline.
 
-    ``kwargs`` go to the architecture (e.g. ``base_channels`` for ``unet_vanilla``); they are
-    checked first (:func:`check_arch_options`).
+    ``kwargs`` go to the architecture (e.g. ``base_channels`` for ``unet_vanilla``).
+    ``band_names``: the input bands in order, for architectures that compute indices from them.
+    The options are checked first, without building anything (:func:`check_arch_options`).
     """
-    check_arch_options(arch, in_channels, kwargs)
+    check_arch_options(arch, in_channels, kwargs, band_names)
     builder, multiple = ARCHITECTURES[arch]
+    if arch in NEEDS_BAND_NAMES:
+        kwargs["bands"] = list(band_names) if band_names is not None else kwargs.get("bands")
     return PadToMultiple(builder(in_channels=in_channels, classes=1, **kwargs), multiple)

@@ -96,7 +96,7 @@ def test_contour_rule_rejects_long_objects_along_the_contour_not_along_the_slope
     assert verdict(gully, slope, z, ObjectRules(max_rectangularity=None))[0] is None
 
 
-def test_compactness_rule_is_off_by_default_and_works_when_set():
+def test_compactness_rule_rejects_threads_but_not_debris_tracks():
     slope, z = slope_plane(30)
     thread = ellipse(60, 60, 30, 1.6)  # a debris track: thin, so never judged "blocky" either
     assert verdict(thread, slope, z)[0] is None

@@ -49,6 +49,9 @@ class TrainConfig:
     workers: int = 2
     val_share: float = 0.2
     augment: bool = True
+    #: Radiometric jitter of training batches (another date's gain, haze, cirrus; 0 = off,
+    #: 1 = the typical spread of Sentinel-2 dates). Only with ``augment``.
+    radiometric_jitter: float = 0.0
     max_train_patches: Optional[int] = None
     on_bad: str = "stop"
     split_file: Optional[str] = None
@@ -112,6 +115,8 @@ class TrainConfig:
             (self.on_bad in ON_BAD_CHOICES, "on_bad", f"one of {', '.join(ON_BAD_CHOICES)}"),
             (self.cache in CACHE_CHOICES, "cache", f"one of {', '.join(CACHE_CHOICES)}"),
             (self.memory_limit_gb > 0, "memory_limit_gb", "a number > 0"),
+            (isinstance(self.radiometric_jitter, (int, float)) and 0.0 <= self.radiometric_jitter <= 3.0,
+             "radiometric_jitter", "a number from 0 (off) to 3 (1 = the spread of Sentinel-2 dates)"),
             (isinstance(self.arch_kwargs, dict), "arch_kwargs", "a JSON object such as {\"base_channels\": 16}"),
         ]
         for ok, name, want in checks:
@@ -147,4 +152,4 @@ def check_architecture(config: TrainConfig) -> int:
     from ..bands import BAND_SETS as sets
     from ..zoo import check_arch_options
 
-    return check_arch_options(config.arch, len(sets[config.bands]), config.arch_kwargs)
+    return check_arch_options(config.arch, len(sets[config.bands]), config.arch_kwargs, sets[config.bands])
