@@ -275,7 +275,8 @@ def check_arch_options(arch: str, in_channels: int, kwargs: Any,
         if arch == "unet_vanilla_indices":
             bands = list(band_names) if band_names is not None else list(kwargs.get("bands") or [])
             if len(bands) != in_channels:
-                raise InputError(f"{arch} needs the names of its {in_channels} input bands, got {len(bands)}.",
+                raise InputError(f"{arch} needs the names of its input bands ({in_channels} channels, "
+                                 f"{len(bands)} names given).",
                                  "Give them in the card's bands (or the arch option 'bands').")
             extra = sum(1 for a, b in INDEX_PAIRS.values() if a in bands and b in bands)
         n = vanilla_unet_parameters(in_channels + extra, kwargs.get("base_channels", 64))

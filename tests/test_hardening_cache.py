@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
 import threading
 import time
 
@@ -17,7 +16,7 @@ from landslide_core.sources import get_source
 from landslide_core.sources.cache import SceneCache
 
 from dashboard_testkit import save_tiny_model, tiny_demo_request
-from hardening_kit import produce_with_count
+from hardening_kit import run_in_processes
 
 
 def _scene_file(path, seed=0, size=32):
@@ -81,10 +80,9 @@ def test_item4_six_simultaneous_fetches_of_one_key_download_it_once(tmp_path):
     log.write_text("")
     ready = tmp_path / "ready"
     ready.mkdir()
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(6) as pool:  # all six start fetching within milliseconds of each other
-        outs = [json.loads(r) for r in pool.starmap(
-            produce_with_count, [(str(tmp_path / "cache"), "s" * 40, str(log), str(scene_file), str(ready), 6)] * 6)]
+    # all six start fetching within milliseconds of each other
+    outs = run_in_processes("produce_with_count",
+                            [[str(tmp_path / "cache"), "s" * 40, str(log), str(scene_file), str(ready), 6]] * 6)
     assert log.read_text().count("produced") == 1
     assert sorted(o["hit"] for o in outs) == [False] + [True] * 5
     assert len({o["path"] for o in outs}) == 1

@@ -3,7 +3,6 @@ under damage and under many simultaneous users (threads and processes)."""
 from __future__ import annotations
 
 import json
-import multiprocessing
 import random
 import shutil
 import threading
@@ -17,7 +16,7 @@ from landslide_core.errors import InputError
 from landslide_core.sources import get_source
 
 from dashboard_testkit import save_tiny_model, tiny_demo_request
-from hardening_kit import export_everything
+from hardening_kit import export_everything, run_in_processes
 
 NAMES = list(analysis.EXPORT_FILES)
 
@@ -173,15 +172,13 @@ def test_16_threads_and_4_processes_exporting_and_rethresholding_give_identical_
         names = NAMES[:]
         random.Random(i).shuffle(names)
         jobs.append((["a", "b"][i % 2], names))
-    ctx = multiprocessing.get_context("forkserver")  # children fork from a server with the modules loaded
-    ctx.set_forkserver_preload(["hardening_kit", "landslide_core.result_views", "landslide_core.detection"])
-    with ctx.Pool(4) as procs, ThreadPoolExecutor(16) as threads:
-        folders = {"a": str(a.folder), "b": str(b.folder)}
-        proc_futures = [procs.apply_async(export_everything, (folders[lab], names, thresholds))
-                        for lab, names in jobs[:4]]
+    folders = {"a": str(a.folder), "b": str(b.folder)}
+    with ThreadPoolExecutor(17) as threads:
+        procs = threads.submit(run_in_processes, "export_everything",
+                               [[folders[lab], names, thresholds] for lab, names in jobs[:4]])
         thread_futures = [threads.submit(export_everything, folders[lab], names, thresholds)
                           for lab, names in jobs[4:]]
-        outs = [(jobs[k][0], f.get(timeout=300)) for k, f in enumerate(proc_futures)]
+        outs = [(jobs[k][0], out) for k, out in enumerate(procs.result(timeout=300))]
         outs += [(jobs[4 + k][0], f.result(timeout=300)) for k, f in enumerate(thread_futures)]
     seen_paths: dict[str, set] = {}
     for label, out in outs:
