@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import streamlit as st
 
-from landslide_core.errors import InputError, ModelError
+from landslide_core.errors import InputError
 
 from . import offline_assets, state
 
@@ -47,13 +47,18 @@ _readiness_lock = threading.Lock()
 
 
 def _check_readiness(name: str) -> None:
+    from landslide_core.errors import UserError
     from landslide_core.sources import get_source
 
     try:
         r = get_source(name).readiness()
         answer = (bool(r.ready), str(r.message))
-    except Exception as exc:  # noqa: BLE001 - a broken source is "not ready", with its reason
+    except UserError as exc:  # written for people, secrets kept out
         answer = (False, str(exc))
+    except Exception as exc:  # noqa: BLE001 - not ready; the text may quote a credential: type only
+        logging.getLogger("landslide.dashboard").error("self-test of %s failed: %s", name, type(exc).__name__)
+        answer = (False, f"{state.SOURCE_LABELS.get(name, name)}: its self-test failed unexpectedly "
+                         f"({type(exc).__name__}). Use another source, and report this with the server log.")
     with _readiness_lock:
         _readiness[name] = (time.time(), answer)
 
@@ -139,18 +144,19 @@ class ModelEntry:
 
 
 def list_model_entries(models_dir: Optional[Path] = None) -> list[ModelEntry]:
-    """Readable model cards in the models folder (default model first)."""
-    from landslide_core.checkpoint import DEFAULT_MODEL_NAME, read_card
+    """Usable model cards in the models folder (default model first)."""
+    from landslide_core.checkpoint import DEFAULT_MODEL_NAME, scan_models
 
-    folder = models_dir or state.models_dir()
-    entries = []
-    for card_path in sorted(Path(folder).glob("*.json")):
-        try:
-            entries.append(ModelEntry(card_path, read_card(card_path)))
-        except ModelError:
-            continue
+    entries = [ModelEntry(m.path, m.card) for m in scan_models(models_dir or state.models_dir()) if m.usable]
     entries.sort(key=lambda e: (e.path.stem != DEFAULT_MODEL_NAME, e.path.stem))
     return entries
+
+
+def unusable_models(models_dir: Optional[Path] = None) -> list[tuple[Path, str]]:
+    """(card path, reason) of each card in the models folder that cannot be used."""
+    from landslide_core.checkpoint import scan_models
+
+    return [(m.path, m.problem) for m in scan_models(models_dir or state.models_dir()) if not m.usable]
 
 
 # --- AOI inputs ---

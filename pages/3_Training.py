@@ -14,7 +14,7 @@ from landslide_core.training import TrainConfig, runs
 from landslide_core.training.config import parse_arch_kwargs
 from landslide_core.training.evaluate import run_preview
 from landslide_core.training.promote import promote
-from landslide_core.zoo import ARCHITECTURES
+from landslide_core.zoo import TRAINABLE
 
 ui.page_setup("Training")
 ss = st.session_state
@@ -39,7 +39,7 @@ with c1:
              "or the release's TrainData/ValidData/TestData folders.")
     band_set = st.selectbox("Band set", list(BAND_SETS), key="tr_bands",
                             format_func=lambda k: f"{k}: {', '.join(BAND_SETS[k])}")
-    arch = st.selectbox("Architecture", list(ARCHITECTURES), key="tr_arch")
+    arch = st.selectbox("Architecture", list(TRAINABLE), key="tr_arch")
     epochs = st.number_input("Epochs (at most; early stopping may end sooner)", 1, 1000, key="tr_epochs")
 with c2:
     alpha = st.slider("alpha: weight of Dice against WCE", 0.0, 1.0, defaults.alpha, 0.05, key="tr_alpha",

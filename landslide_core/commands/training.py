@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
+from ..fileio import ensure_writable_file
 from ..progress import CancelToken
 
 
@@ -20,7 +21,7 @@ def register(subparsers) -> None:
                     "prints its folder; a second run on the same device waits in a queue.")
     p.add_argument("--data", help="Landslide4Sense folder (img/ and mask/, or TrainData/ValidData/TestData)")
     p.add_argument("--arch", help="architecture (default unet_vanilla)")
-    p.add_argument("--bands", help="band set: l4s14 or thesis6 (default l4s14)")
+    p.add_argument("--bands", help="band set: l4s14, thesis6 or surface10 (default l4s14)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int, dest="batch_size")
     p.add_argument("--lr", type=float)
@@ -144,6 +145,8 @@ def cmd_evaluate(args) -> int:
 
     from ..training.promote import resolve_model
 
+    if args.out:  # checked now, not after the evaluation
+        ensure_writable_file(args.out)
     result = evaluate(resolve_model(args.model), args.data, args.batch_size, str(resolve_device(args.device)),
                       args.on_bad)
     print(format_table([result]))
