@@ -39,7 +39,7 @@ EVENT_AOI = box(-72.3, -13.4, 0.008)
 BASELINE = (D(2024, 1, 1), D(2024, 1, 31))
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -72,7 +72,7 @@ def postgres_url():
         shutil.chown(sock, "postgres")
         os.chmod(root, 0o755)
         as_user = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
+    port = free_port()
     subprocess.run(as_user + [_pg_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
                    check=True, capture_output=True)
     subprocess.run(as_user + [_pg_bin("pg_ctl"), "-D", str(data), "-w", "-l", str(root / "pg.log"), "-o",
