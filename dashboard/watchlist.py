@@ -111,7 +111,7 @@ def areas_table(areas: list, last: dict) -> None:
             "Next due (UTC)": _when(a.next_due_at) if a.next_due_at else "now",
             "Alerts to": ", ".join(str(ch) for ch in a.channels) or "-",
         })
-    st.dataframe(rows, hide_index=True, use_container_width=True)
+    st.dataframe(rows, hide_index=True, width="stretch")
 
 
 def timeline_figure(area, checks: list):
@@ -124,6 +124,9 @@ def timeline_figure(area, checks: list):
     ok = [c for c in checks if c.status == "ok"]
     other = [c for c in checks if c.status != "ok"]
     hover = "%{x|%Y-%m-%d %H:%M}<br>%{text}<extra></extra>"
+    times = sorted(c.finished_at for c in checks)
+    gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:]) if b > a]
+    bar_ms = 1000 * max(3600.0, 0.6 * min([area.cadence_s] + gaps))
     if ok:
         x = [c.finished_at for c in ok]
         text = [f"{c.baseline_date} -> {c.scene_date}: {c.new_count} new, {c.new_ha:.2f} ha (click: open in Compare)"
@@ -131,7 +134,7 @@ def timeline_figure(area, checks: list):
         folders = [c.result_folder or "" for c in ok]
         fig.add_trace(go.Bar(x=x, y=[c.new_count for c in ok], name="new landslides (count)", opacity=0.35,
                              marker_color="#b5442c", customdata=folders, text=text, hovertemplate=hover,
-                             textposition="none"), secondary_y=True)
+                             textposition="none", width=[bar_ms] * len(ok)), secondary_y=True)
         fig.add_trace(go.Scatter(x=x, y=[c.new_ha for c in ok], name="new landslides (ha)", mode="lines+markers",
                                  marker={"size": 14, "color": "#d7301f"}, line={"color": "#d7301f"},
                                  customdata=folders, text=text, hovertemplate=hover), secondary_y=False)
@@ -144,8 +147,10 @@ def timeline_figure(area, checks: list):
     if area.rule.min_ha is not None:
         fig.add_hline(y=area.rule.min_ha, line_dash="dot", line_color="#888",
                       annotation_text=f"alert at {area.rule.min_ha:g} ha", annotation_position="top left")
+    pad = max(area.cadence, dt.timedelta(days=2))
+    fig.update_xaxes(type="date", range=[times[0] - pad, times[-1] + pad])
     fig.update_yaxes(title_text="new landslides (ha)", rangemode="tozero", secondary_y=False)
-    fig.update_yaxes(title_text="count", rangemode="tozero", secondary_y=True, showgrid=False)
+    fig.update_yaxes(title_text="count", rangemode="tozero", secondary_y=True, showgrid=False, tickformat="d")
     fig.update_layout(height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10}, clickmode="event+select",
                       legend={"orientation": "h", "y": -0.2})
     return fig

@@ -275,6 +275,7 @@ class WatchRunner:
             self.progress(area.name, f"skipped: {why_not}")
             return CheckOutcome(area.name, SKIPPED, note=why_not)
         self.progress(area.name, "checking")
+        t0 = time.perf_counter()
         try:
             with _LeaseKeeper(self.store, area.id, self.id, self.lease_s) as keeper:
                 check, exit_code = self._check(area)
@@ -289,6 +290,7 @@ class WatchRunner:
         if recorded is None:
             return CheckOutcome(area.name, SKIPPED, note="another runner took the area over during the check")
         self.progress(area.name, recorded.status_label)
+        log.info("area '%s': %s in %.1f s", area.name, recorded.status_label, time.perf_counter() - t0)
         return CheckOutcome(area.name, recorded.status, recorded, recorded.reason or "", exit_code)
 
     def _check(self, area: Area) -> tuple[Check, int]:
@@ -326,9 +328,12 @@ class WatchRunner:
         options = DetectionOptions(**{k: v for k, v in area.detection_options.items() if k in fields})
         model = self._model(area.model)
         check_cancel(self.cancel)
+        t0 = time.perf_counter()
         with self.timings.measure("analysis"):
             result = run_analysis(plan.request, source, area.model, options, results_root=self.results_root,
                                   progress=self.analysis_progress, cancel=self.cancel, loaded_model=model)
+        log.info("area '%s': analysis %s in %.1f s%s", area.name, result.key, time.perf_counter() - t0,
+                 " (from the results cache)" if result.from_cache else "")
         change = (result.summary or {}).get("change", {})
         check.status = OK
         check.result_folder, check.result_key = str(result.folder), result.key
