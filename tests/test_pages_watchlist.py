@@ -10,6 +10,9 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import state, watchlist
 from dashboard_testkit import demo_windows, save_tiny_model, tiny_demo_aoi
+from landslide_core.sources.request import DateWindow
+from landslide_core.watch.areas import new_area
+from landslide_core.watch.records import utc_now
 
 ROOT = Path(__file__).resolve().parent.parent
 MONITOR = str(ROOT / "pages" / "1_Monitor.py")
@@ -82,11 +85,9 @@ def test_watchlist_page_check_now_and_time_line(app_env):
     at = _run(AppTest.from_file(WATCHLIST, default_timeout=TIMEOUT_S))
     assert "No area is watched yet" in _texts(at.info)
 
-    at = _monitor()
-    at.text_input(key="w_watch_name").input("Tiny")
-    at.button(key="btn_watch").click()
-    _run(at)
-
+    (pre_start, pre_end), _ = demo_windows()
+    watchlist.store().add_area(new_area("Tiny", tiny_demo_aoi(), baseline=DateWindow(pre_start, pre_end),
+                                        model=app_env / "models" / "tiny.json"), utc_now())
     at = _run(AppTest.from_file(WATCHLIST, default_timeout=TIMEOUT_S))
     table = at.dataframe[0].value
     assert list(table["Area"]) == ["Tiny"] and list(table["Last check (UTC)"]) == ["never"]

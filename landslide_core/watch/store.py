@@ -29,8 +29,7 @@ from ..errors import InputError, UserError
 from ..sources.request import DateWindow
 from . import schema
 from .config import DB_URL_ENV, default_db_url
-from .records import (ALERT_FAILED, FAILED, PENDING, SENDING, SENT, Alert, AlertRule, Area, Channel, Check,
-                      NewArea)
+from .records import ALERT_FAILED, PENDING, SENDING, SENT, Alert, AlertRule, Area, Channel, Check, NewArea
 
 log = logging.getLogger(__name__)
 
@@ -406,4 +405,4 @@ def _alert(r) -> Alert:
                  sent_at=r["sent_at"], error=r["error"])
 
 
-__all__ = ["WatchStore", "StoreError", "make_engine", "upgrade", "current_revision", "FAILED"]
+__all__ = ["WatchStore", "StoreError", "make_engine", "upgrade", "current_revision"]
