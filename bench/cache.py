@@ -1,8 +1,9 @@
 """Cache benchmark: time of a cache hit vs a fetch for a ~1024x1024 scene.
 
-The fetch goes through the real Earth Engine source code path (listing, selection, chunked
-download, scene GeoTIFF writing, checksummed atomic put) with the test fake at the network
-boundary, so it is a lower bound of a real fetch (no network time). The hit is
+The fetch goes through the real Earth Engine source code path and the real earthengine-api
+client (listing, selection, chunked download, scene GeoTIFF writing, checksummed atomic put)
+with the offline service of the tests at the HTTP transport, so it is a lower bound of a real
+fetch (no network time). The hit is
 ``SceneCache.get`` (size + checksum validation) plus reading the provenance, as in ``fetch``.
 Ends with one JSON line.
 """
@@ -23,7 +24,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from test_sources_request import square_km  # noqa: E402  (a square AOI in its UTM zone)
 
 
-def noisy_pixels(band_names, grid: dict):
+def noisy_pixels(bands, grid: dict):
     """Realistic-entropy pixels (integer DNs with noise), so compression and checksums cost what
     they cost on real scenes."""
     import numpy as np
@@ -31,41 +32,35 @@ def noisy_pixels(band_names, grid: dict):
     dims = grid["dimensions"]
     h, w = dims["height"], dims["width"]
     rng = np.random.default_rng(int(abs(grid["affineTransform"]["translateX"]) + abs(grid["affineTransform"]["translateY"])))
-    out = np.empty((h, w), dtype=[(b, "<f4") for b in band_names])
+    out = np.empty((h, w), dtype=[(b, np.dtype(t)) for b, t in bands])
     yy, xx = np.mgrid[0:h, 0:w]
     base = 1500 + 800 * np.sin(xx / 37.0) * np.cos(yy / 23.0)
-    for b in band_names:
-        out[b] = np.round(base + rng.normal(0, 120, (h, w))).astype(np.float32)
-    out["valid"] = (rng.random((h, w)) > 0.1).astype(np.float32)
+    for b, _ in bands:
+        out[b] = np.round(base + rng.normal(0, 120, (h, w)))
+    out["flags"] = np.where(rng.random((h, w)) > 0.1, 3, 2)
     return out
 
 
 def main() -> int:
     import datetime
 
-    from fake_ee import FakeEE, listing_feature
+    from ee_service import add_granules, key_config, reset_ee, scene, signed_up_service
 
     from landslide_core.sources.cache import SceneCache
     from landslide_core.sources.earthengine import EarthEngineSource
-    from landslide_core.sources.ee_auth import AuthConfig
     from landslide_core.sources.request import AnalysisRequest, DateWindow
     from landslide_core.sources.retry import RetryPolicy
 
-    fake = FakeEE()
-    sys.modules["ee"] = fake.module
-    sys.modules["ee.data"] = fake.module.data
-    sys.modules["ee.ee_exception"] = fake.module.ee_exception
-    fake.pixel_fn = noisy_pixels
-    fake.listing = {"type": "FeatureCollection",
-                    "features": [listing_feature("S2_A", "2023-01-20", 5.0, 0.02, 1.0)]}
+    reset_ee()
+    service, key = signed_up_service(pixel_fn=noisy_pixels)
+    add_granules(service, [scene("S2_A", "2023-01-20", 5.0, clear=0.98)])
     D = datetime.date
     request = AnalysisRequest(square_km(10.24), DateWindow(D(2023, 1, 1), D(2023, 2, 28)),
                               DateWindow(D(2023, 4, 1), D(2023, 5, 31)))
     grid = request.grid()
     with tempfile.TemporaryDirectory() as tmp:
         cache = SceneCache(Path(tmp), 10**10)
-        cfg = AuthConfig(kind="service_account", key_info={"client_email": "bench@x"}, project="bench")
-        src = EarthEngineSource(cache=cache, auth_config=cfg,
+        src = EarthEngineSource(cache=cache, auth_config=key_config(key), http_transport=service,
                                 retry_policy=RetryPolicy(sleep=lambda s: None, rng=random.Random(0)))
         t0 = time.perf_counter()
         fetched = src.fetch(request, request.pre)
@@ -84,7 +79,7 @@ def main() -> int:
         size_mb = fetched.path.stat().st_size / 1e6
     hit_s = statistics.median(hits)
     print(f"scene {grid.width}x{grid.height} px, 13 bands + valid, file {size_mb:.1f} MB")
-    print(f"fetch (fake network, real code path): {fetch_s:.3f} s")
+    print(f"fetch (offline service, real client and code path): {fetch_s:.3f} s")
     print(f"cache hit via source.fetch: median {hit_s:.4f} s, max {max(hits):.4f} s "
           f"(SceneCache.get alone {get_s:.4f} s)")
     print(f"hit / fetch = {hit_s / fetch_s:.3f}  (a hit is {fetch_s / hit_s:.0f}x faster)")

@@ -166,7 +166,9 @@ def landslide_table(view: dict) -> None:
     df = pd.DataFrame(rows).rename(columns={
         "area_ha": "area (ha)", "perimeter_m": "perimeter (m)", "slope_deg_mean": "mean slope (deg)",
         "slope_deg_max": "max slope (deg)", "probability_mean": "mean probability",
-        "centroid_lon": "lon", "centroid_lat": "lat"})
+        "centroid_lon": "lon", "centroid_lat": "lat", "pre_probability_mean": "before: probability",
+        "ndvi_drop": "NDVI drop", "brightness_rise": "brightness rise (ln)",
+        "height_above_valley_m": "above valley floor (m)", "why": "why it is new"})
     event = st.dataframe(df, hide_index=True, on_select="rerun", selection_mode="single-row",
                          key="cmp_table", height=min(38 + 35 * len(df), 320))
     ids = [int(r["id"]) for r in rows]

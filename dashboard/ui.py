@@ -47,13 +47,18 @@ _readiness_lock = threading.Lock()
 
 
 def _check_readiness(name: str) -> None:
+    from landslide_core.errors import UserError
     from landslide_core.sources import get_source
 
     try:
         r = get_source(name).readiness()
         answer = (bool(r.ready), str(r.message))
-    except Exception as exc:  # noqa: BLE001 - a broken source is "not ready", with its reason
+    except UserError as exc:  # written for people, secrets kept out
         answer = (False, str(exc))
+    except Exception as exc:  # noqa: BLE001 - not ready; the text may quote a credential: type only
+        logging.getLogger("landslide.dashboard").error("self-test of %s failed: %s", name, type(exc).__name__)
+        answer = (False, f"{state.SOURCE_LABELS.get(name, name)}: its self-test failed unexpectedly "
+                         f"({type(exc).__name__}). Use another source, and report this with the server log.")
     with _readiness_lock:
         _readiness[name] = (time.time(), answer)
 

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 #: The stages reported to ``progress(done, total, stage)``, in order.
 STAGES: tuple[str, ...] = ("fetch pre", "fetch post", "detect pre", "detect post", "change")
 DONE_FILE = "done.json"
-RESULT_VERSION = 1
+RESULT_VERSION = 2  # 2: per-object change with evidence.tif (co-registration, spectra, rules)
 
 
 def default_results_root() -> Path:
@@ -354,15 +354,25 @@ def _read_band(path: Path):
 
 def rethreshold(result: AnalysisResult, threshold: float, min_area_ha: Optional[float] = None):
     """Masks, change, new landslides and totals at another threshold, from the saved
-    probabilities (no model run). Returns :class:`landslide_core.change.PairResult`."""
+    probabilities and evidence (no model run), with the analysis's own object rules and change
+    settings. Returns :class:`landslide_core.change.PairResult`."""
     from .change import summarise_pair
+    from .detection import DetectionOptions
+    from .evidence import EVIDENCE_FILE, read_evidence
 
     pre_prob, transform, crs = _read_band(result.probability_tif("pre"))
     post_prob, _, _ = _read_band(result.probability_tif("post"))
-    slope = _read_band(result.slope_tif)[0] if result.slope_tif.is_file() else None
+    options = DetectionOptions.from_dict(result.options)
+    spectral = elevation = None
+    if result.path(EVIDENCE_FILE).is_file():
+        spectral, slope, elevation = read_evidence(result.path(EVIDENCE_FILE))
+    else:
+        slope = _read_band(result.slope_tif)[0] if result.slope_tif.is_file() else None
     if min_area_ha is None:
         min_area_ha = default_min_area_ha(result)
-    return summarise_pair(pre_prob, post_prob, slope, transform, crs, threshold, min_area_ha)
+    return summarise_pair(pre_prob, post_prob, slope, transform, crs, threshold, min_area_ha,
+                          elevation_m=elevation, spectral=spectral, grow_ratio=options.grow_ratio,
+                          rules=options.rules, settings=options.change)
 
 
 def grid_of(result: AnalysisResult):
@@ -394,10 +404,12 @@ def slope_class_areas(features: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def feature_table(features: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per landslide: its properties (area, slope, probability, centroid)."""
-    from .postprocess import FEATURE_PROPERTIES
+    """One row per landslide: its properties (area, slope, probability, centroid, and for new
+    landslides the evidence that kept them: pre probability, NDVI drop, why)."""
+    from .postprocess import feature_columns
 
-    return [{k: f.get("properties", {}).get(k) for k in FEATURE_PROPERTIES} for f in features]
+    columns = feature_columns(features)
+    return [{k: f.get("properties", {}).get(k) for k in columns} for f in features]
 
 
 def provenance_record(result: AnalysisResult) -> dict[str, Any]:

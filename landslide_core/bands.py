@@ -34,10 +34,14 @@ L4S_SCALE = np.array(
     dtype=np.float64,
 )
 
-#: Named band sets a model can be trained on.
+#: Named band sets a model can be trained on. ``surface10`` keeps what describes the ground:
+#: the 10 m and 20 m surface bands and the slope; it leaves out the atmospheric bands (B1
+#: aerosol, B9 water vapour, B10 cirrus), which describe the air and vary with it, and the
+#: absolute elevation, which says where a region lies rather than whether a slope failed.
 BAND_SETS: dict[str, tuple[str, ...]] = {
     "l4s14": ALL_BANDS,
     "thesis6": ("B2", "B3", "B4", "B8", SLOPE, ELEVATION),
+    "surface10": ("B2", "B3", "B4", "B5", "B6", "B7", "B8", "B11", "B12", SLOPE),
 }
 
 #: Scaling names a model card may declare.

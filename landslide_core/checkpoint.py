@@ -147,7 +147,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
         state = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise ModelError(f"{weights_path} is not a valid safetensors file ({exc}).") from None
-    model = build_model(card.architecture, len(card.bands), **card.arch_kwargs)
+    model = build_model(card.architecture, len(card.bands), card.bands, **card.arch_kwargs)
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     try:
         model.load_state_dict(state, strict=True)
@@ -171,6 +171,36 @@ def check_bands(card: ModelCard, available: Sequence[str]) -> None:
 
 def default_model_path() -> Path:
     return MODELS_DIR / f"{DEFAULT_MODEL_NAME}{CARD_SUFFIX}"
+
+
+def model_dirs() -> list[Path]:
+    """Where models are looked up by name: $LANDSLIDE_MODELS_DIR (if set), then the project's models/."""
+    import os
+
+    env = os.environ.get("LANDSLIDE_MODELS_DIR")
+    dirs = [Path(env).expanduser()] if env else []
+    return dirs + [MODELS_DIR]
+
+
+def resolve_model_path(model: str | Path) -> Path:
+    """A model's card path from a path (card, weights or common stem) or a model's name.
+
+    A bare name (e.g. ``index`` or ``default``) is looked up in :func:`model_dirs`.
+    """
+    p = Path(model)
+    card_path, _ = card_and_weights_paths(p)
+    if card_path.exists():
+        return card_path
+    name = str(model)
+    if name and "/" not in name and "\\" not in name and not p.suffix:
+        for d in model_dirs():
+            candidate = d / f"{name}{CARD_SUFFIX}"
+            if candidate.exists():
+                return candidate
+    known = sorted({c.stem for d in model_dirs() if d.is_dir() for c in d.glob(f"*{CARD_SUFFIX}")})
+    raise ModelError(f"The model {model} does not exist.",
+                     "Give the path of a model's .json card (its .safetensors beside it), or a model's name"
+                     + (f" ({', '.join(known)})." if known else "."))
 
 
 def list_models(models_dir: Optional[Path] = None) -> list[ModelCard]:

@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 
 from .errors import UserError
 
-COMMAND_MODULES = ("detect", "sources", "generate", "training", "watch")
+COMMAND_MODULES = ("detect", "fetch", "sources", "generate", "training", "watch")
 
 
 def build_parser() -> argparse.ArgumentParser:

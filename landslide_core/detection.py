@@ -1,17 +1,20 @@
 """Detection end to end: scene GeoTIFF(s) -> probability, mask, polygons, change, summary.
 
 ``detect_scene`` writes into ``out_dir``: ``probability.tif``, ``mask.tif`` (COGs),
-``landslides.geojson``, ``landslides.csv`` and ``summary.json``. ``detect_pair`` writes the
-same for each date under ``pre/`` and ``post/``, plus ``change.tif``, ``change.geojson`` (new
-landslides) and ``summary.json``. When pre and post are on different grids, pre is
-reprojected onto the post grid (bilinear for bands, nearest for the valid mask) and the
-summary says so; when they do not overlap, the pair is refused.
+``landslides.geojson``, ``landslides.csv``, ``rejected.geojson`` (objects the terrain and
+shape rules turned down, with the rule) and ``summary.json``. ``detect_pair`` writes the same
+for each date under ``pre/`` and ``post/``, plus ``change.tif``, ``change.geojson`` (new
+landslides, each with why it was kept), ``evidence.tif`` (terrain and spectra, for
+re-thresholding without the model) and ``summary.json``. Pre is brought onto the post grid
+and co-registered first (:mod:`landslide_core.alignment`); the summary reports the shift.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -20,19 +23,20 @@ import rasterio
 from rasterio.crs import CRS
 from rasterio.errors import RasterioError
 from rasterio.transform import Affine
-from rasterio.windows import Window
+from scipy import ndimage
 
 from . import exports
-from .bands import ALL_BANDS, VALID
-from .change import summarise_pair
-from .checkpoint import ModelCard, default_model_path, load_checkpoint
+from .alignment import align_pair, check_overlap, grid_of, reproject_scene_to, same_grid  # noqa: F401 (re-exported)
+from .change import ChangeSettings, summarise_pair
+from .checkpoint import ModelCard, default_model_path, load_checkpoint, resolve_model_path
 from .errors import InputError, ModelError
-from .postprocess import (DEFAULT_MIN_AREA_HA, apply_min_mapping_unit, check_threshold, mask_from_probability,
-                          mask_summary, pixel_area_ha, polygons_from_mask)
+from .evidence import EVIDENCE_FILE, read_spectral_pair, read_terrain, write_evidence
+from .objects import MEASURES, ObjectRules
+from .postprocess import (DEFAULT_GROW_RATIO, DEFAULT_MIN_AREA_HA, check_grow_ratio, check_threshold,
+                          landslide_mask, mask_summary, pixel_area_ha, polygons_from_mask)
 from .predictor import DEFAULT_OVERLAP_PX, DEFAULT_WINDOW_PX, PredictionInfo, Predictor, PredictorConfig
 from .progress import CancelToken, ProgressFn, check_cancel
-from .scene import PROVENANCE_TAG as SCENE_PROVENANCE_TAG
-from .scene import SceneReader, scene_profile
+from .scene import SceneReader
 
 STRIP_ROWS = 256
 #: GDAL's block cache during detection (its default, 5% of RAM, would dominate the memory
@@ -54,10 +58,42 @@ class DetectionOptions:
     min_area_ha: float = DEFAULT_MIN_AREA_HA
     device: Optional[str] = None
     batch_size: Optional[int] = None
+    #: Hysteresis: objects grow over pixels at ``grow_ratio`` x the threshold.
+    grow_ratio: float = DEFAULT_GROW_RATIO
+    #: Terrain and shape rules for objects (single dates and pairs).
+    rules: ObjectRules = field(default_factory=ObjectRules)
+    #: How change is decided per object (pairs).
+    change: ChangeSettings = field(default_factory=ChangeSettings)
+    #: Estimate and correct the shift between the dates (pairs).
+    coregister: bool = True
 
     def predictor_config(self) -> PredictorConfig:
         return PredictorConfig(window_px=int(self.window_px), overlap_px=int(self.overlap_px),
                                batch_size=self.batch_size, device=self.device)
+
+    def validate(self) -> "DetectionOptions":
+        if self.threshold is not None:
+            check_threshold(self.threshold)
+        if self.min_area_ha is None or not self.min_area_ha >= 0:
+            raise InputError(f"The minimum mapping unit must be >= 0 ha, got {self.min_area_ha}.")
+        check_grow_ratio(self.grow_ratio)
+        self.rules = ObjectRules.from_dict(self.rules if not isinstance(self.rules, ObjectRules)
+                                           else dataclasses.asdict(self.rules))
+        self.change = ChangeSettings.from_dict(self.change if not isinstance(self.change, ChangeSettings)
+                                               else dataclasses.asdict(self.change))
+        self.predictor_config().validate()
+        return self
+
+    @classmethod
+    def from_dict(cls, data: Optional[dict[str, Any]]) -> "DetectionOptions":
+        """Options from their JSON form (as recorded in results); unknown keys are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in (data or {}).items() if k in names}).validate()
+
+    def object_settings(self) -> dict[str, Any]:
+        """What decides objects and change, as recorded in the outputs' provenance."""
+        return {"min_area_ha": self.min_area_ha, "grow_ratio": self.grow_ratio, "rules": self.rules.to_dict(),
+                "change": self.change.to_dict(), "coregister": self.coregister}
 
 
 @dataclass
@@ -65,6 +101,7 @@ class _SceneResult:
     summary: dict[str, Any]
     prob: np.ndarray
     slope_deg: np.ndarray
+    elevation_m: np.ndarray
     transform: Affine
     crs: CRS
 
@@ -85,33 +122,14 @@ def load_model(model_path: Optional[str | Path] = None) -> LoadedModel:
                 "as models/default.json + models/default.safetensors (see the README).",
             )
     else:
-        path = Path(model_path)
-        if not path.exists() and not path.with_suffix(".json").exists():
-            raise ModelError(f"The model {path} does not exist.",
-                             "Give the path of a model's .json card (its .safetensors beside it).")
+        path = resolve_model_path(model_path)
     model, card = load_checkpoint(path, device="cpu")
     return model, card, path
-
-
-def grid_of(path: str | Path) -> dict[str, Any]:
-    with SceneReader(path) as r:
-        return {"crs": r.crs.to_string(), "transform": list(r.transform)[:6], "width": r.width, "height": r.height}
 
 
 def _model_summary(card: ModelCard, path: Path) -> dict[str, Any]:
     return {"name": card.name, "path": str(path), "architecture": card.architecture, "band_set": card.band_set,
             "card_threshold": card.threshold, "weights_sha256": card.weights_sha256, "trained_on": card.trained_on}
-
-
-def _read_slope(scene_path: str | Path, cancel: Optional[CancelToken]) -> np.ndarray:
-    """The scene's slope (degrees) read strip by strip."""
-    with SceneReader(scene_path) as reader:
-        slope = np.empty((reader.height, reader.width), np.float32)
-        for y0 in range(0, reader.height, STRIP_ROWS):
-            check_cancel(cancel)
-            h = min(STRIP_ROWS, reader.height - y0)
-            slope[y0:y0 + h] = reader.read_slope_deg(Window(0, y0, reader.width, h))
-    return slope
 
 
 def _detect_one(scene_path: Path, out_dir: Path, predictor: Predictor, card: ModelCard, model_path: Path,
@@ -138,18 +156,23 @@ def _detect_one(scene_path: Path, out_dir: Path, predictor: Predictor, card: Mod
         t_pred = time.perf_counter()
         with rasterio.open(raw_prob) as ds:
             prob = ds.read(1)
-        slope = _read_slope(scene_path, cancel)
-        mask = apply_min_mapping_unit(mask_from_probability(prob, threshold), transform, options.min_area_ha)
-        features = polygons_from_mask(mask, prob, slope, transform, crs, options.min_area_ha)
+        slope, elevation = read_terrain(scene_path, cancel)
+        mask, ruled = landslide_mask(prob, threshold, transform, options.min_area_ha, options.grow_ratio,
+                                     options.rules, slope, elevation)
+        features = polygons_from_mask(mask, prob, slope, transform, crs, options.min_area_ha,
+                                      extra=_measures_of(slope, elevation, transform, options.rules))
+        rejected = polygons_from_mask(np.where(ruled.rejected_mask(), 1, 0).astype(np.uint8), prob, slope,
+                                      transform, crs, 0.0, extra=_rejection_of(ruled))
         t_post = time.perf_counter()
         card_dict = card.to_dict()
         exports.cog_from_geotiff(raw_prob, out_dir / "probability.tif", "probability", card_dict, provenance)
     finally:
         raw_prob.unlink(missing_ok=True)
     exports.write_cog(mask, out_dir / "mask.tif", transform, crs, "mask", card_dict, provenance)
-    exports.write_geojson(features, out_dir / "landslides.geojson", card_dict, provenance,
-                          {"threshold": threshold, "min_area_ha": options.min_area_ha})
+    settings = {"threshold": threshold, **options.object_settings()}
+    exports.write_geojson(features, out_dir / "landslides.geojson", card_dict, provenance, settings)
     exports.write_csv(features, out_dir / "landslides.csv")
+    exports.write_geojson(rejected, out_dir / "rejected.geojson", card_dict, provenance, settings)
     t_exp = time.perf_counter()
     stats = mask_summary(mask, transform, prob)
     summary = {
@@ -162,15 +185,42 @@ def _detect_one(scene_path: Path, out_dir: Path, predictor: Predictor, card: Mod
         "min_area_ha": options.min_area_ha,
         **stats,
         "assessed_ha": round(stats["landslide_ha"] + stats["stable_ha"], 4),
+        "rejected_by_rule": ruled.rejected_counts(),
+        "settings": options.object_settings(),
         "prediction": {**info.to_dict(), "path": str(out_dir / "probability.tif")},
         "timings_s": {"predict": round(t_pred - t0, 3), "postprocess": round(t_post - t_pred, 3),
                       "export": round(t_exp - t_post, 3), "total": round(t_exp - t0, 3)},
         "provenance": provenance,
         "outputs": {"probability": "probability.tif", "mask": "mask.tif", "polygons": "landslides.geojson",
-                    "table": "landslides.csv"},
+                    "table": "landslides.csv", "rejected": "rejected.geojson"},
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    return _SceneResult(summary, prob, slope, transform, crs)
+    return _SceneResult(summary, prob, slope, elevation, transform, crs)
+
+
+def _measures_of(slope, elevation, transform: Affine, rules: ObjectRules):
+    """Per-polygon terrain and shape measures (the ones the rules use), for the GeoJSON and CSV."""
+    from .objects import measure_objects
+
+    def extra(labels: np.ndarray, k: int) -> dict[str, list]:
+        table = measure_objects(labels, slope, elevation, math.sqrt(abs(transform.a * transform.e)),
+                                rules.valley_radius_m)
+        return {name: list(table.measures[name]) for name in MEASURES if name != "slope_deg_mean"}
+    return extra
+
+
+def _rejection_of(ruled):
+    """Per rejected polygon: the rule that turned it down, in words, and its measures."""
+    from .objects import REJECT_REASONS
+
+    def extra(labels: np.ndarray, k: int) -> dict[str, list]:
+        obj = np.asarray(ndimage.maximum(ruled.table.labels, labels, index=np.arange(1, k + 1)), int) - 1
+        rule = [ruled.verdicts[j] for j in obj]
+        out: dict[str, list] = {"rejected_by": rule, "reason": [REJECT_REASONS.get(r, r) for r in rule]}
+        for name in MEASURES:
+            out[name] = [ruled.table.measures[name][j] for j in obj]
+        return out
+    return extra
 
 
 def make_out_dir(out_dir: Path) -> Path:
@@ -186,12 +236,7 @@ def make_out_dir(out_dir: Path) -> Path:
 
 
 def _prepare(model_path, options: Optional[DetectionOptions], loaded: Optional[LoadedModel] = None):
-    options = options or DetectionOptions()
-    if options.threshold is not None:
-        check_threshold(options.threshold)
-    if options.min_area_ha is None or not options.min_area_ha >= 0:
-        raise InputError(f"The minimum mapping unit must be >= 0 ha, got {options.min_area_ha}.")
-    options.predictor_config().validate()
+    options = (options or DetectionOptions()).validate()
     model, card, path = loaded if loaded is not None else load_model(model_path)
     threshold = check_threshold(card.threshold if options.threshold is None else options.threshold)
     predictor = Predictor(model, card, options.predictor_config())
@@ -217,71 +262,6 @@ def detect_scene(scene_path: str | Path, out_dir: str | Path, model_path: Option
 
 
 # -- pairs -------------------------------------------------------------------------------------
-def same_grid(a: SceneReader, b: SceneReader) -> bool:
-    return (a.crs == b.crs and a.width == b.width and a.height == b.height
-            and a.transform.almost_equals(b.transform, precision=1e-6 * abs(b.transform.a)))
-
-
-def check_overlap(pre: SceneReader, post: SceneReader) -> None:
-    """Refuse a pair whose footprints do not intersect (after bringing pre into post's CRS)."""
-    from rasterio.warp import transform_bounds
-
-    def bounds(r: SceneReader):
-        return rasterio.transform.array_bounds(r.height, r.width, r.transform)  # (west, south, east, north)
-
-    l, b, r, t = transform_bounds(pre.crs, post.crs, *bounds(pre))
-    pw, ps, pe, pn = bounds(post)
-    if min(r, pe) <= max(l, pw) or min(t, pn) <= max(b, ps):
-        raise InputError(
-            f"The pre scene {pre.path} and the post scene {post.path} do not overlap "
-            f"(pre covers {l:.0f},{b:.0f} - {r:.0f},{t:.0f} and post {pw:.0f},{ps:.0f} - {pe:.0f},{pn:.0f} "
-            f"in {post.crs.to_string()}), so no change can be computed.",
-            "Give two images of the same area.")
-
-
-def reproject_scene_to(src_path: Path, target: SceneReader, out_path: Path,
-                       cancel: Optional[CancelToken] = None) -> Path:
-    """Write ``src_path`` as a scene GeoTIFF on ``target``'s grid, strip by strip.
-
-    Bands are resampled bilinearly, the ``valid`` band by nearest neighbour; pixels outside
-    the source or at its nodata become NaN (not valid).
-    """
-    from rasterio.enums import Resampling
-    from rasterio.vrt import WarpedVRT
-
-    with SceneReader(src_path) as src:
-        names = [b for b in ALL_BANDS if b in src.band_index]
-        idx = [src.band_index[b] for b in names]
-        src_nodata = src.nodata
-        provenance = dict(src.provenance)
-    provenance["reprojected_onto"] = {"crs": target.crs.to_string(), "transform": list(target.transform)[:6],
-                                      "width": target.width, "height": target.height}
-    with rasterio.open(src_path) as ds, SceneReader(src_path) as src:
-        has_valid = VALID in src.band_index
-        common = dict(crs=target.crs, transform=target.transform, width=target.width, height=target.height,
-                      dtype="float32", nodata=float("nan"), src_nodata=src_nodata)
-        profile = scene_profile(target.width, target.height, len(names) + 1, target.transform, target.crs)
-        partial = out_path.with_name(out_path.name + ".partial")
-        with WarpedVRT(ds, resampling=Resampling.bilinear, **common) as bil, \
-                WarpedVRT(ds, resampling=Resampling.nearest, **common) as near, \
-                rasterio.open(partial, "w", **profile) as dst:
-            for y0 in range(0, target.height, STRIP_ROWS):
-                check_cancel(cancel)
-                win = Window(0, y0, target.width, min(STRIP_ROWS, target.height - y0))
-                data = bil.read(idx, window=win)
-                valid = np.isfinite(data).all(axis=0)
-                if has_valid:
-                    v = near.read(src.band_index[VALID], window=win)
-                    valid &= np.isfinite(v) & (v != 0)
-                dst.write(data, indexes=list(range(1, len(names) + 1)), window=win)
-                dst.write(valid.astype(np.float32)[None], indexes=[len(names) + 1], window=win)
-            for i, name in enumerate(names + [VALID]):
-                dst.set_band_description(i + 1, name)
-            dst.update_tags(**{SCENE_PROVENANCE_TAG: json.dumps(provenance, default=str)})
-    partial.replace(out_path)
-    return out_path
-
-
 def detect_pair(pre_path: str | Path, post_path: str | Path, out_dir: str | Path,
                 model_path: Optional[str | Path] = None, options: Optional[DetectionOptions] = None,
                 progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
@@ -298,62 +278,67 @@ def _detect_pair(pre_path, post_path, out_dir, model_path, options, progress, ca
     t0 = time.perf_counter()
     pre_path, post_path, out_dir = Path(pre_path), Path(post_path), Path(out_dir)
     with SceneReader(pre_path) as pre, SceneReader(post_path) as post:
-        aligned = same_grid(pre, post)
-        if not aligned:
+        if not same_grid(pre, post):
             check_overlap(pre, post)
     options, card, path, threshold, predictor = _prepare(model_path, options, loaded)
     make_out_dir(out_dir)
-    reprojection = None
-    pre_input = pre_path
-    tmp_pre = out_dir / ".pre_on_post_grid.tif"
+    aligned = align_pair(pre_path, post_path, out_dir, cancel, coregister=options.coregister)
     try:
-        if not aligned:
-            with SceneReader(post_path) as post:
-                reproject_scene_to(pre_path, post, tmp_pre, cancel)
-            pre_input = tmp_pre
-            reprojection = {"pre_grid": grid_of(pre_path), "onto_post_grid": grid_of(post_path),
-                            "resampling": "bilinear for bands, nearest for the valid mask"}
-        pre_res = _detect_one(pre_input, out_dir / "pre", predictor, card, path, threshold, options, progress,
-                              cancel, "detect pre", "pre", shown_path=pre_path)
+        pre_res = _detect_one(aligned.pre_path, out_dir / "pre", predictor, card, path, threshold, options,
+                              progress, cancel, "detect pre", "pre", shown_path=pre_path)
+        post_res = _detect_one(post_path, out_dir / "post", predictor, card, path, threshold, options, progress,
+                               cancel, "detect post", "post")
+        check_cancel(cancel)
+        if progress:
+            progress(0, 1, "change")
+        t_change = time.perf_counter()
+        spectral = read_spectral_pair(aligned.pre_path, post_path, cancel)
     finally:
-        tmp_pre.unlink(missing_ok=True)
-    if reprojection:
+        aligned.cleanup()
+    shift = aligned.shift.to_dict() if aligned.shift is not None else None
+    if aligned.reprojection or shift:
         pre_res.summary["scene"] = str(pre_path)
-        pre_res.summary["reprojected"] = reprojection
+        pre_res.summary["reprojected"] = aligned.reprojection
+        pre_res.summary["coregistration"] = shift
         (out_dir / "pre" / "summary.json").write_text(json.dumps(pre_res.summary, indent=2, default=str))
-    post_res = _detect_one(post_path, out_dir / "post", predictor, card, path, threshold, options, progress,
-                           cancel, "detect post", "post")
-    check_cancel(cancel)
-    if progress:
-        progress(0, 1, "change")
-    t_change = time.perf_counter()
     pair = summarise_pair(pre_res.prob, post_res.prob, post_res.slope_deg, post_res.transform, post_res.crs,
-                          threshold, options.min_area_ha)
+                          threshold, options.min_area_ha, elevation_m=post_res.elevation_m, spectral=spectral,
+                          grow_ratio=options.grow_ratio, rules=options.rules, settings=options.change)
     card_dict = card.to_dict()
-    provenance = {"pre": pre_res.summary["provenance"], "post": post_res.summary["provenance"]}
-    if reprojection:
-        provenance["reprojected"] = reprojection
+    provenance = {"pre": pre_res.summary["provenance"], "post": post_res.summary["provenance"],
+                  "coregistration": shift, "settings": {"threshold": threshold, **options.object_settings()}}
+    if aligned.reprojection:
+        provenance["reprojected"] = aligned.reprojection
+    write_evidence(out_dir / EVIDENCE_FILE, spectral, post_res.slope_deg, post_res.elevation_m, post_res.transform,
+                   post_res.crs, provenance)
     exports.write_cog(pair.change, out_dir / "change.tif", post_res.transform, post_res.crs, "change",
                       card_dict, provenance)
     exports.write_geojson(pair.new_features, out_dir / "change.geojson", card_dict, provenance,
                           {"threshold": threshold, "min_area_ha": options.min_area_ha, "change_class": "new"})
     if progress:
         progress(1, 1, "change")
+    warnings = [w for w in ((aligned.shift.warning if aligned.shift else None),) if w]
     summary = {
         "kind": "pair",
         "pre_scene": str(pre_path),
         "post_scene": str(post_path),
         "grid": post_res.summary["grid"],
-        "reprojected": reprojection,
+        "reprojected": aligned.reprojection,
+        "coregistration": shift,
+        "warnings": warnings,
         "model": _model_summary(card, path),
         "threshold": threshold,
         "min_area_ha": options.min_area_ha,
+        "settings": options.object_settings(),
         "change": pair.summary,
-        "pre": {k: pre_res.summary[k] for k in ("landslide_ha", "landslide_count", "not_assessable_ha", "timings_s")},
-        "post": {k: post_res.summary[k] for k in ("landslide_ha", "landslide_count", "not_assessable_ha", "timings_s")},
+        "pre": {k: pre_res.summary[k] for k in ("landslide_ha", "landslide_count", "not_assessable_ha",
+                                                "rejected_by_rule", "timings_s")},
+        "post": {k: post_res.summary[k] for k in ("landslide_ha", "landslide_count", "not_assessable_ha",
+                                                  "rejected_by_rule", "timings_s")},
         "timings_s": {"change": round(time.perf_counter() - t_change, 3), "total": round(time.perf_counter() - t0, 3)},
         "provenance": provenance,
-        "outputs": {"pre": "pre/", "post": "post/", "change": "change.tif", "new_landslides": "change.geojson"},
+        "outputs": {"pre": "pre/", "post": "post/", "change": "change.tif", "new_landslides": "change.geojson",
+                    "evidence": EVIDENCE_FILE},
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary

@@ -20,7 +20,7 @@ import rasterio
 from rasterio.crs import CRS
 from rasterio.transform import Affine
 
-from .postprocess import FEATURE_PROPERTIES
+from .postprocess import feature_columns
 
 MODEL_CARD_TAG = "MODEL_CARD"
 PROVENANCE_TAG = "PROVENANCE"
@@ -116,10 +116,11 @@ def write_geojson(features: list[dict[str, Any]], path: str | Path, model_card: 
 def write_csv(features: Iterable[dict[str, Any]], path: str | Path) -> Path:
     """One row per polygon with its properties (no geometry; centroid lon/lat included)."""
     path = Path(path)
+    features = list(features)
+    columns = feature_columns(features)
     with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(FEATURE_PROPERTIES), extrasaction="ignore")
+        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         for f in features:
-            writer.writerow({k: ("" if f["properties"].get(k) is None else f["properties"][k])
-                             for k in FEATURE_PROPERTIES})
+            writer.writerow({k: ("" if f["properties"].get(k) is None else f["properties"][k]) for k in columns})
     return path

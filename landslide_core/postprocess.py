@@ -1,6 +1,10 @@
 """Probability -> mask -> landslide polygons with their measures.
 
 Mask values: 1 landslide, 0 stable ground, 255 not assessable (cloud, shadow, nodata).
+Objects are made by hysteresis (:func:`hysteresis_mask`): pixels at or above the threshold
+seed an object, which grows over connected pixels at or above ``grow_ratio`` times the
+threshold; then the minimum mapping unit and the terrain and shape rules of
+:mod:`landslide_core.objects` decide which objects are landslides (:func:`landslide_objects`).
 Connected components are 4-connected (pixels sharing an edge), the same rule as
 ``rasterio.features.shapes``; the minimum mapping unit drops components smaller than
 ``min_area_ha``. Areas and perimeters are measured in the grid's projected CRS (metres);
@@ -9,13 +13,16 @@ polygons are returned as GeoJSON features in EPSG:4326.
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 import numpy as np
 from rasterio.crs import CRS
 from rasterio.transform import Affine
 
 from .errors import InputError
+
+if TYPE_CHECKING:
+    from .objects import ObjectRules, RuledObjects
 
 LANDSLIDE = 1
 STABLE = 0
@@ -24,6 +31,21 @@ DEFAULT_MIN_AREA_HA = 0.1
 WGS84 = CRS.from_epsg(4326)
 FEATURE_PROPERTIES = ("id", "area_ha", "perimeter_m", "slope_deg_mean", "slope_deg_max",
                       "probability_mean", "centroid_lon", "centroid_lat")
+
+
+def feature_columns(features: Sequence[dict[str, Any]]) -> list[str]:
+    """Table columns of polygons: :data:`FEATURE_PROPERTIES`, then any further properties they
+    carry (measures, evidence, why), in the order they first appear."""
+    cols = list(FEATURE_PROPERTIES)
+    for f in features:
+        for k in f.get("properties", {}):
+            if k not in cols:
+                cols.append(k)
+    return cols
+
+
+#: The grow threshold of the hysteresis, as a share of the (seed) threshold.
+DEFAULT_GROW_RATIO = 0.6
 
 
 def check_threshold(threshold: float) -> float:
@@ -58,6 +80,41 @@ def mask_from_probability(prob: np.ndarray, threshold: float) -> np.ndarray:
     return mask
 
 
+def check_grow_ratio(grow_ratio: float) -> float:
+    try:
+        r = float(grow_ratio)
+    except (TypeError, ValueError):
+        raise InputError(f"The grow ratio '{grow_ratio}' is not a number.",
+                         "Give a share of the threshold between 0 and 1, e.g. 0.6.") from None
+    if not 0.0 < r <= 1.0:
+        raise InputError(f"The grow ratio {grow_ratio} is outside (0, 1].",
+                         "Give a share of the threshold between 0 and 1, e.g. 0.6 (1 = no hysteresis).")
+    return r
+
+
+def hysteresis_mask(prob: np.ndarray, threshold: float, grow_ratio: float = DEFAULT_GROW_RATIO) -> np.ndarray:
+    """uint8 mask by hysteresis: objects seeded at ``prob >= threshold`` and grown over the
+    4-connected pixels with ``prob >= grow_ratio * threshold``; 255 where prob is NaN."""
+    t = check_threshold(threshold)
+    r = check_grow_ratio(grow_ratio)
+    prob = np.asarray(prob)
+    finite = np.isfinite(prob)
+    with np.errstate(invalid="ignore"):
+        seed = finite & (prob >= t)
+        grow = finite & (prob >= t * r)
+    mask = np.zeros(prob.shape, np.uint8)
+    if r < 1.0 and seed.any():
+        labels, n = label_components(grow)
+        seeded = np.zeros(n + 1, bool)
+        seeded[np.unique(labels[seed])] = True
+        seeded[0] = False
+        mask[seeded[labels]] = LANDSLIDE
+    else:
+        mask[seed] = LANDSLIDE
+    mask[~finite] = NOT_ASSESSABLE
+    return mask
+
+
 def label_components(binary: np.ndarray) -> tuple[np.ndarray, int]:
     """4-connected components of a boolean array: (labels int32, count)."""
     from scipy import ndimage
@@ -88,17 +145,41 @@ def apply_min_mapping_unit(mask: np.ndarray, transform: Affine, min_area_ha: flo
     return out
 
 
+def landslide_mask(prob: np.ndarray, threshold: float, transform: Affine,
+                   min_area_ha: float = DEFAULT_MIN_AREA_HA, grow_ratio: float = DEFAULT_GROW_RATIO,
+                   rules: Optional["ObjectRules"] = None, slope_deg: Optional[np.ndarray] = None,
+                   elevation_m: Optional[np.ndarray] = None,
+                   valley: Optional[tuple[np.ndarray, np.ndarray]] = None) -> tuple[np.ndarray, "RuledObjects"]:
+    """The landslide mask of one date: hysteresis, minimum mapping unit, then the object rules.
+
+    Returns the uint8 mask (1 landslide, 0 stable, 255 not assessable) and the objects before
+    the rules with each one's verdict (what was rejected and why).
+    """
+    from .objects import ObjectRules, apply_object_rules
+
+    mask = apply_min_mapping_unit(hysteresis_mask(prob, threshold, grow_ratio), transform, min_area_ha)
+    pixel_m = math.sqrt(pixel_area_m2(transform))
+    ruled = apply_object_rules(mask == LANDSLIDE, slope_deg, elevation_m, pixel_m,
+                               rules if rules is not None else ObjectRules(), valley)
+    mask[(mask == LANDSLIDE) & ~ruled.kept] = STABLE
+    return mask, ruled
+
+
 def count_components(mask: np.ndarray, value: int = LANDSLIDE) -> int:
     return label_components(mask == value)[1]
 
 
 def polygons_from_mask(mask: np.ndarray, prob: Optional[np.ndarray], slope_deg: Optional[np.ndarray],
                        transform: Affine, crs: CRS, min_area_ha: float = DEFAULT_MIN_AREA_HA,
-                       value: int = LANDSLIDE) -> list[dict[str, Any]]:
+                       value: int = LANDSLIDE,
+                       extra: Optional[Callable[[np.ndarray, int], dict[str, Sequence[Any]]]] = None,
+                       ) -> list[dict[str, Any]]:
     """GeoJSON features (EPSG:4326) of the components of ``mask == value`` of at least ``min_area_ha``.
 
     Properties: id, area_ha, perimeter_m, slope_deg_mean, slope_deg_max, probability_mean,
     centroid_lon, centroid_lat (measured in the projected CRS, then converted).
+    ``extra(labels, k)``: more properties per polygon, given the labels 1..k of the polygons
+    (int32 (H, W)); returns name -> sequence of k values (label i at index i - 1).
     """
     from pyproj import Transformer
     from rasterio.features import shapes
@@ -141,6 +222,7 @@ def polygons_from_mask(mask: np.ndarray, prob: Optional[np.ndarray], slope_deg: 
         out[~np.isfinite(out)] = np.nan
         return out
 
+    more = extra(labels, k) if extra is not None else {}
     prob_mean = per_label_mean(prob)
     slope_mean = per_label_mean(slope_deg)
     slope_max = per_label_max(slope_deg)
@@ -164,6 +246,7 @@ def polygons_from_mask(mask: np.ndarray, prob: Optional[np.ndarray], slope_deg: 
                 "probability_mean": _round_or_none(prob_mean[i], 4),
                 "centroid_lon": round(float(lon), 7),
                 "centroid_lat": round(float(lat), 7),
+                **{name: _jsonable(values[i]) for name, values in more.items()},
             },
         })
     features.sort(key=lambda f: f["properties"]["id"])
@@ -172,6 +255,16 @@ def polygons_from_mask(mask: np.ndarray, prob: Optional[np.ndarray], slope_deg: 
 
 def _round_or_none(x: float, digits: int) -> Optional[float]:
     return None if not np.isfinite(x) else round(float(x), digits)
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (np.floating, float)):
+        return _round_or_none(float(v), 4)
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.bool_):
+        return bool(v)
+    return v
 
 
 def mask_summary(mask: np.ndarray, transform: Affine, prob: Optional[np.ndarray] = None) -> dict[str, Any]:

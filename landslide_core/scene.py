@@ -167,6 +167,30 @@ class SceneReader:
             invalid |= self._ds.read(self.band_index[VALID], window=window) == 0
         return stack, ~invalid
 
+    def read_bands(self, names: Sequence[str], window: Optional[Window] = None,
+                   mask_invalid: bool = True) -> np.ndarray:
+        """Some bands (float32 (len(names), h, w), raw units); NaN at nodata and non-finite
+        values, and with ``mask_invalid`` also where the ``valid`` band is 0 (cloud, shadow)."""
+        if window is None:
+            window = Window(0, 0, self.width, self.height)
+        window = window.round_offsets().round_lengths()
+        h, w = int(window.height), int(window.width)
+        out = np.empty((len(names), h, w), np.float32)
+        invalid = np.zeros((h, w), bool)
+        for k, name in enumerate(names):
+            if name == SLOPE:
+                out[k] = self.read_slope_deg(window)
+                continue
+            out[k] = self._ds.read(self.band_index[name], window=window, out_dtype=np.float32)
+            if self.nodata is not None and not (isinstance(self.nodata, float) and math.isnan(self.nodata)):
+                invalid |= out[k] == np.float32(self.nodata)
+        if mask_invalid:
+            invalid |= ~np.isfinite(out).all(axis=0)
+            if VALID in self.band_index:
+                invalid |= self._ds.read(self.band_index[VALID], window=window) == 0
+        out[:, invalid] = np.nan
+        return out
+
     def read_slope_deg(self, window: Optional[Window] = None) -> np.ndarray:
         """Slope in degrees for a window: the file's slope band, or computed from elevation."""
         if window is None:

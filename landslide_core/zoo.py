@@ -58,6 +58,57 @@ class VanillaUNet(nn.Module):
         return self.head(x)
 
 
+#: Normalised differences (a - b) / (a + b) added by :class:`WithIndices`: vegetation (NDVI),
+#: water (NDWI), moisture and bare ground (B8 vs B11, B11 vs B12).
+INDEX_PAIRS: dict[str, tuple[str, str]] = {
+    "ndvi": ("B8", "B4"),
+    "ndwi": ("B3", "B8"),
+    "ndmi": ("B8", "B11"),
+    "swir_ratio": ("B11", "B12"),
+    "green_red": ("B3", "B4"),
+}
+
+
+class WithIndices(nn.Module):
+    """Adds normalised-difference indices of the input bands as extra channels before ``net``.
+
+    A ratio of two bands does not change when both are multiplied by the same factor: the sun
+    and slope shading (hillshade), a sensor gain or a season's brightness cancel out, which is
+    what makes a landslide scar look the same on a shaded and on a sunlit slope. Computed in
+    raw units (L4S units times the contract's scale), so the indices are the usual ones.
+    """
+
+    def __init__(self, net_builder: Callable[..., nn.Module], in_channels: int, bands: list[str],
+                 classes: int = 1, **kwargs):
+        super().__init__()
+        from .bands import scale_vector
+
+        bands = list(bands)
+        if len(bands) != in_channels:
+            raise InputError(f"WithIndices got {in_channels} input channels but {len(bands)} band names.")
+        usable = {k: (a, b) for k, (a, b) in INDEX_PAIRS.items() if a in bands and b in bands}
+        self.index_names = list(usable)
+        self.register_buffer("scale", torch.tensor(scale_vector(bands)).view(1, -1, 1, 1), persistent=False)
+        self._pairs = [(bands.index(a), bands.index(b)) for a, b in usable.values()]
+        self.net = net_builder(in_channels=in_channels + len(self._pairs), classes=classes, **kwargs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self._pairs:
+            return self.net(x)
+        raw = x * self.scale
+        idx = [(raw[:, a:a + 1] - raw[:, b:b + 1]) / (raw[:, a:a + 1] + raw[:, b:b + 1]).clamp_min(1.0)
+               for a, b in self._pairs]
+        return self.net(torch.cat([x, *idx], dim=1))
+
+
+def _with_indices(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    def build(in_channels: int, classes: int = 1, bands: list[str] | None = None, **kwargs) -> nn.Module:
+        if not bands:
+            raise InputError("This architecture needs the names of its input bands (arch option 'bands').")
+        return WithIndices(builder, in_channels, bands, classes, **kwargs)
+    return build
+
+
 class PadToMultiple(nn.Module):
     """Pads the input (reflect) to a multiple of ``multiple`` and crops the output back."""
 
@@ -91,19 +142,37 @@ def _smp_segformer(in_channels: int, classes: int = 1, **kwargs) -> nn.Module:
                          classes=classes, **kwargs)
 
 
+def _spectral_index(in_channels: int, classes: int = 1, **kwargs) -> nn.Module:
+    from .spectral_index import SpectralIndexDetector
+
+    return SpectralIndexDetector(in_channels=in_channels, classes=classes, **kwargs)
+
+
 #: name -> (builder, the input size multiple the network needs)
 ARCHITECTURES: dict[str, tuple[Callable[..., nn.Module], int]] = {
     "unet_vanilla": (VanillaUNet, 16),
     "unet_resnet34": (_smp_unet("resnet34"), 32),
     "unet_mobilenet_v2": (_smp_unet("mobilenet_v2"), 32),
     "segformer_mit_b0": (_smp_segformer, 32),
+    #: the vanilla U-Net fed with its bands plus their normalised-difference indices
+    "unet_vanilla_indices": (_with_indices(VanillaUNet), 16),
+    #: training-free: spectral indices and slope (landslide_core.spectral_index); not trainable
+    "spectral_index": (_spectral_index, 1),
 }
+#: Architectures that need the names of their input bands (given by the card or the run).
+NEEDS_BAND_NAMES = ("unet_vanilla_indices",)
+#: Architectures with nothing to learn (the Training page and `train` leave them out).
+TRAINING_FREE = ("spectral_index",)
+#: Architectures a training run can use.
+TRAINABLE: tuple[str, ...] = tuple(a for a in ARCHITECTURES if a not in TRAINING_FREE)
 
 
-def build_model(arch: str, in_channels: int, **kwargs) -> nn.Module:
+def build_model(arch: str, in_channels: int, band_names: list[str] | tuple[str, ...] | None = None,
+                **kwargs) -> nn.Module:
     """Build architecture ``arch`` for ``in_channels`` bands, randomly initialised, offline.
 
     ``kwargs`` go to the architecture (e.g. ``base_channels`` for ``unet_vanilla``).
+    ``band_names``: the input bands in order, for architectures that compute indices from them.
     """
     try:
         builder, multiple = ARCHITECTURES[arch]
@@ -112,4 +181,6 @@ def build_model(arch: str, in_channels: int, **kwargs) -> nn.Module:
                          f"Choose one of: {', '.join(ARCHITECTURES)}.") from None
     if in_channels < 1:
         raise InputError(f"A model needs at least one input band, got {in_channels}.")
+    if arch in NEEDS_BAND_NAMES:
+        kwargs["bands"] = list(band_names) if band_names is not None else kwargs.get("bands")
     return PadToMultiple(builder(in_channels=in_channels, classes=1, **kwargs), multiple)

@@ -14,7 +14,7 @@ from landslide_core.training import TrainConfig, runs
 from landslide_core.training.config import parse_arch_kwargs
 from landslide_core.training.evaluate import run_preview
 from landslide_core.training.promote import promote
-from landslide_core.zoo import ARCHITECTURES
+from landslide_core.zoo import TRAINABLE
 
 ui.page_setup("Training")
 ss = st.session_state
@@ -37,7 +37,7 @@ with c1:
              "or the release's TrainData/ValidData/TestData folders.")
     band_set = st.selectbox("Band set", list(BAND_SETS), key="tr_bands",
                             format_func=lambda k: f"{k}: {', '.join(BAND_SETS[k])}")
-    arch = st.selectbox("Architecture", list(ARCHITECTURES), key="tr_arch")
+    arch = st.selectbox("Architecture", list(TRAINABLE), key="tr_arch")
     epochs = st.number_input("Epochs (at most; early stopping may end sooner)", 1, 1000, defaults.epochs,
                              key="tr_epochs")
 with c2:

@@ -312,3 +312,40 @@ def test_usage_errors(tmp_path, model_path, capsys):
     if not torch.cuda.is_available():
         rc, _, err = run(capsys, "--image", s, "--out", tmp_path / "o", "--model", model_path, "--device", "cuda")
         assert rc == 2 and "CUDA" in err
+
+
+def test_index_model_by_name_and_object_rule_flags(tmp_path, capsys):
+    """`--model index` (the training-free detector, found by name); rules and change settings from flags."""
+    s = scene(tmp_path, h=64, w=64)
+    rc, out, err = run(capsys, "--image", s, "--out", tmp_path / "o", "--model", "index", "--window", 64,
+                       "--rule", "min_slope_deg=20", "--rule", "max_rectangularity=off", "--grow-ratio", 0.8)
+    assert rc == 0, err
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["model"]["name"] == "index" and summary["model"]["architecture"] == "spectral_index"
+    assert summary["settings"]["rules"]["min_slope_deg"] == 20.0
+    assert summary["settings"]["rules"]["max_rectangularity"] is None
+    assert summary["settings"]["grow_ratio"] == 0.8
+    assert (tmp_path / "o" / "rejected.geojson").is_file()
+    rc, _, err = run(capsys, "--image", s, "--out", tmp_path / "p", "--model", "index", "--no-rules")
+    assert rc == 0 and json.loads((tmp_path / "p" / "summary.json").read_text())["settings"]["rules"][
+        "min_slope_deg"] is None
+
+
+@pytest.mark.parametrize("flag, value, says", [
+    ("--rule", "min_slope_deg", "NAME=VALUE"),
+    ("--rule", "steepness=3", "no such setting"),
+    ("--rule", "min_slope_deg=steep", "not a number"),
+    ("--rule", "min_slope_deg=120", "0-90"),
+    ("--rule", "valley_radius_m=off", "at least 20 m"),
+    ("--change-setting", "tolerance_px=-2", "whole number"),
+    ("--grow-ratio", "0", "grow ratio"),
+])
+def test_bad_rule_flags_refused(tmp_path, model_path, capsys, flag, value, says):
+    s = scene(tmp_path)
+    rc, _, err = run(capsys, "--image", s, "--out", tmp_path / "o", "--model", model_path, flag, value)
+    assert rc == 2 and says in err
+
+
+def test_unknown_model_name_lists_the_known_ones(tmp_path, capsys):
+    rc, _, err = run(capsys, "--image", scene(tmp_path), "--out", tmp_path / "o", "--model", "nosuchmodel")
+    assert rc == 3 and "does not exist" in err and "index" in err

@@ -11,12 +11,14 @@ from shapely.geometry import shape
 from landslide_core.change import (CHANGE_NEW, CHANGE_NOT_ASSESSABLE, CHANGE_PERSISTING, CHANGE_STABLE,
                                    CHANGE_VANISHED, change_classes, summarise_pair)
 from landslide_core.errors import InputError
+from landslide_core.objects import ObjectRules
 from landslide_core.postprocess import (FEATURE_PROPERTIES, apply_min_mapping_unit, mask_from_probability,
                                         pixel_area_ha, polygons_from_mask)
 
 # 10 m pixels in UTM 18S: one pixel is 0.01 ha, a 10 x 10 block is exactly 1 ha.
 ORIGIN_X, ORIGIN_Y = 400000.0, 8750000.0
 T10 = from_origin(ORIGIN_X, ORIGIN_Y, 10.0, 10.0)
+OFF = ObjectRules.off()
 
 
 def test_mask_from_probability():
@@ -110,6 +112,7 @@ def test_change_classes_on_constructed_masks():
 
 
 def test_summarise_pair_hectares_counts_and_threshold():
+    """Hectares and counts with the terrain and shape rules off (square test objects are blocky)."""
     shape_ = (50, 50)
     pre = np.full(shape_, 0.1, np.float32)
     post = np.full(shape_, 0.1, np.float32)
@@ -120,7 +123,7 @@ def test_summarise_pair_hectares_counts_and_threshold():
     post[45, 45] = 0.9  # new but 1 px: below the minimum mapping unit
     post[10:20, 30:35] = np.nan  # cloud after: 0.5 ha not assessable
     slope = np.full(shape_, 30.0, np.float32)
-    res = summarise_pair(pre, post, slope, T10, UTM18S, threshold=0.5, min_area_ha=0.1)
+    res = summarise_pair(pre, post, slope, T10, UTM18S, threshold=0.5, min_area_ha=0.1, rules=OFF)
     s = res.change_summary
     assert s.persisting_ha == pytest.approx(1.0) and s.vanished_ha == pytest.approx(0.5)
     assert s.new_ha == pytest.approx(1.5) and s.new_count == 2 and s.new_landslides_ha == pytest.approx(1.5)
@@ -131,9 +134,9 @@ def test_summarise_pair_hectares_counts_and_threshold():
     assert {f["properties"]["area_ha"] for f in res.new_features} == {1.0, 0.5}
     assert all(f["properties"]["slope_deg_mean"] == pytest.approx(30.0) for f in res.new_features)
     # the threshold slider: recomputed from the same probabilities, no model
-    high = summarise_pair(pre, post, slope, T10, UTM18S, threshold=0.7, min_area_ha=0.1)
+    high = summarise_pair(pre, post, slope, T10, UTM18S, threshold=0.7, min_area_ha=0.1, rules=OFF)
     assert high.change_summary.new_count == 1 and high.change_summary.new_ha == pytest.approx(1.0)
-    big_mmu = summarise_pair(pre, post, slope, T10, UTM18S, threshold=0.5, min_area_ha=0.8)
+    big_mmu = summarise_pair(pre, post, slope, T10, UTM18S, threshold=0.5, min_area_ha=0.8, rules=OFF)
     assert big_mmu.change_summary.new_count == 1
     with pytest.raises(InputError):
         summarise_pair(pre, post, slope, T10, UTM18S, threshold=2.0)

@@ -251,8 +251,20 @@ def _engineered_result(dirs, tmp_path) -> Path:
     for date, arr in (("pre", pre), ("post", post)):
         with rasterio.open(folder / date / "probability.tif", "w", **profile) as ds:
             ds.write(arr, 1)
+    # the ground under the blobs lost its vegetation and got brighter (the evidence of change)
+    from landslide_core.change import SpectralPair
+    from landslide_core.evidence import EVIDENCE_FILE, write_evidence
+    from landslide_core.objects import ObjectRules
+
+    blobs = post > 0.5
+    spectral = SpectralPair(np.full(shape, 0.75, np.float32), np.where(blobs, 0.15, 0.75).astype(np.float32),
+                            np.full(shape, 600.0, np.float32), np.where(blobs, 1300.0, 600.0).astype(np.float32))
+    slope = np.full(shape, 30.0, np.float32)
+    elevation = (1000.0 + 5.0 * np.arange(h, dtype=np.float32)[:, None] + np.zeros(shape, np.float32))
+    write_evidence(folder / EVIDENCE_FILE, spectral, slope, elevation, profile["transform"], profile["crs"])
     done = json.loads((folder / "done.json").read_text())
     done["folder"] = str(folder)
+    done["options"] = {**(done.get("options") or {}), "rules": ObjectRules.off().to_dict()}  # square blobs are blocky
     (folder / "done.json").write_text(json.dumps(done))
     return folder
 

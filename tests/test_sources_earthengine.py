@@ -1,207 +1,179 @@
-"""The Earth Engine source against the fake ee: sign-in, listing, selection, expressions, cache."""
+"""The Earth Engine source through the real earthengine-api client and the offline service
+(tests/ee_service.py): listing, selection, the composite's scenes, DEM mask, cache."""
 from __future__ import annotations
 
-import json
 import random
 import subprocess
 import sys
 
+import numpy as np
 import pytest
-from fake_ee import EEException, fake_ee, listing_feature, rate_limited  # noqa: F401
+from ee_service import (DEM, S2, Scene, add_granules, ee_service, grid_positions, key_config,  # noqa: F401
+                        pattern_pixels, scene, too_many_aggregations)
 from test_sources_request import POST, PRE, SQUARE
 
 from landslide_core.errors import SourceError
 from landslide_core.scene import read_scene
 from landslide_core.sources import get_source
 from landslide_core.sources.cache import SceneCache
-from landslide_core.sources.earthengine import EarthEngineSource
-from landslide_core.sources.ee_auth import AuthConfig, find_config, initialize, self_test
+from landslide_core.sources.earthengine import MAX_LISTED_SCENES, EarthEngineSource
+from landslide_core.sources.ee_auth import find_config
 from landslide_core.sources.request import AnalysisRequest
 from landslide_core.sources.retry import RetryPolicy
 
-KEY = {"type": "service_account", "client_email": "bot@proj-1.iam.gserviceaccount.com",
-       "private_key": "-----BEGIN PRIVATE KEY-----\nxx\n-----END PRIVATE KEY-----\n", "project_id": "proj-1"}
+TM10 = "20230110T150000_20230110T150000_T18LTM"
+TM20 = "20230120T150000_20230120T150000_T18LTM"
+UM20 = "20230120T150000_20230120T150000_T18LUM"
+TM25 = "20230125T150000_20230125T150000_T18LTM"
+PRE_SCENES = [scene(TM10, "2023-01-10", 12.0, clear=0.60), scene(TM20, "2023-01-20", 5.0, clear=0.98),
+              scene(UM20, "2023-01-20", 8.0, clear=0.90, covered=0.3), scene(TM25, "2023-01-25", 75.0, clear=1.0)]
 
 
-def make_source(tmp_path, **kw) -> EarthEngineSource:
-    cfg = AuthConfig(kind="service_account", key_info=KEY, project="proj-1", project_from="test")
-    return EarthEngineSource(cache=SceneCache(tmp_path / "cache", 10**9), auth_config=cfg,
+def make_source(tmp_path, service, **kw) -> EarthEngineSource:
+    return EarthEngineSource(cache=SceneCache(tmp_path / "cache", 10**9), auth_config=key_config(service.key),
+                             http_transport=service,
                              retry_policy=RetryPolicy(sleep=lambda s: None, rng=random.Random(0)), **kw)
 
 
-def listing(*rows) -> dict:
-    return {"type": "FeatureCollection", "features": [listing_feature(*r) for r in rows]}
+def s2_ids(call) -> set:
+    return set(call.detail["scene_ids"].get(S2, []))
 
 
-PRE_SCENES = listing(("20230110T150000_20230110T150000_T18LTM", "2023-01-10", 12.0, 0.40, 1.0),
-                     ("20230120T150000_20230120T150000_T18LTM", "2023-01-20", 5.0, 0.02, 1.0),
-                     ("20230120T150000_20230120T150000_T18LUM", "2023-01-20", 8.0, 0.10, 0.3),
-                     ("20230125T150000_20230125T150000_T18LTM", "2023-01-25", 75.0, 0.0, 1.0))
+# --- listing --------------------------------------------------------------------------------------
+def test_list_scenes_reports_cloud_and_shadow_and_coverage(tmp_path, ee_service):
+    add_granules(ee_service, PRE_SCENES + [scene("20230305_X", "2023-03-05")])  # outside the window
+    scenes = make_source(tmp_path, ee_service).list_scenes(AnalysisRequest(SQUARE, PRE, POST), PRE)
+    assert [s.scene_id for s in scenes] == [TM10, TM20, UM20, TM25]
+    assert scenes[0].aoi_cloud_pct == 40.0 and scenes[1].aoi_cloud_pct == 2.0  # 1 - clear
+    assert scenes[2].aoi_coverage_pct == 30.0 and scenes[0].scene_cloud_pct == 12.0
+    (call,) = ee_service.calls("compute")
+    for fn in ("ImageCollection.load", "Join.saveFirst", "Filter.dateRangeContains", "Collection.limit",
+               "Image.directionalDistanceTransform", "Image.reduceRegion", "Reducer.mean"):
+        assert fn in call.detail["functions"], fn
 
 
-# --- sign-in ----------------------------------------------------------------------------------
-def empty_env(tmp_path):
-    return dict(env={}, secrets_paths=[tmp_path / "nope.toml"], user_credentials_path=tmp_path / "none")
+def test_a_window_with_more_granules_than_the_listing_holds_is_refused_not_cut(tmp_path, ee_service):
+    add_granules(ee_service, [scene(f"g{i:03d}", "2023-01-15") for i in range(MAX_LISTED_SCENES + 1)])
+    with pytest.raises(SourceError, match=f"more than {MAX_LISTED_SCENES}.*Shorten the date window"):
+        make_source(tmp_path, ee_service).list_scenes(AnalysisRequest(SQUARE, PRE, POST), PRE)
 
 
-def test_nothing_configured_says_what_is_missing_and_how_to_fix(tmp_path):
-    r = self_test(find_config(**empty_env(tmp_path)))
-    assert not r.ready
-    for words in ("not signed in", "EE_SERVICE_ACCOUNT_KEY", "earthengine authenticate", "EE_PROJECT"):
-        assert words in r.message
+def test_listing_retries_a_busy_service(tmp_path, ee_service):
+    add_granules(ee_service, PRE_SCENES)
+    ee_service.fail("compute", too_many_aggregations())
+    assert len(make_source(tmp_path, ee_service).list_scenes(AnalysisRequest(SQUARE, PRE, POST), PRE)) == 4
+    assert [c.status for c in ee_service.calls("compute")] == [429, 200]
 
 
-def test_fetch_without_sign_in_is_a_plain_source_error(tmp_path, fake_ee):
-    src = EarthEngineSource(cache=SceneCache(tmp_path), auth_config=find_config(**empty_env(tmp_path)))
-    with pytest.raises(SourceError, match="not signed in.*EE_SERVICE_ACCOUNT_KEY.*EE_PROJECT"):
-        src.fetch(AnalysisRequest(SQUARE, PRE, POST), PRE)
-    assert fake_ee.compute_requests == []
-
-
-def test_service_account_key_from_env_and_project(tmp_path, fake_ee):
-    key = tmp_path / "key.json"
-    key.write_text(json.dumps(KEY))
-    cfg = find_config(env={"EE_SERVICE_ACCOUNT_KEY": str(key), "EE_PROJECT": "my-ee-project"},
-                      secrets_paths=[], user_credentials_path=tmp_path / "none")
-    assert cfg.kind == "service_account" and cfg.project == "my-ee-project"
-    r = self_test(cfg, connect=True)
-    assert r.ready and "bot@proj-1" in r.message and "my-ee-project" in r.message
-    init = [c for c in fake_ee.calls if c[0] == "Initialize"]
-    assert init[-1][2]["project"] == "my-ee-project"
-    assert [c for c in fake_ee.calls if c[0] == "ServiceAccountCredentials"][0][1] == (KEY["client_email"],)
-
-
-def test_key_table_in_streamlit_secrets(tmp_path):
-    secrets = tmp_path / "secrets.toml"
-    lines = ['EE_PROJECT = "from-secrets"', "[ee_service_account]"] + [f"{k} = {json.dumps(v)}" for k, v in KEY.items()]
-    secrets.write_text("\n".join(lines))
-    cfg = find_config(env={}, secrets_paths=[secrets], user_credentials_path=tmp_path / "none")
-    assert cfg.kind == "service_account" and cfg.project == "from-secrets"
-    assert cfg.key_info["client_email"] == KEY["client_email"]
-
-
-def test_user_credentials_and_missing_project(tmp_path):
-    creds = tmp_path / "credentials"
-    creds.write_text(json.dumps({"refresh_token": "r"}))
-    cfg = find_config(env={}, secrets_paths=[], user_credentials_path=creds)
-    assert cfg.kind == "user" and cfg.project is None
-    r = self_test(cfg, connect=False)
-    assert not r.ready and "no Cloud project" in r.message and "EE_PROJECT" in r.message
-    creds.write_text(json.dumps({"refresh_token": "r", "project": "stored-proj"}))
-    assert find_config(env={}, secrets_paths=[], user_credentials_path=creds).project == "stored-proj"
-
-
-def test_bad_key_paths_are_named(tmp_path):
-    cfg = find_config(env={"EE_SERVICE_ACCOUNT_KEY": str(tmp_path / "missing.json")}, secrets_paths=[],
-                      user_credentials_path=tmp_path / "none")
-    r = self_test(cfg)
-    assert not r.ready and "missing.json" in r.message and "does not exist" in r.message
-    oauth = tmp_path / "client.json"
-    oauth.write_text(json.dumps({"installed": {"client_id": "x"}}))
-    r = self_test(find_config(env={"EE_SERVICE_ACCOUNT_KEY": str(oauth)}, secrets_paths=[],
-                              user_credentials_path=tmp_path / "none"))
-    assert "not a service-account key" in r.message
-
-
-def test_unregistered_project_is_explained(tmp_path, fake_ee):
-    fake_ee.init_error = EEException("Project 'x' is not registered to use Earth Engine.")
-    cfg = AuthConfig(kind="service_account", key_info=KEY, project="x", project_from="test")
-    with pytest.raises(SourceError, match="not set up for Earth Engine.*register"):
-        initialize(cfg)
-
-
-def test_importing_the_source_does_not_import_ee():
-    code = ("import sys, landslide_core.sources.earthengine, landslide_core.sources.ee_auth;"
-            "import landslide_core.commands.sources; print('ee' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
-
-
-# --- listing and selection --------------------------------------------------------------------
-def test_list_scenes_reports_cloud_and_coverage_and_builds_the_right_query(tmp_path, fake_ee):
-    fake_ee.listing = PRE_SCENES
-    src = make_source(tmp_path)
-    scenes = src.list_scenes(AnalysisRequest(SQUARE, PRE, POST), PRE)
-    assert [s.date.isoformat() for s in scenes] == ["2023-01-10", "2023-01-20", "2023-01-20", "2023-01-25"]
-    assert scenes[1].aoi_cloud_pct == 2.0 and scenes[2].aoi_coverage_pct == 30.0 and scenes[0].scene_cloud_pct == 12.0
-    q = fake_ee.getinfo_requests[0]
-    for words in ("ImageCollection('COPERNICUS/S2_HARMONIZED')", "filterDate('2023-01-01', '2023-03-01')",
-                  "COPERNICUS/S2_CLOUD_PROBABILITY", "Join.saveFirst('cloud_probability')",
-                  "leftField='system:index'", "gt(40.0)", "reduceRegion", "Reducer.mean()", "CLOUDY_PIXEL_PERCENTAGE"):
-        assert words in q, words
-
-
-def test_fetch_least_cloudy_picks_the_clearest_date_on_the_request_grid(tmp_path, fake_ee):
-    fake_ee.listing = PRE_SCENES
-    src = make_source(tmp_path)
+# --- fetching: the composite uses what the listing showed ---------------------------------------------
+def test_fetch_least_cloudy_uses_the_chosen_listed_granules_on_the_request_grid(tmp_path, ee_service):
+    add_granules(ee_service, PRE_SCENES)
     req = AnalysisRequest(SQUARE, PRE, POST, cloud_limit_pct=30)
-    fetched = src.fetch(req, PRE)
+    fetched = make_source(tmp_path, ee_service).fetch(req, PRE)
     assert not fetched.from_cache and fetched.provenance["dates"] == ["2023-01-20"]
-    ids = {s["scene_id"] for s in fetched.provenance["scenes"]}
-    assert ids == {"20230120T150000_20230120T150000_T18LTM", "20230120T150000_20230120T150000_T18LUM"}
-    expr = fake_ee.compute_requests[0]["expression"]
-    for words in ("Filter.lte('CLOUDY_PIXEL_PERCENTAGE', 30.0)", "Filter.inList('system:index'",
-                  "20230120T150000_20230120T150000_T18LUM", "mosaic()", "MEAN_SOLAR_AZIMUTH_ANGLE",
-                  "directionalDistanceTransform", "lt(1500.0)", "COPERNICUS/DEM/GLO30", "select('DEM')",
-                  "resample('bilinear')", "rename('valid')"):
-        assert words in expr, words
+    assert {s["scene_id"] for s in fetched.provenance["scenes"]} == {TM20, UM20}
+    (call,) = ee_service.calls("computePixels")
+    assert s2_ids(call) == {TM20, UM20}  # exactly the listed granules of the chosen date
+    assert call.detail["scene_ids"][DEM] == ["dem_tile"]
     grid = req.grid()
-    g = fake_ee.compute_requests[0]["grid"]
-    assert g["crsCode"] == "EPSG:32718" and g["dimensions"] == {"width": grid.width, "height": grid.height}
-    assert g["affineTransform"]["translateX"] == grid.transform.c and g["affineTransform"]["scaleY"] == -10.0
-    scene = read_scene(fetched.path)
-    assert scene.data.shape == (14, grid.height, grid.width) and scene.crs == grid.crs
-    assert scene.band_names[-1] == "elevation" and scene.provenance["collection"] == "COPERNICUS/S2_HARMONIZED"
+    assert (call.detail["width"], call.detail["height"]) == (grid.width, grid.height)
+    assert [t for _, t in call.detail["bands"]] == ["uint16"] * 12 + ["float32", "uint8"]
+    for fn in ("Filter.listContains", "ImageCollection.mosaic", "Image.toUint16", "GeometryConstructors.Rectangle"):
+        assert fn in call.detail["functions"], fn
+    scene_ = read_scene(fetched.path)
+    assert scene_.data.shape == (14, grid.height, grid.width) and scene_.crs == grid.crs
+    assert scene_.band_names[-1] == "elevation" and scene_.provenance["collection"] == "COPERNICUS/S2_HARMONIZED"
+    download = fetched.provenance["download"]
+    assert download["requests"] == 1 and download["listing_requests"] == 1
+    assert download["bytes"] == grid.width * grid.height * (12 * 2 + 4 + 1)
 
 
-def test_second_fetch_is_a_cache_hit_and_truncated_file_is_refetched(tmp_path, fake_ee):
-    fake_ee.listing = PRE_SCENES
-    src = make_source(tmp_path)
+def test_median_uses_every_listed_granule_under_the_limit(tmp_path, ee_service):
+    add_granules(ee_service, PRE_SCENES)
+    src = make_source(tmp_path, ee_service, dem="aw3d30", cloud_probability_threshold_pct=25)
+    ee_service.add_scenes("JAXA/ALOS/AW3D30/V3_2", [Scene("alos_tile", "2021-01-01")])
+    fetched = src.fetch(AnalysisRequest(SQUARE, PRE, POST, composite="median"), PRE)
+    (call,) = ee_service.calls("computePixels")
+    assert s2_ids(call) == {TM10, TM20, UM20}  # the 75 % cloud scene left out, as listed
+    assert "reduce.median" in call.detail["functions"] and "reduce.count" in call.detail["functions"]
+    assert call.detail["scene_ids"]["JAXA/ALOS/AW3D30/V3_2"] == ["alos_tile"]
+    assert fetched.provenance["dates"] == ["2023-01-10", "2023-01-20"]
+
+
+def test_masked_dem_pixels_become_nan_and_not_valid_with_no_false_slope(tmp_path, ee_service):
+    """The service returns a fill value (0) where the DEM is masked and says so in the flags
+    band: the scene holds NaN there, and no slope is made from the fill around it."""
+    add_granules(ee_service, PRE_SCENES)
+
+    def dem_hole(bands, grid):
+        arr = pattern_pixels(bands, grid)
+        x, y = grid_positions(grid)
+        hole = (np.abs(x - x.mean()) < 5) & (np.abs(y - y.mean()) < 5)
+        arr["elevation"] = np.where(hole, 0.0, 1000.0 + (x % 7))  # gentle terrain, fill 0 in the hole
+        arr["flags"] = np.where(hole, 1, 3)  # clear, but no elevation
+        return arr
+
+    ee_service.pixel_fn = dem_hole
+    fetched = make_source(tmp_path, ee_service).fetch(AnalysisRequest(SQUARE, PRE, POST), PRE)
+    s = read_scene(fetched.path)
+    elev = s.data[s.band_names.index("elevation")]
+    slope = s.data[s.band_names.index("slope")]
+    hole = np.isnan(elev)
+    assert 50 <= hole.sum() <= 121 and not s.valid[hole].any()
+    ring = np.zeros_like(hole)
+    r, c = np.argwhere(hole).min(axis=0)
+    ring[r - 1, c:c + 5] = True  # pixels next to the hole
+    assert not s.valid[ring].any()  # their slope would use the fill: not assessable
+    assert np.nanmax(slope[s.valid]) < 45  # nowhere a cliff from 1000 m down to 0
+
+
+def test_second_fetch_is_a_cache_hit_and_truncated_file_is_refetched(tmp_path, ee_service):
+    add_granules(ee_service, PRE_SCENES)
+    src = make_source(tmp_path, ee_service)
     req = AnalysisRequest(SQUARE, PRE, POST)
     first = src.fetch(req, PRE)
-    n = len(fake_ee.compute_requests)
+    n = len(ee_service.calls("computePixels"))
     again = src.fetch(req, PRE)
-    assert again.from_cache and again.path == first.path and len(fake_ee.compute_requests) == n
+    assert again.from_cache and again.path == first.path and len(ee_service.calls("computePixels")) == n
     assert again.provenance["dates"] == ["2023-01-20"]
     data = first.path.read_bytes()
     first.path.write_bytes(data[: len(data) // 2])  # a truncated download
     third = src.fetch(req, PRE)
-    assert not third.from_cache and len(fake_ee.compute_requests) == 2 * n
+    assert not third.from_cache and len(ee_service.calls("computePixels")) == 2 * n
     assert read_scene(third.path).data.shape[0] == 14
 
 
-def test_no_scene_under_the_limit_lists_dates_and_suggests_a_fix(tmp_path, fake_ee):
-    fake_ee.listing = listing(("a", "2023-01-10", 55.0, 0.6, 1.0), ("b", "2023-01-15", 80.0, 0.9, 1.0))
-    src = make_source(tmp_path)
+def test_no_scene_under_the_limit_lists_dates_and_suggests_a_fix(tmp_path, ee_service):
+    add_granules(ee_service, [scene("a", "2023-01-10", 55.0, clear=0.4), scene("b", "2023-01-15", 80.0, clear=0.1)])
     with pytest.raises(SourceError) as exc:
-        src.fetch(AnalysisRequest(SQUARE, PRE, POST, cloud_limit_pct=20), PRE)
+        make_source(tmp_path, ee_service).fetch(AnalysisRequest(SQUARE, PRE, POST, cloud_limit_pct=20), PRE)
     msg = str(exc.value)
     assert "2023-01-10 (55% cloud" in msg and "2023-01-15 (80% cloud" in msg and "limit of 20%" in msg
     assert "Widen the date window or raise the cloud limit" in msg
-    assert fake_ee.compute_requests == []
+    assert ee_service.calls("computePixels") == []
 
 
-def test_no_scene_at_all(tmp_path, fake_ee):
-    src = make_source(tmp_path)
+def test_no_scene_at_all(tmp_path, ee_service):
     with pytest.raises(SourceError, match="No Sentinel-2 scene.*Widen the date window"):
+        make_source(tmp_path, ee_service).fetch(AnalysisRequest(SQUARE, PRE, POST), PRE)
+
+
+def test_fetch_without_sign_in_is_a_plain_source_error_and_sends_nothing(tmp_path, ee_service):
+    cfg = find_config(env={}, secrets_paths=[], user_credentials_path=tmp_path / "none",
+                      adc_path=tmp_path / "none", cloud_vm=lambda env: None)
+    src = EarthEngineSource(cache=SceneCache(tmp_path), auth_config=cfg, http_transport=ee_service)
+    with pytest.raises(SourceError, match="not signed in.*EE_SERVICE_ACCOUNT_KEY.*EE_PROJECT"):
         src.fetch(AnalysisRequest(SQUARE, PRE, POST), PRE)
+    assert ee_service.exchanges == []
 
 
-def test_median_composite_and_alos_dem(tmp_path, fake_ee):
-    fake_ee.listing = PRE_SCENES
-    src = make_source(tmp_path, dem="aw3d30", cloud_probability_threshold_pct=25)
-    fetched = src.fetch(AnalysisRequest(SQUARE, PRE, POST, composite="median"), PRE)
-    expr = fake_ee.compute_requests[0]["expression"]
-    assert "median()" in expr and "updateMask" in expr and "JAXA/ALOS/AW3D30/V3_2" in expr and "select('DSM')" in expr
-    assert "gt(25.0)" in expr and "count()" in expr
-    assert fetched.provenance["dates"] == ["2023-01-10", "2023-01-20"]  # 75 % cloud scene left out
-
-
-def test_listing_retries_a_busy_server(tmp_path, fake_ee):
-    fake_ee.listing = PRE_SCENES
-    fake_ee.getinfo_errors = [rate_limited()]
-    assert len(make_source(tmp_path).list_scenes(AnalysisRequest(SQUARE, PRE, POST), PRE)) == 4
-    assert len(fake_ee.getinfo_requests) == 2
+# --- the module ------------------------------------------------------------------------------------
+def test_importing_the_source_does_not_import_ee():
+    code = ("import sys, landslide_core.sources.earthengine, landslide_core.sources.ee_auth, "
+            "landslide_core.sources.ee_signin; import landslide_core.commands.sources, "
+            "landslide_core.commands.fetch; print('ee' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_registry_builds_the_source_and_rejects_unknown_names():
@@ -212,6 +184,8 @@ def test_registry_builds_the_source_and_rejects_unknown_names():
         get_source("sentinelhub")
     with pytest.raises(SourceError, match="Unknown DEM"):
         get_source("earthengine", dem="srtm")
+    with pytest.raises(SourceError, match="Unknown optical pixel type"):
+        get_source("earthengine", optical_dtype="int8")
     with pytest.raises(InputError, match="Unknown option.*colour.*accepts.*cloud_probability_threshold_pct"):
         get_source("earthengine", colour="red")
     assert get_source("GEE").name == "earthengine" and get_source("local-files").name == "local"

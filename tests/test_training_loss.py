@@ -89,3 +89,24 @@ def test_counts_are_summed_not_averaged():
     a.add(b)
     assert a.f1 == pytest.approx(2 / (2 + 9 + 10))  # the per-batch mean would be (1 + 0) / 2
     assert PixelCounts().f1 == 0.0
+
+
+def test_radiometric_jitter_changes_spectra_not_terrain_and_is_reproducible():
+    import numpy as np
+
+    from landslide_core.bands import ALL_BANDS
+    from landslide_core.training.augment import radiometric_jitter
+
+    x = np.ones((4, len(ALL_BANDS), 8, 8), np.float32)
+    a = radiometric_jitter(x, ALL_BANDS, np.random.default_rng(1))
+    b = radiometric_jitter(x, ALL_BANDS, np.random.default_rng(1))
+    assert np.array_equal(a, b) and not np.array_equal(a, x)
+    terrain = [ALL_BANDS.index("slope"), ALL_BANDS.index("elevation")]
+    assert np.array_equal(a[:, terrain], x[:, terrain])
+    # on black ground only the haze shows: it lifts the blue more than the near infrared (in DN)
+    from landslide_core.bands import scale_vector
+
+    dark = radiometric_jitter(np.zeros_like(x), ALL_BANDS, np.random.default_rng(2))
+    dn = dark * scale_vector(ALL_BANDS)[None, :, None, None]
+    assert (dn[:, ALL_BANDS.index("B2")] >= 5.8 * dn[:, ALL_BANDS.index("B8")]).all()
+    assert np.array_equal(radiometric_jitter(x, ALL_BANDS, np.random.default_rng(1), 0.0), x)

@@ -20,7 +20,9 @@ def register(subparsers) -> None:
     p.add_argument("--pre", metavar="PRE.tif", help="scene GeoTIFF before the event")
     p.add_argument("--post", metavar="POST.tif", help="scene GeoTIFF after the event")
     p.add_argument("--out", metavar="DIR", required=True, help="output folder")
-    p.add_argument("--model", metavar="PATH", help="model card (.json) to use; default: models/default.json")
+    p.add_argument("--model", metavar="PATH|NAME",
+                   help="model card (.json) or a model's name in models/ (e.g. 'index', the training-free "
+                        "spectral detector); default: models/default.json")
     p.add_argument("--window", metavar="N", type=int, default=None,
                    help=f"window size in pixels (default {DEFAULT_WINDOW_PX}); a window covering the scene "
                         "with --overlap 0 runs it in one pass")
@@ -31,7 +33,56 @@ def register(subparsers) -> None:
                    help="decision threshold 0-1 (default: the model card's)")
     p.add_argument("--device", choices=("cpu", "cuda"), default=None,
                    help="where to run the model (default: cuda when available, else cpu)")
+    p.add_argument("--grow-ratio", metavar="R", type=float, default=None,
+                   help="hysteresis: objects seeded at the threshold grow over pixels at R x the threshold "
+                        "(0 < R <= 1; default 0.6; 1 = a single cut)")
+    p.add_argument("--rule", metavar="NAME=VALUE", action="append", default=[],
+                   help="set an object rule, e.g. --rule min_slope_deg=20 or --rule max_rectangularity=off "
+                        "(repeatable; rules: " + ", ".join(_rule_names()) + ")")
+    p.add_argument("--no-rules", action="store_true", help="switch every terrain and shape rule off")
+    p.add_argument("--change-setting", metavar="NAME=VALUE", action="append", default=[],
+                   help="set how change is decided per object, e.g. --change-setting min_ndvi_drop=0.2 "
+                        "(repeatable; settings: " + ", ".join(_change_names()) + ")")
+    p.add_argument("--no-coregister", action="store_true",
+                   help="do not estimate and correct the shift between the two dates")
     p.set_defaults(func=run)
+
+
+def _rule_names() -> list[str]:
+    import dataclasses
+
+    from ..objects import ObjectRules
+
+    return [f.name for f in dataclasses.fields(ObjectRules)]
+
+
+def _change_names() -> list[str]:
+    import dataclasses
+
+    from ..change import ChangeSettings
+
+    return [f.name for f in dataclasses.fields(ChangeSettings)]
+
+
+def _settings(pairs: list[str], base: dict, flag: str) -> dict:
+    """NAME=VALUE pairs onto ``base``: numbers, or off/none to switch a rule off."""
+    out = dict(base)
+    for item in pairs:
+        name, sep, value = item.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name:
+            raise InputError(f"{flag} {item!r} is not NAME=VALUE.", f"Write e.g. {flag} min_slope_deg=20.")
+        if name not in out:
+            raise InputError(f"{flag} {name}: no such setting.", f"Known: {', '.join(out)}.")
+        if value.lower() in ("off", "none", ""):
+            out[name] = None
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            raise InputError(f"{flag} {name}={value}: not a number.", "Give a number, or off.") from None
+        out[name] = int(number) if isinstance(base[name], int) and not isinstance(base[name], bool) else number
+    return out
 
 
 def options_from_args(args: argparse.Namespace):
@@ -51,7 +102,17 @@ def options_from_args(args: argparse.Namespace):
             overlap_px = (window - 1) // 2
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise InputError(f"--threshold {args.threshold} is outside 0-1.", "Give a probability, e.g. --threshold 0.5.")
-    return DetectionOptions(window_px=window, overlap_px=overlap_px, threshold=args.threshold, device=args.device)
+    from ..change import ChangeSettings
+    from ..objects import ObjectRules
+
+    rules = (ObjectRules.off() if args.no_rules else ObjectRules()).to_dict()
+    rules = ObjectRules.from_dict(_settings(args.rule, rules, "--rule"))
+    change = ChangeSettings.from_dict(_settings(args.change_setting, ChangeSettings().to_dict(), "--change-setting"))
+    options = DetectionOptions(window_px=window, overlap_px=overlap_px, threshold=args.threshold, device=args.device,
+                               rules=rules, change=change, coregister=not args.no_coregister)
+    if args.grow_ratio is not None:
+        options.grow_ratio = args.grow_ratio
+    return options.validate()
 
 
 class _PlainBar:
@@ -132,4 +193,9 @@ def _print_summary(summary: dict, out: Optional[str]) -> None:
               f"(threshold {summary['threshold']:.2f}, min {summary['min_area_ha']} ha)")
         if summary.get("reprojected"):
             print("note: the pre scene was reprojected onto the post scene's grid")
+        shift = summary.get("coregistration")
+        if shift and shift.get("applied"):
+            print(f"note: the dates were co-registered (shift {shift['rows_px']:+.2f}, {shift['cols_px']:+.2f} px)")
+        for warning in summary.get("warnings") or []:
+            print(f"warning: {warning}")
     print(f"outputs in {out}")

@@ -20,7 +20,7 @@ def register(subparsers) -> None:
                     "prints its folder; a second run on the same device waits in a queue.")
     p.add_argument("--data", help="Landslide4Sense folder (img/ and mask/, or TrainData/ValidData/TestData)")
     p.add_argument("--arch", help="architecture (default unet_vanilla)")
-    p.add_argument("--bands", help="band set: l4s14 or thesis6 (default l4s14)")
+    p.add_argument("--bands", help="band set: l4s14, thesis6 or surface10 (default l4s14)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int, dest="batch_size")
     p.add_argument("--lr", type=float)

@@ -17,14 +17,25 @@ Clouds: per-pixel probability from ``COPERNICUS/S2_CLOUD_PROBABILITY`` (s2cloudl
 by ``system:index``, cloud where probability > the threshold (default 40 %). Cloud shadows
 are estimated by projecting the clouds away from the sun (direction from
 ``MEAN_SOLAR_AZIMUTH_ANGLE``, up to ``shadow_distance_km``) and keeping the dark NIR pixels
-(B8 < 0.15 reflectance) there. Per window: the least cloudy date inside the AOI (granules of
-that date mosaicked), or a cloud-masked median of all scenes under the limit.
+(B8 < 0.15 reflectance) there. One measure, ``clear`` (data, no cloud, no shadow), serves both
+the listing (its "cloud over the area" is the share of the covered AOI that is cloud or shadow)
+and the composite (its mask), and the composite uses exactly the listed scenes the choice
+kept: the least cloudy date inside the AOI (granules of that date mosaicked), or a masked
+median of the listed scenes under the limit. A window with more granules than the listing
+holds is refused with a message rather than cut silently.
 
 Elevation: ``COPERNICUS/DEM/GLO30`` (band ``DEM``) by default, ``JAXA/ALOS/AW3D30/V3_2``
-(band ``DSM``) as an option; bilinear resampling. Everything is computed on the request's
-grid (UTM zone, 10 m) by passing the grid's CRS, affine transform and dimensions to
-``ee.data.computePixels`` (see :mod:`.ee_download`); slope is computed later by the band
-contract, the same way for every source.
+(band ``DSM``) as an option; bilinear resampling; the tiles are those under the whole
+analysis grid (not only the AOI polygon). Where the DEM is masked (voids, no tile) the
+elevation is NaN in the scene, so slope is not made up from a fill value and those pixels are
+not valid.
+
+Download: everything is computed on the request's grid (UTM zone, 10 m) by passing the grid's
+CRS, affine transform and dimensions to ``ee.data.computePixels`` (see :mod:`.ee_download`):
+the 12 optical bands as uint16 digital numbers (3 bytes a pixel with the service's mask byte,
+instead of 5 as float32), elevation as float32, and one uint8 ``flags`` band (bit 0: clear,
+bit 1: elevation present). Slope is computed later by the band contract, the same way for
+every source.
 """
 from __future__ import annotations
 
@@ -34,17 +45,18 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..bands import ELEVATION, SPECTRAL_BANDS, VALID
+from ..bands import ELEVATION, SPECTRAL_BANDS
 from ..errors import SourceError
 from ..progress import CancelToken, ProgressFn, check_cancel
 from ..scene import RawScene
 from .aoi import MAX_AOI_KM2
 from .base import FetchedScene, Readiness, SceneListing
 from .cache import SceneCache, scene_key
-from .ee_auth import AuthConfig, find_config, initialize, self_test
-from .ee_download import DEFAULT_WORKERS, DownloadStats, download_pixels, ee_compute_fn
+from .ee_auth import AuthConfig, find_config
+from .ee_download import DEFAULT_WORKERS, BandSpec, DownloadStats, download_pixels, ee_compute_fn
+from .ee_signin import initialize, self_test
 from .request import AnalysisRequest, DateWindow
-from .retry import RetryPolicy, call_with_retry
+from .retry import RetryPolicy, RetryStats, call_with_retry
 from .selection import choose_least_cloudy, group_by_date, no_scene_error, under_limit
 
 log = logging.getLogger(__name__)
@@ -54,28 +66,50 @@ CLOUD_PROBABILITY_COLLECTION = "COPERNICUS/S2_CLOUD_PROBABILITY"
 #: DEM choices: name -> (collection, band).
 DEMS = {"glo30": ("COPERNICUS/DEM/GLO30", "DEM"), "aw3d30": ("JAXA/ALOS/AW3D30/V3_2", "DSM")}
 S2_BANDS = SPECTRAL_BANDS
-DOWNLOAD_BANDS = S2_BANDS + (ELEVATION, VALID)
+#: The downloaded band holding bit 0 = clear (data, no cloud or shadow), bit 1 = elevation present.
+FLAGS = "flags"
+CLEAR_BIT, DEM_BIT = 1, 2
+#: Wire types the optical bands may be downloaded as (uint16 holds every L1C digital number).
+OPTICAL_DTYPES = ("uint16", "float32")
 MAX_LISTED_SCENES = 200
 #: A window ending this recently may still gain scenes; its cache entry lasts one day.
 RECENT_DAYS = 5
+
+
+def download_bands(optical_dtype: str = "uint16") -> tuple[BandSpec, ...]:
+    """What one computePixels request asks for: B1..B12, elevation (float32), flags (uint8).
+    ``float32`` is the old wire format (every band float32), kept for comparison."""
+    flags_dtype = "uint8" if optical_dtype == "uint16" else "float32"
+    return (tuple(BandSpec(b, optical_dtype) for b in S2_BANDS)
+            + (BandSpec(ELEVATION, "float32"), BandSpec(FLAGS, flags_dtype)))
+
+
+DOWNLOAD_BANDS = download_bands()
 
 
 class EarthEngineSource:
     """Sentinel-2 L1C + DEM from Google Earth Engine."""
 
     name = "earthengine"
-    version = "1"
+    version = "2"
 
     def __init__(self, cache: Optional[SceneCache] = None, cloud_probability_threshold_pct: float = 40.0,
                  dem: str = "glo30", max_workers: int = DEFAULT_WORKERS,
                  retry_policy: Optional[RetryPolicy] = None, auth_config: Optional[AuthConfig] = None,
                  listing_scale_m: float = 60.0, shadow_distance_km: float = 1.0,
-                 nir_dark_threshold: float = 0.15, max_area_km2: float = MAX_AOI_KM2):
+                 nir_dark_threshold: float = 0.15, max_area_km2: float = MAX_AOI_KM2,
+                 optical_dtype: str = "uint16", http_transport: Any = None):
+        """``http_transport``: an httplib2-style object for every request of the client library
+        (``ee.Initialize(http_transport=...)``): a proxy, custom certificates, or a test router.
+        ``optical_dtype``: ``uint16`` (default) or ``float32`` (the old, larger wire format)."""
         if dem not in DEMS:
             raise SourceError(f"Unknown DEM '{dem}'.", f"Use one of: {', '.join(DEMS)}.")
         if not 0 <= cloud_probability_threshold_pct <= 100:
             raise SourceError(f"The cloud probability threshold {cloud_probability_threshold_pct} is "
                               "outside 0-100 %.", "Use a value such as 40.")
+        if optical_dtype not in OPTICAL_DTYPES:
+            raise SourceError(f"Unknown optical pixel type '{optical_dtype}'.",
+                              f"Use one of: {', '.join(OPTICAL_DTYPES)}.")
         self.cache = cache if cache is not None else SceneCache()
         self.cloud_threshold = float(cloud_probability_threshold_pct)
         self.dem = dem
@@ -86,6 +120,8 @@ class EarthEngineSource:
         self.shadow_distance_km = shadow_distance_km
         self.nir_dark_threshold = nir_dark_threshold
         self.max_area_km2 = max_area_km2
+        self.optical_dtype = optical_dtype
+        self.http_transport = http_transport
         self.last_download_stats: Optional[DownloadStats] = None
 
     # --- sign-in -----------------------------------------------------------------------------
@@ -96,14 +132,14 @@ class EarthEngineSource:
         return self._auth_config
 
     def readiness(self, connect: bool = True) -> Readiness:
-        return self_test(self.auth_config, connect=connect)
+        return self_test(self.auth_config, connect=connect, http_transport=self.http_transport)
 
     def self_test(self, connect: bool = True) -> Readiness:
         """What is missing to use Earth Engine, and how to fix it (same as readiness)."""
         return self.readiness(connect)
 
-    def _ee(self):
-        initialize(self.auth_config)
+    def _ee(self, cancel: Optional[CancelToken] = None):
+        initialize(self.auth_config, http_transport=self.http_transport, cancel=cancel)
         import ee
 
         return ee
@@ -111,6 +147,12 @@ class EarthEngineSource:
     # --- expressions -------------------------------------------------------------------------
     def _geometry(self, ee, request: AnalysisRequest):
         return ee.Geometry(request.aoi)
+
+    @staticmethod
+    def _grid_region(ee, request: AnalysisRequest):
+        """The whole analysis grid as a rectangle in its own CRS (for the DEM tiles)."""
+        left, bottom, right, top = request.grid().bounds
+        return ee.Geometry.Rectangle([left, bottom, right, top], request.grid().crs.to_string(), False)
 
     @staticmethod
     def _dates(window: DateWindow) -> tuple[str, str]:
@@ -131,7 +173,8 @@ class EarthEngineSource:
         return ee.Image(img.get("cloud_probability")).select("probability").gt(self.cloud_threshold)
 
     def add_clear_band(self, ee, img):
-        """Add band ``clear``: data present, not cloud, not cloud shadow."""
+        """Add band ``clear``: 1 where not cloud and not cloud shadow, 0 where cloud or shadow,
+        masked where the granule has no data (so a mosaic takes it from the granule that has)."""
         cloud = self._cloud(ee, img)
         dark_nir = img.select("B8").lt(self.nir_dark_threshold * 1e4)
         shadow_azimuth = ee.Number(90).subtract(ee.Number(img.get("MEAN_SOLAR_AZIMUTH_ANGLE")))
@@ -140,40 +183,48 @@ class EarthEngineSource:
                      .select("distance").mask())
         shadow = projected.multiply(dark_nir)
         has_data = img.select("B2").mask().gt(0)
-        clear = cloud.Or(shadow).Not().And(has_data).rename("clear")
+        clear = cloud.Or(shadow).Not().updateMask(has_data).rename("clear")
         return img.addBands(clear)
 
-    def elevation_image(self, ee, geom):
+    def elevation_image(self, ee, region):
+        """The DEM mosaic over ``region`` in metres (masked where the DEM has no value)."""
         collection, band = DEMS[self.dem]
-        return (ee.ImageCollection(collection).filterBounds(geom).select(band)
+        return (ee.ImageCollection(collection).filterBounds(region).select(band)
                 .map(lambda im: im.resample("bilinear")).mosaic()
-                .rename(ELEVATION).toFloat())
+                .rename(ELEVATION))
 
     # --- listing -----------------------------------------------------------------------------
-    def list_scenes(self, request: AnalysisRequest, window: DateWindow) -> list[SceneListing]:
+    def list_scenes(self, request: AnalysisRequest, window: DateWindow,
+                    cancel: Optional[CancelToken] = None, stats: Optional[RetryStats] = None) -> list[SceneListing]:
         """Every granule over the AOI in the window, whatever its cloud cover (fetch applies the
-        limit): date, id, scene cloud %, cloud % inside the AOI, share of the AOI covered."""
-        ee = self._ee()
+        limit): date, id, scene cloud %, cloud-and-shadow % inside the AOI (the composite's own
+        ``clear`` measure), share of the AOI covered."""
+        ee = self._ee(cancel)
         geom = self._geometry(ee, request)
-        threshold = self.cloud_threshold
         scale = self.listing_scale_m
 
-        def stats(img):
+        def stats_of(img):
+            img = self.add_clear_band(ee, img)
             covered = img.select("B2").mask().gt(0)
-            cloud = ee.Image(img.get("cloud_probability")).select("probability").gt(threshold)
-            means = ee.Image.cat([cloud.updateMask(covered).rename("cloud"),
+            means = ee.Image.cat([img.select("clear").updateMask(covered).rename("clear"),
                                   covered.unmask(0).rename("covered")]).reduceRegion(
                 reducer=ee.Reducer.mean(), geometry=geom, scale=scale, maxPixels=1e9, bestEffort=True)
             return ee.Feature(None, {"scene_id": img.get("system:index"),
                                      "time_ms": img.get("system:time_start"),
                                      "scene_cloud_pct": img.get("CLOUDY_PIXEL_PERCENTAGE"),
-                                     "aoi_cloud": means.get("cloud"), "aoi_covered": means.get("covered")})
+                                     "aoi_clear": means.get("clear"), "aoi_covered": means.get("covered")})
 
         features = ee.FeatureCollection(
-            self.s2_collection(ee, geom, window).limit(MAX_LISTED_SCENES).map(stats))
+            self.s2_collection(ee, geom, window).limit(MAX_LISTED_SCENES + 1).map(stats_of))
         info = call_with_retry(features.getInfo, self.retry_policy,
-                               f"Listing Sentinel-2 scenes from {window.start} to {window.end}")
-        return parse_listing(info)
+                               f"Listing Sentinel-2 scenes from {window.start} to {window.end}", stats, cancel)
+        listings = parse_listing(info)
+        if len(listings) > MAX_LISTED_SCENES:
+            raise SourceError(
+                f"The window {window} holds more than {MAX_LISTED_SCENES} Sentinel-2 granules over the "
+                "area; a window is listed, and chosen from, whole.",
+                "Shorten the date window (a month or two is plenty: Sentinel-2 passes every 5 days).")
+        return listings
 
     # --- fetching ----------------------------------------------------------------------------
     def cache_key(self, request: AnalysisRequest, window: DateWindow) -> str:
@@ -196,42 +247,54 @@ class EarthEngineSource:
             progress(1, 1, "cache")
         return fetched
 
-    def build_image(self, ee, request: AnalysisRequest, window: DateWindow,
-                    listings: list[SceneListing]) -> tuple[Any, dict]:
-        """The 14-band float32 image (B1..B12, elevation, valid) and its provenance."""
-        geom = self._geometry(ee, request)
+    def choose_scenes(self, request: AnalysisRequest, window: DateWindow,
+                      listings: list[SceneListing]) -> list[SceneListing]:
+        """The listed granules the composite uses: the least cloudy date's, or all under the limit."""
         limit = float(request.cloud_limit_pct)
-        collection = self.s2_collection(ee, geom, window)
         if request.composite == "median":
-            chosen = under_limit(listings, limit)
+            chosen = [s for s in under_limit(listings, limit) if s.aoi_coverage_pct > 0]
             if not chosen:
                 raise no_scene_error(listings, limit, window, "Earth Engine")
-            masked = (collection.filter(ee.Filter.lte("CLOUDY_PIXEL_PERCENTAGE", limit))
-                      .map(lambda im: self.add_clear_band(ee, im))
-                      .map(lambda im: im.updateMask(im.select("clear"))))
+            return chosen
+        best = choose_least_cloudy(listings, limit, window, "Earth Engine")
+        return [s for s in listings if s.scene_id in best.scene_ids]
+
+    def build_image(self, ee, request: AnalysisRequest, window: DateWindow,
+                    listings: list[SceneListing]) -> tuple[Any, dict]:
+        """The image to download (B1..B12, elevation, flags; see :func:`download_bands`) and its
+        provenance. It uses exactly the listed granules :meth:`choose_scenes` keeps."""
+        geom = self._geometry(ee, request)
+        scenes = self.choose_scenes(request, window, listings)
+        ids = sorted({s.scene_id for s in scenes})
+        used = (self.s2_collection(ee, geom, window)
+                .filter(ee.Filter.inList("system:index", ids))
+                .map(lambda im: self.add_clear_band(ee, im)))
+        if request.composite == "median":
+            masked = used.map(lambda im: im.updateMask(im.select("clear")))
             optical = masked.select(list(S2_BANDS)).median()
-            valid = masked.select("B2").count().gt(0).unmask(0)
-            dates = sorted({s.date.isoformat() for s in chosen})
-            scenes = chosen
+            clear = masked.select(["clear"]).count().gt(0)
         else:
-            best = choose_least_cloudy(listings, limit, window, "Earth Engine")
-            day = (collection.filter(ee.Filter.lte("CLOUDY_PIXEL_PERCENTAGE", limit))
-                   .filter(ee.Filter.inList("system:index", best.scene_ids))
-                   .map(lambda im: self.add_clear_band(ee, im)))
-            mosaic = day.mosaic()
+            mosaic = used.mosaic()
             optical = mosaic.select(list(S2_BANDS))
-            valid = mosaic.select("clear").unmask(0)
-            dates = [best.date.isoformat()]
-            scenes = [s for s in listings if s.scene_id in best.scene_ids]
-        image = ee.Image.cat([optical.toFloat(), self.elevation_image(ee, geom),
-                              valid.toFloat().rename(VALID)])
+            clear = mosaic.select(["clear"])
+        elevation = self.elevation_image(ee, self._grid_region(ee, request))
+        dem_present = elevation.mask().gt(0).unmask(0)
+        flags = clear.unmask(0).gt(0).multiply(CLEAR_BIT).add(dem_present.multiply(DEM_BIT))
+        if self.optical_dtype == "uint16":
+            optical, flags = optical.toUint16(), flags.toUint8().rename(FLAGS)
+        else:  # the old wire format: every band float32
+            optical, flags = optical.toFloat(), flags.toFloat().rename(FLAGS)
+        image = ee.Image.cat([optical, elevation.toFloat(), flags])
         groups = group_by_date(scenes)
         provenance = {
             "source": self.name, "source_version": self.version, "collection": S2_COLLECTION,
-            "window": window.to_json(), "composite": request.composite, "dates": dates,
+            "window": window.to_json(), "composite": request.composite,
+            "dates": sorted({s.date.isoformat() for s in scenes}),
             "scenes": [s.to_json() for s in scenes],
             "aoi_cloud_pct": round(float(np.mean([g.aoi_cloud_pct for g in groups])), 2) if groups else None,
-            "cloud_limit_pct": limit, "cloud_probability_collection": CLOUD_PROBABILITY_COLLECTION,
+            "cloud_measure": "share of the covered AOI that is cloud (s2cloudless) or cloud shadow",
+            "cloud_limit_pct": float(request.cloud_limit_pct),
+            "cloud_probability_collection": CLOUD_PROBABILITY_COLLECTION,
             "cloud_probability_threshold_pct": self.cloud_threshold,
             "dem": DEMS[self.dem][0], "grid": request.grid().key(),
             "note": "S2_HARMONIZED: the +1000 DN offset of baseline 04.00 (2022-01-25 on) removed",
@@ -241,20 +304,34 @@ class EarthEngineSource:
     def download_scene(self, request: AnalysisRequest, window: DateWindow,
                        progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> RawScene:
         check_cancel(cancel)
-        listings = self.list_scenes(request, window)
+        listing_stats = RetryStats()
+        listings = self.list_scenes(request, window, cancel, listing_stats)
         check_cancel(cancel)
-        ee = self._ee()
+        ee = self._ee(cancel)
         image, provenance = self.build_image(ee, request, window, listings)
         grid = request.grid()
+        bands = download_bands(self.optical_dtype)
         stats = DownloadStats()
-        pixels = download_pixels(ee_compute_fn(image, DOWNLOAD_BANDS), grid, DOWNLOAD_BANDS,
+        pixels = download_pixels(ee_compute_fn(image, bands), grid, bands,
                                  max_workers=self.max_workers, policy=self.retry_policy,
                                  progress=progress, cancel=cancel, stats=stats)
         self.last_download_stats = stats
         provenance["download"] = {"tiles": stats.chunks, "requests": stats.requests,
-                                  "retries": stats.retries, "splits": stats.splits}
-        valid = (pixels[-1] > 0.5) & np.isfinite(pixels[:-1]).all(axis=0)
-        return RawScene(pixels[:-1], S2_BANDS + (ELEVATION,), valid, grid.transform, grid.crs, provenance)
+                                  "retries": stats.retries, "splits": stats.splits,
+                                  "bytes": stats.bytes, "listing_requests": listing_stats.calls,
+                                  "optical_dtype": self.optical_dtype}
+        return scene_from_pixels(pixels, grid, provenance)
+
+
+def scene_from_pixels(pixels: np.ndarray, grid, provenance: dict) -> RawScene:
+    """B1..B12 + elevation + flags (float32) -> a RawScene: elevation NaN where the DEM is masked,
+    valid where clear, the DEM present and every value finite."""
+    flags = np.nan_to_num(pixels[-1], nan=0.0).astype(np.uint8)
+    data = pixels[:-1]
+    dem_present = (flags & DEM_BIT) > 0
+    data[-1][~dem_present] = np.nan
+    valid = ((flags & CLEAR_BIT) > 0) & dem_present & np.isfinite(data).all(axis=0)
+    return RawScene(data, S2_BANDS + (ELEVATION,), valid, grid.transform, grid.crs, provenance)
 
 
 def parse_listing(info: Any) -> list[SceneListing]:
@@ -265,12 +342,12 @@ def parse_listing(info: Any) -> list[SceneListing]:
         try:
             when = datetime.datetime.fromtimestamp(float(p["time_ms"]) / 1000.0, tz=datetime.timezone.utc).date()
             covered = p.get("aoi_covered")
-            cloud = p.get("aoi_cloud")
+            clear = p.get("aoi_clear")
             out.append(SceneListing(
                 date=when, scene_id=str(p["scene_id"]),
                 scene_cloud_pct=round(float(p.get("scene_cloud_pct") or 0.0), 2),
-                aoi_cloud_pct=round(100.0 * float(cloud), 2) if cloud is not None else 100.0,
+                aoi_cloud_pct=round(100.0 * (1.0 - float(clear)), 2) if clear is not None else 100.0,
                 aoi_coverage_pct=round(100.0 * float(covered), 2) if covered is not None else 0.0))
         except (KeyError, TypeError, ValueError) as exc:
-            log.warning("skipping an unreadable scene listing %r: %s", p, exc)
+            log.warning("skipping an unreadable scene listing (%s)", type(exc).__name__)
     return sorted(out, key=lambda s: (s.date, s.scene_id))

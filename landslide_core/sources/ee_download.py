@@ -1,11 +1,17 @@
-"""Download an Earth Engine image on a grid with ``ee.data.computePixels``, in chunks.
+"""Download an Earth Engine image on a grid with ``ee.data.computePixels``, in tiles.
 
-One ``computePixels`` request may return at most 48 MB uncompressed (bands x pixels x bytes)
-and at most 32768 px per side, so :func:`plan_chunks` splits the grid into tiles under both
-limits. :func:`download_pixels` fetches the tiles with a bounded thread pool, retries busy or
-failed requests with backoff (:mod:`.retry`), splits a tile in four when Earth Engine runs out
-of memory, reports progress per tile, stops between tiles when cancelled, and reassembles the
-tiles into one (bands, rows, cols) float32 array, bit for bit.
+Earth Engine refuses a ``computePixels`` request whose *total request size* is over
+50,331,648 bytes (48 MiB) or whose grid is over 32768 px on a side. The size is counted as
+the service counts it (``ImageUtils.enforceRequestedSizeLimits``): for every band, its data
+bytes **plus one mask byte** per pixel, so 14 float32 bands cost 70 bytes a pixel, not 56.
+:func:`plan_chunks` splits the grid into even tiles under both limits, counted that way.
+
+:func:`download_pixels` fetches the tiles with a bounded thread pool, retries busy or failed
+requests with backoff (:mod:`.retry`, the only retry layer: the library's own retries are
+switched off at sign-in), splits a tile in four when Earth Engine says it is too big or runs
+out of memory, reports progress per tile, and stops promptly when cancelled (it does not wait
+for requests in flight). Tiles are reassembled, bit for bit, into one (bands, rows, cols)
+float32 array; integer bands (uint16 digital numbers) convert to float32 exactly.
 """
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ import math
 import threading
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -25,14 +31,54 @@ from .retry import NeedsSplit, RetryPolicy, RetryStats, call_with_retry
 
 log = logging.getLogger(__name__)
 
-#: Request limits of computePixels (48 MB uncompressed, 32768 px per side); we stay under both.
-MAX_REQUEST_BYTES = 48_000_000
+#: The service's request limit (bytes, data plus one mask byte per band-pixel) and side limit.
+MAX_REQUEST_BYTES = 50_331_648
 MAX_SIDE_PX = 32768
-#: How many times a tile may be split in four after "User memory limit exceeded".
+#: One mask byte per band-pixel, counted by the service on top of the data bytes.
+MASK_BYTES = 1
+#: Bytes per value of the pixel types a request may ask for.
+DTYPE_BYTES = {"uint8": 1, "int8": 1, "uint16": 2, "int16": 2, "uint32": 4, "int32": 4,
+               "float32": 4, "float64": 8}
+#: How many times a tile may be split in four after "too big" or "out of memory".
 MAX_SPLIT_DEPTH = 3
 DEFAULT_WORKERS = 4
 
 ComputeFn = Callable[[dict], Any]
+
+
+@dataclass(frozen=True)
+class BandSpec:
+    """A band to download and its pixel type on the wire (``uint16``, ``float32``...)."""
+
+    name: str
+    dtype: str = "float32"
+
+    def __post_init__(self):
+        if self.dtype not in DTYPE_BYTES:
+            raise ValueError(f"unknown pixel type {self.dtype!r}; use one of {sorted(DTYPE_BYTES)}")
+
+
+BandsLike = Sequence[Union[BandSpec, str]]
+
+
+def as_specs(bands: BandsLike) -> tuple[BandSpec, ...]:
+    """BandSpecs from specs or plain names (a plain name is float32)."""
+    return tuple(b if isinstance(b, BandSpec) else BandSpec(str(b)) for b in bands)
+
+
+def bytes_per_pixel(dtypes: Sequence[str]) -> int:
+    """The service's count for one pixel of these bands: data bytes plus a mask byte each."""
+    return sum(DTYPE_BYTES[d] + MASK_BYTES for d in dtypes)
+
+
+def request_bytes(width: int, height: int, dtypes: Sequence[str]) -> int:
+    """The total request size Earth Engine counts for a width x height tile of these bands."""
+    return int(width) * int(height) * bytes_per_pixel(dtypes)
+
+
+def payload_bytes(width: int, height: int, dtypes: Sequence[str]) -> int:
+    """The pixel bytes that come back (no mask bytes on the wire)."""
+    return int(width) * int(height) * sum(DTYPE_BYTES[d] for d in dtypes)
 
 
 @dataclass(frozen=True)
@@ -44,8 +90,9 @@ class Chunk:
     width: int
     height: int
 
-    def nbytes(self, n_bands: int, bytes_per_value: int = 4) -> int:
-        return self.width * self.height * n_bands * bytes_per_value
+    def nbytes(self, dtypes: Sequence[str]) -> int:
+        """The request size the service counts for this tile (see :func:`request_bytes`)."""
+        return request_bytes(self.width, self.height, dtypes)
 
     def quarters(self) -> list["Chunk"]:
         w1, h1 = max(self.width // 2, 1), max(self.height // 2, 1)
@@ -55,17 +102,19 @@ class Chunk:
         return [p for p in parts if p.width > 0 and p.height > 0]
 
 
-def plan_chunks(width: int, height: int, n_bands: int, bytes_per_value: int = 4,
-                max_bytes: int = MAX_REQUEST_BYTES, max_side_px: int = MAX_SIDE_PX) -> list[Chunk]:
-    """Tiles covering width x height, each under ``max_bytes`` and ``max_side_px``, evenly sized."""
-    if width <= 0 or height <= 0 or n_bands <= 0:
-        raise ValueError("grid and band count must be positive")
-    budget_px = max_bytes // (n_bands * bytes_per_value)
+def plan_chunks(width: int, height: int, dtypes: Sequence[str], max_bytes: int = MAX_REQUEST_BYTES,
+                max_side_px: int = MAX_SIDE_PX) -> list[Chunk]:
+    """Even tiles covering width x height, each at most ``max_bytes`` as the service counts
+    them (:func:`request_bytes`) and at most ``max_side_px`` on a side."""
+    dtypes = list(dtypes)
+    if width <= 0 or height <= 0 or not dtypes:
+        raise ValueError("grid and band list must not be empty")
+    budget_px = max_bytes // bytes_per_pixel(dtypes)
     if budget_px < 1:
-        raise SourceError(f"{n_bands} bands are too many for one request.", "Ask for fewer bands.")
+        raise SourceError(f"{len(dtypes)} bands are too many for one request.", "Ask for fewer bands.")
     if width * height <= budget_px and max(width, height) <= max_side_px:
         return [Chunk(0, 0, width, height)]
-    side = min(int(math.isqrt(budget_px)), max_side_px)
+    side = max(1, min(int(math.isqrt(budget_px)), max_side_px))
     n_cols = math.ceil(width / side)
     n_rows = math.ceil(height / side)
     while True:  # even tiles; grow the count until every tile fits
@@ -121,10 +170,11 @@ def to_band_array(data: Any, band_names: Sequence[str], chunk: Chunk) -> np.ndar
 
 @dataclass
 class DownloadStats:
-    chunks: int = 0
-    requests: int = 0
+    chunks: int = 0      # tiles planned
+    requests: int = 0    # computePixels calls made (retries and split pieces included)
     retries: int = 0
     splits: int = 0
+    bytes: int = 0       # pixel bytes received
 
 
 class _StopToken(CancelToken):
@@ -143,17 +193,24 @@ class _StopToken(CancelToken):
             raise Cancelled()
 
 
-def download_pixels(compute: ComputeFn, grid: Grid, band_names: Sequence[str], *,
+def download_pixels(compute: ComputeFn, grid: Grid, bands: BandsLike, *,
                     max_workers: int = DEFAULT_WORKERS, policy: Optional[RetryPolicy] = None,
                     progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
                     max_bytes: int = MAX_REQUEST_BYTES, stats: Optional[DownloadStats] = None) -> np.ndarray:
-    """Fetch ``band_names`` on ``grid`` tile by tile; ``compute(pixel_grid) -> array``."""
+    """Fetch ``bands`` on ``grid`` tile by tile; ``compute(pixel_grid) -> array``.
+
+    Returns float32 (bands, rows, cols). Raises :class:`Cancelled` within a fraction of a
+    second of ``cancel`` (requests in flight are abandoned, not awaited), and
+    :class:`SourceError` naming the cause when a tile cannot be had.
+    """
     policy = policy or RetryPolicy()
     stats = stats if stats is not None else DownloadStats()
-    n = len(band_names)
-    chunks = plan_chunks(grid.width, grid.height, n, 4, max_bytes)
+    specs = as_specs(bands)
+    names = [b.name for b in specs]
+    dtypes = [b.dtype for b in specs]
+    chunks = plan_chunks(grid.width, grid.height, dtypes, max_bytes)
     stats.chunks = len(chunks)
-    out = np.empty((n, grid.height, grid.width), dtype=np.float32)
+    out = np.empty((len(specs), grid.height, grid.width), dtype=np.float32)
     lock = threading.Lock()
     stop = _StopToken(cancel)  # the user's cancel, or another tile's failure
 
@@ -178,7 +235,10 @@ def download_pixels(compute: ComputeFn, grid: Grid, band_names: Sequence[str], *
             with lock:
                 stats.requests += rs.calls
                 stats.retries += rs.retries
-        block = to_band_array(data, band_names, chunk)
+        check_cancel(stop)
+        block = to_band_array(data, names, chunk)
+        with lock:
+            stats.bytes += int(getattr(np.asarray(data), "nbytes", 0))
         out[:, chunk.row:chunk.row + chunk.height, chunk.col:chunk.col + chunk.width] = block
 
     done = 0
@@ -189,7 +249,7 @@ def download_pixels(compute: ComputeFn, grid: Grid, band_names: Sequence[str], *
     try:
         pending = {pool.submit(fetch, c) for c in chunks}
         while pending:
-            finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            finished, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
             for fut in finished:
                 fut.result()  # re-raises the tile's error
                 done += 1
@@ -198,20 +258,21 @@ def download_pixels(compute: ComputeFn, grid: Grid, band_names: Sequence[str], *
             if cancel is not None and cancel.cancelled:
                 raise Cancelled(f"Download cancelled after {done} of {len(chunks)} tiles.")
     except BaseException:
-        stop.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
+        stop.cancel()  # workers stop at their next check; requests in flight are abandoned
+        pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
     return out
 
 
-def ee_compute_fn(expression: Any, band_names: Sequence[str]) -> ComputeFn:
+def ee_compute_fn(expression: Any, bands: BandsLike) -> ComputeFn:
     """``compute(pixel_grid)`` calling ``ee.data.computePixels`` for ``expression``."""
+    names = [b.name for b in as_specs(bands)]
 
     def compute(pixel_grid: dict) -> Any:
         import ee
 
         return ee.data.computePixels({"expression": expression, "fileFormat": "NUMPY_NDARRAY",
-                                      "bandIds": list(band_names), "grid": pixel_grid})
+                                      "bandIds": names, "grid": pixel_grid})
 
     return compute

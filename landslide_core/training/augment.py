@@ -1,7 +1,44 @@
-"""Augmentation: the 8 flips and 90-degree rotations of a square patch (the dihedral group)."""
+"""Augmentation: the 8 flips and 90-degree rotations of a square patch (the dihedral group), and
+radiometric jitter (another date's sensor gain, haze and cirrus over the same ground)."""
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
+
+#: Clear-sky path radiance (DN) per Sentinel-2 band: haze scales it, so it grows toward the blue.
+_PATH_DN = {"B1": 1000.0, "B2": 640.0, "B3": 420.0, "B4": 270.0, "B5": 240.0, "B6": 160.0, "B7": 130.0,
+            "B8": 110.0, "B9": 60.0, "B10": 11.5, "B11": 30.0, "B12": 12.0}
+
+
+def radiometric_jitter(x: np.ndarray, bands: Sequence[str], rng: np.random.Generator,
+                       strength: float = 1.0) -> np.ndarray:
+    """Per sample of ``x`` (B, C, H, W, L4S units): a common gain (sd 5 % x strength), per-band
+    gains (sd 3 %), added haze (0-0.3 x strength of the clear-sky path radiance, so most in the
+    blue) and, for a third of the samples, cirrus in B10 (up to 40 DN). Terrain bands untouched."""
+    from ..bands import scale_vector
+
+    if strength <= 0:
+        return x
+    spectral = [i for i, b in enumerate(bands) if b in _PATH_DN]
+    if not spectral:
+        return x
+    names = [bands[i] for i in spectral]
+    scale = scale_vector(names)
+    path = np.array([_PATH_DN[b] for b in names], np.float32) / scale
+    out = x.copy()
+    n = len(x)
+    gain = (rng.normal(1.0, 0.05 * strength, (n, 1)) * rng.normal(1.0, 0.03 * strength, (n, len(names))))
+    haze = rng.uniform(0.0, 0.3 * strength, (n, 1)) * path[None, :]
+    sub = out[:, spectral]
+    sub *= gain.astype(np.float32)[:, :, None, None]
+    sub += haze.astype(np.float32)[:, :, None, None]
+    if "B10" in names:
+        j = names.index("B10")
+        cirrus = np.where(rng.uniform(size=n) < 1 / 3, rng.uniform(0.0, 40.0 * strength, n), 0.0)
+        sub[:, j] += (cirrus / float(scale[j])).astype(np.float32)[:, None, None]
+    out[:, spectral] = sub
+    return out
 
 
 def dihedral(a: np.ndarray, k: int) -> np.ndarray:

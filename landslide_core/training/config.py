@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 from ..bands import BAND_SETS
 from ..errors import InputError
-from ..zoo import ARCHITECTURES
+from ..zoo import TRAINABLE, TRAINING_FREE
 
 #: Fields that may differ between a run's saved config and a resumed one (they do not change
 #: what is trained, only where and how fast).
@@ -49,6 +49,9 @@ class TrainConfig:
     workers: int = 2
     val_share: float = 0.2
     augment: bool = True
+    #: Radiometric jitter of training batches (another date's gain, haze, cirrus; 0 = off,
+    #: 1 = the typical spread of Sentinel-2 dates). Only with ``augment``.
+    radiometric_jitter: float = 0.0
     max_train_patches: Optional[int] = None
     on_bad: str = "stop"
     split_file: Optional[str] = None
@@ -87,9 +90,12 @@ class TrainConfig:
         """Raise a clear :class:`InputError` for the first bad value; return self."""
         if not str(self.data_dir).strip():
             raise InputError("No data folder was given.", "Give the folder with img/ and mask/ (--data DIR).")
-        if self.arch not in ARCHITECTURES:
+        if self.arch in TRAINING_FREE:
+            raise InputError(f"The architecture '{self.arch}' has nothing to learn (a fixed spectral rule).",
+                             f"Choose one of: {', '.join(TRAINABLE)}.")
+        if self.arch not in TRAINABLE:
             raise InputError(f"Unknown architecture '{self.arch}'.",
-                             f"Choose one of: {', '.join(ARCHITECTURES)}.")
+                             f"Choose one of: {', '.join(TRAINABLE)}.")
         if self.bands not in BAND_SETS:
             raise InputError(f"Unknown band set '{self.bands}'.",
                              f"Choose one of: {', '.join(sorted(BAND_SETS))}.")
@@ -109,6 +115,8 @@ class TrainConfig:
             (self.on_bad in ON_BAD_CHOICES, "on_bad", f"one of {', '.join(ON_BAD_CHOICES)}"),
             (self.cache in CACHE_CHOICES, "cache", f"one of {', '.join(CACHE_CHOICES)}"),
             (self.memory_limit_gb > 0, "memory_limit_gb", "a number > 0"),
+            (isinstance(self.radiometric_jitter, (int, float)) and 0.0 <= self.radiometric_jitter <= 3.0,
+             "radiometric_jitter", "a number from 0 (off) to 3 (1 = the spread of Sentinel-2 dates)"),
             (isinstance(self.arch_kwargs, dict), "arch_kwargs", "a JSON object such as {\"base_channels\": 16}"),
         ]
         for ok, name, want in checks:
@@ -143,7 +151,7 @@ def check_architecture(config: TrainConfig) -> None:
     from ..zoo import build_model
 
     try:
-        build_model(config.arch, len(sets[config.bands]), **config.arch_kwargs)
+        build_model(config.arch, len(sets[config.bands]), sets[config.bands], **config.arch_kwargs)
     except (TypeError, ValueError, KeyError, RuntimeError) as exc:
         raise InputError(f"The architecture {config.arch} does not accept the options {config.arch_kwargs} "
                          f"({str(exc).splitlines()[0]}).",

@@ -28,7 +28,7 @@ import numpy as np
 from ..bands import ALL_BANDS, BAND_SETS, band_set, missing_bands, to_model_input
 from ..errors import InputError
 from ..progress import CancelToken, ProgressFn, check_cancel
-from .augment import augment_batch
+from .augment import augment_batch, radiometric_jitter
 
 log = logging.getLogger(__name__)
 
@@ -474,8 +474,10 @@ class BatchLoader:
     """
 
     def __init__(self, patches: PatchSet, indices: np.ndarray, batch_size: int, shuffle: bool,
-                 augment: bool, seed: int = 0, epoch: int = 0, workers: int = 1, pin_memory: bool = False):
+                 augment: bool, seed: int = 0, epoch: int = 0, workers: int = 1, pin_memory: bool = False,
+                 radiometric: float = 0.0):
         self.patches = patches
+        self.radiometric = float(radiometric)
         self.indices = np.asarray(indices, dtype=np.int64)
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -499,7 +501,10 @@ class BatchLoader:
         x = np.asarray(self.patches.x[sorted_idx])
         y = np.asarray(self.patches.y[sorted_idx])
         if self.augment:
-            x, y = augment_batch(x, y, np.random.default_rng(int(self.batch_seeds[i])))
+            rng = np.random.default_rng(int(self.batch_seeds[i]))
+            x, y = augment_batch(x, y, rng)
+            if self.radiometric > 0:
+                x = radiometric_jitter(x, self.patches.bands, rng, self.radiometric)
         xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
         yt = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))[:, None]
         if self.pin_memory:

@@ -319,7 +319,7 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device, writ
              split.how, ",".join(patches.bands))
 
     torch.manual_seed(config.seed)
-    model = build_model(config.arch, len(patches.bands), **config.arch_kwargs).to(device)
+    model = build_model(config.arch, len(patches.bands), patches.bands, **config.arch_kwargs).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.step_size, gamma=config.gamma)
     loss_fn = WceDiceLoss(config.alpha, config.beta)
@@ -347,7 +347,8 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device, writ
         torch.manual_seed(config.seed * 100_003 + epoch)
         model.train()
         loader = BatchLoader(patches, train_idx, config.batch_size, shuffle=True, augment=config.augment,
-                             seed=config.seed, epoch=epoch, workers=config.workers, pin_memory=pin)
+                             seed=config.seed, epoch=epoch, workers=config.workers, pin_memory=pin,
+                             radiometric=config.radiometric_jitter)
         sums = np.zeros(3)
         seen = 0
         wait_s = 0.0
