@@ -12,7 +12,7 @@ from landslide_core.errors import InputError
 from landslide_core.sources.request import DateWindow
 from landslide_core.watch import schema
 from landslide_core.watch.records import OK, AlertRule, Channel, Check, NewArea
-from landslide_core.watch.runner import holder_is_dead, runner_id
+from landslide_core.watch.leases import holder_is_dead, runner_id
 from landslide_core.watch.store import StoreError, WatchStore, alembic_config, current_revision, make_engine, upgrade
 
 T0 = dt.datetime(2024, 3, 1, 12, 0)

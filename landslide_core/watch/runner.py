@@ -22,11 +22,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
-import socket
 import threading
 import time
-import uuid
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,6 +35,7 @@ from ..progress import CancelToken, ProgressFn, check_cancel
 from .alerts import SendReport, send_pending
 from .channels import SmtpSettings, deliver
 from .config import lease_seconds
+from .leases import LeaseKeeper, holder_is_dead, runner_id
 from .planning import Plan, plan_check
 from .records import FAILED, NO_NEW_SCENE, OK, Area, Check, utc_now
 
@@ -136,65 +134,6 @@ class _TimedStore:
         return timed
 
 
-def runner_id() -> str:
-    """``host:pid:token``: who holds a claim, and whether its process still lives."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def holder_is_dead(holder: Optional[str]) -> bool:
-    """True when ``holder`` ran on this machine and its process is gone."""
-    if not holder:
-        return False
-    parts = holder.rsplit(":", 2)
-    if len(parts) != 3 or parts[0] != socket.gethostname():
-        return False
-    try:
-        pid = int(parts[1])
-    except ValueError:
-        return False
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    try:  # a killed child not yet reaped by its parent is a zombie: dead too
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state == "Z"
-    except (OSError, IndexError):
-        return False
-
-
-class _LeaseKeeper:
-    """Renews a claim every third of the lease while a check runs."""
-
-    def __init__(self, store, area_id: int, runner: str, lease_s: float):
-        self.store, self.area_id, self.runner, self.lease_s = store, area_id, runner, lease_s
-        self.lost = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True, name=f"lease-{area_id}")
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.lease_s / 3.0):
-            try:
-                if not self.store.renew_claim(self.area_id, self.runner,
-                                              utc_now() + dt.timedelta(seconds=self.lease_s)):
-                    self.lost = True
-                    return
-            except Exception:  # noqa: BLE001 - a hiccup of the database: try again next time
-                log.warning("could not renew the claim on area %s", self.area_id, exc_info=True)
-
-    def __enter__(self) -> "_LeaseKeeper":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-
 class WatchRunner:
     """Checks watched areas (see the module doc)."""
 
@@ -277,7 +216,7 @@ class WatchRunner:
         self.progress(area.name, "checking")
         t0 = time.perf_counter()
         try:
-            with _LeaseKeeper(self.store, area.id, self.id, self.lease_s) as keeper:
+            with LeaseKeeper(self.store, area.id, self.id, self.lease_s) as keeper:
                 check, exit_code = self._check(area)
         except BaseException:  # cancelled or interrupted: let the next run redo it
             self.store.release_claim(area.id, self.id)
