@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 import re
 from pathlib import Path
 from typing import Any, Optional
@@ -150,7 +151,9 @@ def timeline_figure(area, checks: list):
     pad = max(area.cadence, dt.timedelta(days=2))
     fig.update_xaxes(type="date", range=[times[0] - pad, times[-1] + pad])
     fig.update_yaxes(title_text="new landslides (ha)", rangemode="tozero", secondary_y=False)
-    fig.update_yaxes(title_text="count", rangemode="tozero", secondary_y=True, showgrid=False, tickformat="d")
+    top = max([int(c.new_count or 0) for c in ok] + [1])
+    fig.update_yaxes(title_text="count", range=[0, top * 1.15], dtick=max(1, math.ceil(top / 5)), secondary_y=True,
+                     showgrid=False)
     fig.update_layout(height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10}, clickmode="event+select",
                       legend={"orientation": "h", "y": -0.2})
     return fig

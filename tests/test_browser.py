@@ -12,6 +12,7 @@ Skipped when Chromium is not installed, unless env CI is set (then it fails).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -226,7 +227,9 @@ def test_watchlist_in_the_browser(server):
             expect(page.get_by_text("Watchlist").first).to_be_visible(timeout=60_000)
             expect(_map_frames(page).first.locator("path.leaflet-interactive").first).to_be_visible(timeout=60_000)
             page.get_by_role("button", name="Check now").click()
-            expect(page.get_by_text("Check finished")).to_be_visible(timeout=300_000)
+            finished = page.get_by_text("Check finished")
+            expect(finished).to_be_visible(timeout=300_000)
+            found = int(re.search(r"Check finished: (\d+) new", finished.inner_text()).group(1))
             plot = page.locator(".js-plotly-plot").first
             expect(plot).to_be_visible(timeout=60_000)
             point = plot.locator(".scatterlayer .trace .points path").first
@@ -237,7 +240,8 @@ def test_watchlist_in_the_browser(server):
             expect(page.get_by_text("Compare before and after").first).to_be_visible(timeout=60_000)
             new_metric = page.get_by_test_id("stMetric").filter(has_text="New landslides").first
             expect(new_metric).to_be_visible(timeout=120_000)
-            assert int(new_metric.get_by_test_id("stMetricValue").inner_text().strip()) > 0
+            shown = int(new_metric.get_by_test_id("stMetricValue").inner_text().strip())
+            assert shown == found > 0, f"Compare shows {shown} new landslides, the check found {found}"
             _screenshot(page, "6_compare_from_watchlist.png")
         except BaseException:
             page.screenshot(path=str(ARTIFACTS / "failure_watchlist.png"), full_page=True)
