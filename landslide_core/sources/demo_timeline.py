@@ -44,8 +44,10 @@ CLEAR_SHARE = 0.35
 #: Passes this many days around the event are cloudy (the storm that triggers it).
 STORM_DAYS_BEFORE = 3
 STORM_DAYS_AFTER = 10
-#: An area's event has at least this many new landslides (the demo area keeps its own).
+#: An area's event has at least this many new landslides, at this density (a storm that
+#: leaves a mark); the demo area keeps its own event.
 MIN_EVENT_LANDSLIDES = 3
+EVENT_LANDSLIDES_PER_KM2 = (2.5, 3.5)
 
 
 def _demo_event():
@@ -153,13 +155,15 @@ def _world(grid: Grid, seed: int, min_new_landslides: Optional[int]):
         if key in _WORLDS:
             _WORLDS.move_to_end(key)
             return _WORLDS[key]
-    world = build_world(grid, seed)
-    if min_new_landslides is not None and _count(world.new_landslides) < min_new_landslides:
+    if min_new_landslides is None:
+        world = build_world(grid, seed)
+    else:
         from ..synthetic.world import WorldOptions
 
-        opts = WorldOptions()
-        n = max(min_new_landslides, int(round(max(opts.new_landslides_per_km2) * grid.area_km2)))
-        world = build_world(grid, seed, n_new_landslides=n)
+        options = dataclasses.replace(WorldOptions(), new_landslides_per_km2=EVENT_LANDSLIDES_PER_KM2)
+        world = build_world(grid, seed, options=options)
+        if _count(world.new_landslides) < min_new_landslides:
+            world = build_world(grid, seed, n_new_landslides=min_new_landslides, options=options)
     with _WORLDS_LOCK:
         _WORLDS[key] = world
         while len(_WORLDS) > _WORLDS_KEPT:
