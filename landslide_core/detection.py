@@ -23,7 +23,6 @@ import rasterio
 from rasterio.crs import CRS
 from rasterio.errors import RasterioError
 from rasterio.transform import Affine
-from scipy import ndimage
 
 from . import exports
 from .alignment import align_pair, check_overlap, grid_of, reproject_scene_to, same_grid  # noqa: F401 (re-exported)
@@ -34,7 +33,7 @@ from .evidence import EVIDENCE_FILE, read_spectral_pair, read_terrain, write_evi
 from .objects import MEASURES, ObjectRules
 from .output_folder import StagedOutput
 from .postprocess import (DEFAULT_GROW_RATIO, DEFAULT_MIN_AREA_HA, check_grow_ratio, check_threshold,
-                          landslide_mask, mask_summary, pixel_area_ha, polygons_from_mask)
+                          label_lookup, landslide_mask, mask_summary, pixel_area_ha, polygons_from_mask)
 from .predictor import DEFAULT_OVERLAP_PX, DEFAULT_WINDOW_PX, PredictionInfo, Predictor, PredictorConfig
 from .progress import CancelToken, ProgressFn, check_cancel
 from .scene import SceneReader
@@ -220,7 +219,7 @@ def _rejection_of(ruled):
     from .objects import REJECT_REASONS
 
     def extra(labels: np.ndarray, k: int) -> dict[str, list]:
-        obj = np.asarray(ndimage.maximum(ruled.table.labels, labels, index=np.arange(1, k + 1)), int) - 1
+        obj = label_lookup(ruled.table.labels, labels, k) - 1
         rule = [ruled.verdicts[j] for j in obj]
         out: dict[str, list] = {"rejected_by": rule, "reason": [REJECT_REASONS.get(r, r) for r in rule]}
         for name in MEASURES:
