@@ -5,7 +5,7 @@ import functools
 
 import streamlit as st
 
-from dashboard import jobs, state, ui, widgets
+from dashboard import jobs, state, ui, watchlist, widgets
 from dashboard.errors import show_error
 from landslide_core.errors import UserError
 
@@ -110,3 +110,6 @@ elif clicked:
 
 if job is not None:
     widgets.job_panel(job)
+
+# ---------------------------------------------------------------- watch over time
+watchlist.watch_this_area(request, source_name, model_entry, options, problems)

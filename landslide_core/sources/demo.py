@@ -7,6 +7,10 @@ event's "before" scene, any other window its "after" scene. The event date is th
 event's own date for the demo area, otherwise the day after the 'before' window ends.
 ``list_scenes`` gives plausible synthetic acquisitions every 5 days with deterministic cloud
 cover (one fairly clear date per window).
+
+With ``timeline=True`` (what the watchlist uses) the scenes come from the area's
+:class:`~.demo_timeline.DemoTimeline` instead: passes every 5 days whose dates and clouds
+depend only on the area and the date, and the area's event on a known date (``event_date``).
 """
 from __future__ import annotations
 
@@ -43,12 +47,30 @@ class DemoSource:
     version = "1"
 
     def __init__(self, cache: Optional[SceneCache] = None, clouds: bool = True,
-                 event_date: Optional[datetime.date] = None):
+                 event_date: Optional[datetime.date | str] = None, timeline: bool = False):
         self.cache = cache if cache is not None else SceneCache()
         self.clouds = clouds
-        self.event_date_override = event_date
+        self.event_date_override = parse_date(event_date, "demo event date") if event_date else None
         self._lock = threading.Lock()
         self._last: Optional[tuple[str, Any]] = None
+        self.timeline = bool(timeline)
+        if self.timeline:  # the version names what decides the pixels (it keys analyses)
+            self.version = f"{DemoSource.version}+timeline" + (
+                f":{self.event_date_override}" if self.event_date_override else "")
+
+    @classmethod
+    def watch_options(cls, aoi: dict, baseline: DateWindow) -> dict[str, Any]:
+        """Options for watching ``aoi`` over time: the timeline, with the event the day after
+        the baseline window (the demo area: its own event date)."""
+        from .demo_timeline import default_event_date
+
+        return {"timeline": True, "event_date": default_event_date(aoi, baseline.end).isoformat()}
+
+    def over_time(self, request: AnalysisRequest):
+        """The timeline of the request's area (passes, clouds, its event)."""
+        from .demo_timeline import DemoTimeline
+
+        return DemoTimeline(request.aoi, self.event_date(request))
 
     def readiness(self) -> Readiness:
         try:
@@ -82,6 +104,8 @@ class DemoSource:
         return request.pre.end + datetime.timedelta(days=1)
 
     def list_scenes(self, request: AnalysisRequest, window: DateWindow) -> list[SceneListing]:
+        if self.timeline:
+            return self.over_time(request).acquisitions(window)
         seed = self.seed_for(request)
         rng = random.Random(f"{seed}:{window.start}:{window.end}")
         first = window.start + datetime.timedelta(days=seed % REVISIT_DAYS)
@@ -118,6 +142,9 @@ class DemoSource:
     # --- fetching ------------------------------------------------------------------------------
     def cache_key(self, request: AnalysisRequest, window: DateWindow) -> str:
         extra = {"clouds": self.clouds, "event_date": self.event_date(request).isoformat()}
+        if self.timeline:  # one pass of one area, whatever window chose it: checks share scenes
+            return scene_key(self.name, self.version, {"aoi": normalised_aoi(request.aoi)},
+                             self.chosen_date(request, window).date.isoformat(), request.grid().key(), extra)
         return scene_key(self.name, self.version, request.normalised(), window.to_json(),
                          request.grid().key(), extra)
 
@@ -136,6 +163,9 @@ class DemoSource:
               cancel: Optional[CancelToken] = None) -> FetchedScene:
         request.validate()
         check_cancel(cancel)
+        if self.timeline:
+            return self.cache.fetch_scene(self.cache_key(request, window),
+                                          lambda: self._timeline_scene(request, window, progress, cancel))
 
         def make_scene() -> RawScene:
             pre, post = self.pair_dates(request)
@@ -164,3 +194,26 @@ class DemoSource:
             return scene
 
         return self.cache.fetch_scene(self.cache_key(request, window), make_scene)
+
+    def _timeline_scene(self, request: AnalysisRequest, window: DateWindow, progress: Optional[ProgressFn],
+                        cancel: Optional[CancelToken]) -> RawScene:
+        """The window's least cloudy pass under the limit, rendered from the area's timeline."""
+        timeline = self.over_time(request)
+        this = self.chosen_date(request, window)
+        if progress:
+            progress(0, 1, "generate")
+        listing = timeline.acquisition(this.date)
+        scene = timeline.render(request.grid(), listing, self.clouds)
+        check_cancel(cancel)
+        scene = dataclasses.replace(scene, provenance={
+            **dict(getattr(scene, "provenance", {}) or {}),
+            "source": self.name, "source_version": self.version, "synthetic": True,
+            "timeline": timeline.to_json(), "seed": timeline.seed,
+            "event_date": timeline.event_date.isoformat(), "role": timeline.state_on(this.date),
+            "window": window.to_json(), "dates": [this.date.isoformat()], "scenes": [this.to_json()],
+            "aoi_cloud_pct": round(100.0 * (1.0 - float(np.mean(scene.valid))), 2),
+            "grid": request.grid().key(),
+        })
+        if progress:
+            progress(1, 1, "generate")
+        return scene
