@@ -5,7 +5,7 @@ import functools
 
 import streamlit as st
 
-from dashboard import aoi_inputs, jobs, local_files, run_panel, state, ui, widgets
+from dashboard import aoi_inputs, jobs, local_files, run_panel, state, ui, watchlist, widgets
 from dashboard.errors import show_error
 from landslide_core.errors import UserError
 
@@ -115,3 +115,6 @@ elif clicked:
 
 if job is not None:
     run_panel.job_panel(job)
+
+# ---------------------------------------------------------------- watch over time
+watchlist.watch_this_area(request, source_name, model_entry, options, problems)

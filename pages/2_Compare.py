@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import compare, state, ui
+from dashboard import compare, state, ui, watchlist
 from dashboard.errors import show_error
 from landslide_core.errors import UserError
 
 ui.page_setup("Compare")
 ss = st.session_state
+watchlist.open_linked_result()  # /Compare?result=KEY, the link in a watchlist alert
 
 st.title("Compare before and after")
 

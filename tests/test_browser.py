@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -76,7 +77,8 @@ def server(tmp_path_factory):
     env = dict(os.environ, LANDSLIDE_MODELS_DIR=str(root / "models"), LANDSLIDE_CACHE_DIR=str(root / "cache"),
                LANDSLIDE_RESULTS_DIR=str(root / "results"), LANDSLIDE_RUNS_DIR=str(root / "runs"),
                LANDSLIDE_LOCK_DIR=str(root / "locks"), LANDSLIDE_BASEMAPS="0", OMP_NUM_THREADS="1",
-               PYTHONPATH=str(ROOT))
+               PYTHONPATH=str(ROOT), LANDSLIDE_DATA_DIR=str(root / "data"))
+    env.pop("LANDSLIDE_DB_URL", None)  # the watchlist: SQLite in the temporary data folder
     log = open(root / "streamlit.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
@@ -393,3 +395,49 @@ def test_runs_table_follows_the_run_state(server, browser):
         raise
     finally:
         page.context.close()
+
+
+def test_watchlist_in_the_browser(server, browser):
+    """The demo area goes on the watchlist from the Monitor page, is checked with "Check now",
+    and shows on the Watchlist page with its time line, whose point opens the check in Compare."""
+    from playwright.sync_api import expect
+
+    outside: list[str] = []
+    page = browser.new_context(viewport=DESKTOP).new_page()
+    page.on("request", lambda req: outside.append(req.url) if req.url.startswith(("http://", "https://"))
+            and urlparse(req.url).hostname not in ("127.0.0.1", "localhost") else None)
+    try:
+        page.goto(server["url"] + "/Monitor", wait_until="domcontentloaded")
+        expect(page.get_by_role("button", name="Run analysis")).to_be_visible(timeout=90_000)
+        page.get_by_text("Watch this area over time").click()
+        page.get_by_label("Name").fill("Demo valley")
+        page.get_by_label("Name").press("Enter")
+        page.get_by_role("button", name="Watch this area").click()
+        expect(page.get_by_text("Watching 'Demo valley'")).to_be_visible(timeout=60_000)
+
+        page.get_by_role("link", name="Open the watchlist").click()
+        expect(page.get_by_text("Watchlist").first).to_be_visible(timeout=60_000)
+        expect(_map_frames(page).first.locator("path.leaflet-interactive").first).to_be_visible(timeout=60_000)
+        page.get_by_role("button", name="Check now").click()
+        finished = page.get_by_text("Check finished")
+        expect(finished).to_be_visible(timeout=300_000)
+        found = int(re.search(r"Check finished: (\d+) new", finished.inner_text()).group(1))
+        plot = page.locator(".js-plotly-plot").first
+        expect(plot).to_be_visible(timeout=60_000)
+        point = plot.locator(".scatterlayer .trace .points path").first
+        expect(point).to_be_attached(timeout=30_000)
+        page.wait_for_timeout(800)
+        _screenshot(page, "8_watchlist.png")
+        point.click(force=True)  # a point of the time line opens that check in Compare
+        expect(page.get_by_text("Compare before and after").first).to_be_visible(timeout=60_000)
+        new_metric = page.get_by_test_id("stMetric").filter(has_text="New landslides").first
+        expect(new_metric).to_be_visible(timeout=120_000)
+        shown = int(new_metric.get_by_test_id("stMetricValue").inner_text().strip())
+        assert shown == found > 0, f"Compare shows {shown} new landslides, the check found {found}"
+        _screenshot(page, "9_compare_from_watchlist.png")
+    except BaseException:
+        page.screenshot(path=str(ARTIFACTS / "failure_watchlist.png"), full_page=True)
+        raise
+    finally:
+        page.context.close()
+    assert not outside, f"the page requested outside hosts (must work offline): {outside[:5]}"
