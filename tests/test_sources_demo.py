@@ -35,7 +35,7 @@ def fake_synthetic(monkeypatch):
         return RawScene(data, SPECTRAL_BANDS + (ELEVATION,), np.ones((grid.height, grid.width), bool),
                         grid.transform, grid.crs, {"generator": "fake"})
 
-    def generate_event(grid, seed=0, pre_date="", post_date="", clouds=True):
+    def generate_event(grid, seed=0, pre_date="", post_date="", clouds=True, cancel=None):
         calls.append(dict(grid=grid, seed=seed, pre_date=pre_date, post_date=post_date, clouds=clouds))
         return types.SimpleNamespace(pre=scene(grid, seed, 0.0), post=scene(grid, seed, 500.0),
                                      new_landslides=np.zeros((grid.height, grid.width), bool))
@@ -168,3 +168,25 @@ def test_another_cloud_limit_that_picks_the_same_date_reuses_the_scene(fake_synt
     first = src.fetch(AnalysisRequest(TINY, PRE, POST, cloud_limit_pct=30.0), PRE)
     again = src.fetch(AnalysisRequest(TINY, PRE, POST, cloud_limit_pct=40.0), PRE)
     assert again.from_cache and again.provenance["dates"] == first.provenance["dates"]
+
+
+@pytest.mark.parametrize("composite", ["least_cloudy", "median"])
+def test_cancel_stops_a_demo_fetch_within_a_second(tmp_path, composite):
+    """Issue 15 item 19: the generator's cancel checks reach the demo source (a ~60 km2 area)."""
+    import threading
+    import time
+
+    from landslide_core.errors import Cancelled
+    from landslide_core.progress import CancelToken
+
+    h = 0.035
+    aoi = {"type": "Polygon", "coordinates": [[[-75.6 - h, -11.6 - h], [-75.6 + h, -11.6 - h], [-75.6 + h, -11.6 + h],
+                                               [-75.6 - h, -11.6 + h], [-75.6 - h, -11.6 - h]]]}
+    req = AnalysisRequest(aoi, PRE, POST, 30.0, composite)
+    token = CancelToken()
+    threading.Timer(0.3, token.cancel).start()
+    t0 = time.perf_counter()
+    with pytest.raises(Cancelled):
+        DemoSource(cache=SceneCache(tmp_path, 10**10)).fetch(req, PRE, cancel=token)
+    assert time.perf_counter() - t0 < 1.3
+    assert not list(tmp_path.glob("*.tif"))  # nothing half-written kept

@@ -159,14 +159,16 @@ class DemoSource:
         return scene_key(self.name, self.version, {"aoi": normalised_aoi(request.aoi)}, window.to_json(),
                          request.grid().key(), extra)
 
-    def _event(self, request: AnalysisRequest, pre_date: datetime.date, post_date: datetime.date):
+    def _event(self, request: AnalysisRequest, pre_date: datetime.date, post_date: datetime.date,
+               cancel: Optional[CancelToken] = None):
         key = f"{self.seed_for(request)}:{request.grid().key()}:{pre_date}:{post_date}:{self.clouds}"
         with self._lock:
             if self._last is not None and self._last[0] == key:
                 return self._last[1]
             event = _synthetic().generate_event(request.grid(), seed=self.seed_for(request),
                                                 pre_date=pre_date.isoformat(),
-                                                post_date=post_date.isoformat(), clouds=self.clouds)
+                                                post_date=post_date.isoformat(), clouds=self.clouds,
+                                                cancel=cancel)
             self._last = (key, event)
             return event
 
@@ -187,7 +189,7 @@ class DemoSource:
             is_pre = window.end < event_date
             if progress:
                 progress(0, 1, "generate")
-            event = self._event(request, pre.date, post.date)
+            event = self._event(request, pre.date, post.date, cancel)
             check_cancel(cancel)
             scene = event.pre if is_pre else event.post
             this = pre if is_pre else post  # the date the scene was rendered for
@@ -242,14 +244,14 @@ class DemoSource:
         event_date, role = self.event_date(request), self.role(request, window)
         if progress:
             progress(0, len(dates) + 1, "generate")
-        world = _world(request.grid(), self.seed_for(request), None)  # generate_event's world
+        world = _world(request.grid(), self.seed_for(request), None, cancel)  # generate_event's world
         stack, valid, first = None, None, None
         for i, listing in enumerate(dates):
             check_cancel(cancel)
             cover = max(0.0, min(0.99, float(listing.aoi_cloud_pct) / 100.0))
             options = dataclasses.replace(world.options, cloud_cover=(cover, cover))
             scene = _synthetic().render_scene(dataclasses.replace(world, options=options), role, listing.date,
-                                              clouds=self.clouds)
+                                              clouds=self.clouds, cancel=cancel)
             if stack is None:  # DN 0-10000 fit uint16; 0 marks a pixel under cloud
                 first = scene
                 stack = np.zeros((len(dates), scene.data.shape[0] - 1) + scene.valid.shape, np.uint16)
