@@ -155,11 +155,13 @@ def offline_basemap(bounds_latlon: list[list[float]], show: bool = True) -> Opti
         if lines:
             folium.GeoJson(ContextLayers.lines_geojson(lines), name=name, control=False, interactive=False,
                            style_function=lambda _f, st=style: st).add_to(group)
-    for town in ctx.towns:
+    for town in ctx.towns:  # background only: never in the way of clicks and drawing
         marker = folium.CircleMarker([town["lat"], town["lon"]], radius=3 if town["label"] else 2,
                                      color="#444", weight=1, fill=True, fill_color="#fff", fill_opacity=1.0)
-        folium.Tooltip(html.escape(town["name"]).replace("`", "'"), permanent=bool(town["label"]), direction="right", offset=(4, 0),
-                       class_name="landslide-town").add_to(marker)
+        marker.options["interactive"] = False  # (folium's path options have no such key)
+        if town["label"]:
+            folium.Tooltip(html.escape(town["name"]).replace("`", "'"), permanent=True, direction="right",
+                           offset=(4, 0), class_name="landslide-town").add_to(marker)
         marker.add_to(group)
     return group
 
