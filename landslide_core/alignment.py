@@ -103,7 +103,9 @@ def reproject_scene_to(src_path: Path, target: SceneReader, out_path: Path,
     with rasterio.open(src_path) as ds:
         common = dict(crs=target.crs, transform=target.transform, width=target.width, height=target.height,
                       dtype="float32", nodata=float("nan"), src_nodata=src_nodata, src_transform=src_transform)
-        profile = scene_profile(target.width, target.height, len(names) + 1, target.transform, target.crs)
+        # a temporary file, read once by the detection that follows: not worth compressing
+        profile = scene_profile(target.width, target.height, len(names) + 1, target.transform, target.crs,
+                                compressed=False)
         partial = out_path.with_name(out_path.name + ".partial")
         with WarpedVRT(ds, resampling=Resampling.bilinear, **common) as bil, \
                 WarpedVRT(ds, resampling=Resampling.nearest, **common) as near, \

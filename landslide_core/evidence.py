@@ -21,7 +21,7 @@ from rasterio.windows import Window
 from .bands import ELEVATION, SLOPE
 from .change import SpectralPair
 from .progress import CancelToken, check_cancel
-from .scene import SceneReader
+from .scene import SCENE_COMPRESSION, SceneReader
 
 EVIDENCE_FILE = "evidence.tif"
 EVIDENCE_BANDS: tuple[str, ...] = ("ndvi_pre", "ndvi_post", "visible_pre", "visible_post", "slope_deg",
@@ -69,7 +69,7 @@ def read_spectral_pair(pre_path: str | Path, post_path: str | Path,
 
 def write_evidence(path: str | Path, spectral: SpectralPair, slope_deg: np.ndarray, elevation_m: np.ndarray,
                    transform: Affine, crs: CRS, provenance: Optional[dict] = None) -> Path:
-    """Write ``evidence.tif`` (float32, deflate, named bands), atomically."""
+    """Write ``evidence.tif`` (float32, compressed like scenes, named bands), atomically."""
     path = Path(path)
     layers = (spectral.ndvi_pre, spectral.ndvi_post, spectral.visible_pre, spectral.visible_post, slope_deg,
               elevation_m)
@@ -77,7 +77,7 @@ def write_evidence(path: str | Path, spectral: SpectralPair, slope_deg: np.ndarr
     tmp = path.with_name(f".{path.name}.partial")
     with rasterio.open(tmp, "w", driver="GTiff", width=w, height=h, count=len(layers), dtype="float32", crs=crs,
                        transform=transform, nodata=float("nan"), tiled=True, blockxsize=256, blockysize=256,
-                       compress="deflate", predictor=3) as ds:
+                       **SCENE_COMPRESSION) as ds:
         for i, (name, layer) in enumerate(zip(EVIDENCE_BANDS, layers)):
             ds.write(np.asarray(layer, np.float32), i + 1)
             ds.set_band_description(i + 1, name)

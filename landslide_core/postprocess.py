@@ -22,7 +22,7 @@ from rasterio.transform import Affine
 from .errors import InputError
 
 if TYPE_CHECKING:
-    from .objects import ObjectRules, RuledObjects
+    from .objects import ObjectRules, RuledObjects, Terrain
 
 LANDSLIDE = 1
 STABLE = 0
@@ -159,18 +159,20 @@ def landslide_mask(prob: np.ndarray, threshold: float, transform: Affine,
                    min_area_ha: float = DEFAULT_MIN_AREA_HA, grow_ratio: float = DEFAULT_GROW_RATIO,
                    rules: Optional["ObjectRules"] = None, slope_deg: Optional[np.ndarray] = None,
                    elevation_m: Optional[np.ndarray] = None,
-                   valley: Optional[tuple[np.ndarray, np.ndarray]] = None) -> tuple[np.ndarray, "RuledObjects"]:
+                   valley: Optional[tuple[np.ndarray, np.ndarray]] = None,
+                   terrain: Optional["Terrain"] = None) -> tuple[np.ndarray, "RuledObjects"]:
     """The landslide mask of one date: hysteresis, minimum mapping unit, then the object rules.
 
     Returns the uint8 mask (1 landslide, 0 stable, 255 not assessable) and the objects before
-    the rules with each one's verdict (what was rejected and why).
+    the rules with each one's verdict (what was rejected and why). ``valley``, ``terrain``:
+    precomputed from the elevation (see :func:`landslide_core.objects.measure_objects`).
     """
     from .objects import ObjectRules, apply_object_rules
 
     mask = apply_min_mapping_unit(hysteresis_mask(prob, threshold, grow_ratio), transform, min_area_ha)
     pixel_m = math.sqrt(pixel_area_m2(transform))
     ruled = apply_object_rules(mask == LANDSLIDE, slope_deg, elevation_m, pixel_m,
-                               rules if rules is not None else ObjectRules(), valley)
+                               rules if rules is not None else ObjectRules(), valley, terrain)
     mask[(mask == LANDSLIDE) & ~ruled.kept] = STABLE
     return mask, ruled
 
@@ -191,6 +193,7 @@ def polygons_from_mask(mask: np.ndarray, prob: Optional[np.ndarray], slope_deg: 
     ``extra(labels, k)``: more properties per polygon, given the labels 1..k of the polygons
     (int32 (H, W)); returns name -> sequence of k values (label i at index i - 1).
     """
+    import shapely
     from pyproj import Transformer
     from rasterio.features import shapes
     from rasterio.warp import transform_geom
@@ -238,19 +241,27 @@ def polygons_from_mask(mask: np.ndarray, prob: Optional[np.ndarray], slope_deg: 
     slope_max = per_label_max(slope_deg)
     area_ha = counts * pixel_area_ha(transform)
     to_lonlat = Transformer.from_crs(crs, WGS84, always_xy=True)
-    features: list[dict[str, Any]] = []
+    polys, ids = [], []
     for geom, lab in shapes(labels, mask=labels > 0, connectivity=4, transform=transform):
-        i = int(lab) - 1
-        poly = shape(geom)
-        c = poly.centroid
-        lon, lat = to_lonlat.transform(c.x, c.y)
+        polys.append(shape(geom))
+        ids.append(int(lab) - 1)
+    if not polys:
+        return []
+    # centroids, lengths and the reprojection of every polygon at once (the same numbers as one
+    # by one, without a transformer per polygon)
+    centroids = shapely.centroid(polys)
+    lons, lats = to_lonlat.transform(shapely.get_x(centroids), shapely.get_y(centroids))
+    lengths = shapely.length(polys)
+    geometries = transform_geom(crs, WGS84, [mapping(p) for p in polys])
+    features: list[dict[str, Any]] = []
+    for i, geometry, length, lon, lat in zip(ids, geometries, lengths.tolist(), lons.tolist(), lats.tolist()):
         features.append({
             "type": "Feature",
-            "geometry": transform_geom(crs, WGS84, mapping(poly)),
+            "geometry": geometry,
             "properties": {
                 "id": i + 1,
                 "area_ha": round(float(area_ha[i]), 6),
-                "perimeter_m": round(float(poly.length), 3),
+                "perimeter_m": round(float(length), 3),
                 "slope_deg_mean": _round_or_none(slope_mean[i], 3),
                 "slope_deg_max": _round_or_none(slope_max[i], 3),
                 "probability_mean": _round_or_none(prob_mean[i], 4),

@@ -216,7 +216,7 @@ class Predictor:
             profile = dict(driver="GTiff", width=reader.width, height=reader.height, count=1,
                            dtype="float32", crs=reader.crs, transform=reader.transform,
                            nodata=float("nan"), tiled=True, blockxsize=256, blockysize=256,
-                           compress="deflate", predictor=3, BIGTIFF="IF_SAFER")
+                           BIGTIFF="IF_SAFER")  # not compressed: exports turn it into a COG at once
 
             def read(y0: int, x0: int, hh: int, ww: int):
                 return reader.read(Window(x0, y0, ww, hh))

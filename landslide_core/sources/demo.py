@@ -178,10 +178,10 @@ class DemoSource:
         check_cancel(cancel)
         if self.timeline:
             return self.cache.fetch_scene(self.cache_key(request, window),
-                                          lambda: self._timeline_scene(request, window, progress, cancel))
+                                          lambda: self._timeline_scene(request, window, progress, cancel), cancel)
         if request.composite == "median":
             return self.cache.fetch_scene(self.cache_key(request, window),
-                                          lambda: self._median_scene(request, window, progress, cancel))
+                                          lambda: self._median_scene(request, window, progress, cancel), cancel)
 
         def make_scene() -> RawScene:
             pre, post = self.pair_dates(request)
@@ -209,7 +209,7 @@ class DemoSource:
                 progress(1, 1, "generate")
             return scene
 
-        return self.cache.fetch_scene(self.cache_key(request, window), make_scene)
+        return self.cache.fetch_scene(self.cache_key(request, window), make_scene, cancel)
 
     def _timeline_scene(self, request: AnalysisRequest, window: DateWindow, progress: Optional[ProgressFn],
                         cancel: Optional[CancelToken]) -> RawScene:
