@@ -131,6 +131,22 @@ class SpectralPair:
             d_bright = np.log(self.visible_post) - np.log(self.visible_pre)
         return d_ndvi.astype(np.float32), d_bright.astype(np.float32)
 
+    def change(self) -> "SpectralChange":
+        """The differences alone (what deciding change needs), computed once."""
+        return SpectralChange(*self.differences())
+
+
+@dataclass
+class SpectralChange:
+    """The spectral change of a pair (:meth:`SpectralPair.differences`), computed once: what
+    :func:`object_change` needs of the spectra, in half the memory of the pair."""
+
+    d_ndvi: np.ndarray
+    d_bright: np.ndarray
+
+    def differences(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.d_ndvi, self.d_bright
+
 
 def change_classes(pre_mask: np.ndarray, post_mask: np.ndarray) -> np.ndarray:
     """Pixelwise change class of two masks (1 landslide, 0 stable, 255 not assessable).
@@ -361,7 +377,7 @@ class ObjectChange:
 def object_change(pre_mask: np.ndarray, post_mask: np.ndarray, pre_prob: np.ndarray, post_prob: np.ndarray,
                   grow_threshold: float, transform: Affine, min_area_ha: float = DEFAULT_MIN_AREA_HA,
                   settings: Optional[ChangeSettings] = None,
-                  spectral: Optional[SpectralPair] = None) -> ObjectChange:
+                  spectral: Optional[SpectralPair | SpectralChange] = None) -> ObjectChange:
     """Change classes decided per object (see the module doc); all inputs on one grid."""
     settings = (settings or ChangeSettings()).validate()
     pre_mask, post_mask = np.asarray(pre_mask), np.asarray(post_mask)
@@ -475,7 +491,8 @@ def _new_feature_extras(oc: ObjectChange, slope_deg, elevation_m, transform: Aff
 
 def summarise_pair(pre_prob: np.ndarray, post_prob: np.ndarray, slope_deg: Optional[np.ndarray], transform: Affine,
                    crs: CRS, threshold: float, min_area_ha: float = DEFAULT_MIN_AREA_HA, *,
-                   elevation_m: Optional[np.ndarray] = None, spectral: Optional[SpectralPair] = None,
+                   elevation_m: Optional[np.ndarray] = None,
+                   spectral: Optional[SpectralPair | SpectralChange] = None,
                    grow_ratio: float = DEFAULT_GROW_RATIO, rules: Optional[ObjectRules] = None,
                    settings: Optional[ChangeSettings] = None, terrain: Optional[Terrain] = None) -> PairResult:
     """Masks, change classes, new-landslide polygons and totals from two probability rasters on one grid.
@@ -526,4 +543,5 @@ def summarise_pair(pre_prob: np.ndarray, post_prob: np.ndarray, slope_deg: Optio
 
 
 __all__ = ["change_classes", "ChangeSettings", "ChangeSummary", "ObjectChange", "PairResult", "SpectralPair",
+           "SpectralChange",
            "object_change", "summarise_pair", "summarise_change", "CHANGE_NAMES", "count_components"]
