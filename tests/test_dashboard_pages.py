@@ -364,3 +364,38 @@ def test_scene_chart_marks_the_chosen_dates_and_warns_when_none_qualifies():
     _run(at)
     text = _texts(at.warning)
     assert "window" in text and "cloud limit" in text and "raise the cloud limit" in text
+
+
+def test_object_rules_from_advanced_settings_reach_the_analysis_and_its_provenance(dirs):
+    from dashboard import object_settings
+
+    at = monitor()
+    assert at.number_input(key=object_settings.RULE_PREFIX + "min_slope_deg").value == 15.0
+    at.number_input(key=object_settings.RULE_PREFIX + "min_slope_deg").set_value(25.0)
+    at.number_input(key=object_settings.RULE_PREFIX + "max_rectangularity").set_value(1.0)  # = off
+    at.slider(key=object_settings.GROW_RATIO).set_value(0.8)
+    _run(at)
+    at.button(key="btn_run").click()
+    _run(at)
+    at = wait_for_job(at)
+    job = at.session_state[state.JOB]
+    assert job.error is None, repr(job.error)
+    folder = Path(at.session_state[state.RESULT_FOLDER])
+    done = json.loads((folder / "done.json").read_text())
+    assert done["options"]["rules"]["min_slope_deg"] == 25.0
+    assert done["options"]["rules"]["max_rectangularity"] is None
+    assert done["options"]["grow_ratio"] == 0.8
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["settings"]["rules"]["min_slope_deg"] == 25.0
+    # another rule value makes the shown result stale: it is cleared, not shown as current
+    at.number_input(key=object_settings.RULE_PREFIX + "min_slope_deg").set_value(20.0)
+    _run(at)
+    assert "Analysis finished" not in _texts(at.success)
+
+
+def test_model_picker_offers_the_training_free_baseline():
+    at = monitor()
+    box = at.selectbox(key=state.MODEL)
+    assert box.value.endswith("tiny.json")  # the folder's own model first
+    index = [o for o in box.options if "training-free" in o]
+    assert index == ["index (training-free spectral baseline)"]
