@@ -399,3 +399,24 @@ def test_model_picker_offers_the_training_free_baseline():
     assert box.value.endswith("tiny.json")  # the folder's own model first
     index = [o for o in box.options if "training-free" in o]
     assert index == ["index (training-free spectral baseline)"]
+
+
+def test_compare_provenance_says_how_the_dates_were_aligned_and_what_the_rules_did(dirs, tmp_path):
+    from dashboard import compare
+
+    folder = _engineered_result(dirs, tmp_path)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert "coregistration" in summary and "settings" in summary
+    text = compare.coregistration_text({"rows_px": 1.0, "cols_px": -0.5, "applied": True, "magnitude_m": 11.2})
+    assert "shifted +1.00 px down, -0.50 px right (11.2 m)" in text
+    assert "not applied" in compare.coregistration_text({"applied": False, "reliable": False, "notes": ["few tiles"]})
+    objects = compare.objects_text({"settings": {"grow_ratio": 0.6, "rules": {"min_slope_deg": 15.0,
+                                                                                "max_rectangularity": None},
+                                                 "change": {"min_ndvi_drop": 0.12, "min_brightness_rise": 0.05}},
+                                    "post": {"rejected_by_rule": {"min_slope_deg": 2}}})
+    assert "min_slope_deg 15" in objects and "max_rectangularity" not in objects
+    assert "after: turned down 2 flat ground" in objects
+    at = AppTest.from_file(COMPARE, default_timeout=TIMEOUT_S)
+    at.session_state[state.RESULT_FOLDER] = str(folder)
+    _run(at)
+    assert "Co-registration" in _texts(at.markdown) and "Objects and change" in _texts(at.markdown)
