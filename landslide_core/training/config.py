@@ -52,6 +52,9 @@ class TrainConfig:
     #: Radiometric jitter of training batches (another date's gain, haze, cirrus; 0 = off,
     #: 1 = the typical spread of Sentinel-2 dates). Only with ``augment``.
     radiometric_jitter: float = 0.0
+    #: A model (card path or name) whose weights start the run: fine-tuning. Same architecture,
+    #: options and band set; None starts from random weights.
+    init_from: Optional[str] = None
     max_train_patches: Optional[int] = None
     on_bad: str = "stop"
     split_file: Optional[str] = None

@@ -19,7 +19,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
@@ -326,6 +326,23 @@ def train(config: TrainConfig, run_dir: str | Path, progress: Optional[ProgressF
         handler.close()
 
 
+def _init_weights(model: torch.nn.Module, config: TrainConfig, bands: Sequence[str]) -> None:
+    """Start from another model's weights (fine-tuning): same architecture, options and bands."""
+    from ..checkpoint import load_checkpoint, resolve_model_path
+
+    parent, card = load_checkpoint(resolve_model_path(config.init_from))
+    mismatch = [what for what, ok in (
+        ("architecture", card.architecture == config.arch),
+        ("band set", list(card.bands) == list(bands)),
+        ("architecture options", {k: v for k, v in card.arch_kwargs.items() if k != "bands"}
+         == {k: v for k, v in config.arch_kwargs.items() if k != "bands"})) if not ok]
+    if mismatch:
+        raise UserError(f"The model {config.init_from} cannot start this run: its {', '.join(mismatch)} differ "
+                        f"({card.architecture}, {card.band_set}, {card.arch_kwargs}).",
+                        "Fine-tune with the same architecture, band set and options as the parent model.")
+    model.load_state_dict(parent.state_dict())
+
+
 def _summary_from_folder(config: TrainConfig, run_dir: Path, state: str, rows: list[dict[str, float]],
                          stopped_early: bool = False, message: str = "") -> RunSummary:
     best = min(rows, key=lambda r: r["val_loss"]) if rows else None
@@ -368,6 +385,9 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device, writ
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.step_size, gamma=config.gamma)
         meta = recover_from_checkpoint(run_dir, config, model, scheduler, exc)
         writer.update(message=meta["recovered"])
+    if not meta and config.init_from:
+        _init_weights(model, config, patches.bands)
+        log.info("weights initialised from %s (fine-tuning)", config.init_from)
     history: list[dict[str, float]] = list(meta["history"]) if meta else []
     start_epoch = int(meta["epoch"]) if meta else 0
     best_val = float(meta["best_val_loss"]) if meta and meta.get("best_val_loss") is not None else float("inf")
