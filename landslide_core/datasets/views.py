@@ -155,3 +155,21 @@ def view_overlays(views: RoiViews, max_px: int = 600) -> tuple[dict[str, str], l
         rgba[..., 3] = np.where(alpha, 255, 0)
         urls[key] = data_url(png_bytes(rgba))
     return urls, bounds
+
+
+def patch_footprints(grid: Any, patch_px: int = 128) -> list[dict]:
+    """The exported patch(es) of an ROI grid as GeoJSON polygons in lon/lat."""
+    from pyproj import Transformer
+
+    from ..patches.export import patch_windows
+
+    to_ll = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True)
+    t = grid.transform
+    out = []
+    for w in patch_windows(grid.height, grid.width, patch_px):
+        c0, r0 = int(w.col_off), int(w.row_off)
+        corners = [(c0, r0), (c0 + patch_px, r0), (c0 + patch_px, r0 + patch_px), (c0, r0 + patch_px), (c0, r0)]
+        xs, ys = zip(*[t * c for c in corners])
+        lon, lat = to_ll.transform(list(xs), list(ys))
+        out.append({"type": "Polygon", "coordinates": [[[a, b] for a, b in zip(lon, lat)]]})
+    return out
