@@ -159,8 +159,10 @@ def render_rois(store: DatasetStore) -> None:
 
     ss = st.session_state
     size = store.spec.roi_size_m
-    t_file, t_draw, t_sample = st.tabs(["From an inventory file", "Draw on the map", "Sample over an area"])
-    with t_file:
+    how = st.radio("Add ROIs", ("file", "draw", "sample"), horizontal=True, key="ds_add_how",
+                   format_func={"file": "From an inventory file", "draw": "Drawn on the map",
+                                "sample": "Sampled over an area"}.get)
+    if how == "file":
         up = st.file_uploader("GeoJSON points or polygons, or CSV with lon and lat columns",
                               type=["geojson", "json", "csv"], key="ds_upload")
         if up is not None and st.button("Add these ROIs", key="ds_add_file"):
@@ -169,11 +171,11 @@ def render_rois(store: DatasetStore) -> None:
                 st.rerun()
             except InputError as exc:
                 show_error(exc)
-    with t_draw:
+    elif how == "draw":
         st.caption("Place a marker for one ROI, or draw a rectangle or polygon: the ROIs that tile it are added. "
                    "The last area drawn is also the area to sample over.")
         _draw_rois_map(store)
-    with t_sample:
+    else:
         area = ss.get(DS_AREA)
         demo = state.demo_defaults()
         where = "the area drawn on the map" if area else f"the demo area ({demo.name})"
@@ -433,12 +435,13 @@ def _render_tools(store: DatasetStore, label: RoiLabel, suggestion: Optional[lis
     st.radio("Drawing", ("add", "erase"), key=MODE_KEY, horizontal=True,
              format_func=lambda m: "adds to the label" if m == "add" else "erases from it")
     st.slider("Brush and line width (m)", 10, 100, 20, 10, key=BRUSH_KEY)
-    b1, b2 = st.columns(2)
-    if b1.button("Use suggestion", key="ds_use_suggestion", disabled=not suggestion, width="stretch"):
+    if st.button("Use suggestion", key="ds_use_suggestion", disabled=not suggestion, width="stretch",
+                 help="Replace the label with the model's suggestion (cyan)."):
         label.features, label.suggestion_model = list(suggestion or []), ss.get(MODEL_KEY, "")
         _save(store, label)
         st.rerun()
-    if b2.button("Clear label", key="ds_clear", width="stretch"):
+    if st.button("Clear label", key="ds_clear", width="stretch",
+                 help="No landslide here (accept an empty label), or start drawing from scratch."):
         label.features = []
         _save(store, label)
         st.rerun()

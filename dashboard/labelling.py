@@ -103,6 +103,7 @@ def label_map(overlay_url: Optional[str], bounds: list[list[float]], roi_footpri
     """The labelling map and the number of editable polygons put on it (see :func:`apply_drawings`)."""
     centre = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
     m = maps.new_map(centre, zoom=15, basemaps=basemaps)
+    m.options["zoom_snap"] = 0.25  # fit the ROI closely, not to the nearest whole zoom level
     if overlay_url:
         folium.raster_layers.ImageOverlay(image=overlay_url, bounds=bounds, name="ROI view", opacity=1.0,
                                           pixelated=True, interactive=False).add_to(m)
