@@ -134,6 +134,24 @@ def test_append_keeps_numbering_and_earlier_splits(tmp_path):
     assert sorted(split["train"] + split["val"]) == ["image_1", "image_2", "image_3"]
 
 
+def test_windows_around_polygons_on_a_large_scene(tmp_path):
+    """The review of detections on a whole scene: one patch around each reviewed polygon."""
+    from landslide_core.patches import windows_around
+
+    roi = roi_at(-75.4, -11.3, 4000)  # a 400 px scene
+    g = roi.grid()
+    polys = [_pixel_box_lonlat(roi, 200, 200, 10, 10), _pixel_box_lonlat(roi, 203, 205, 4, 4),
+             _pixel_box_lonlat(roi, 2, 390, 5, 5)]
+    wins = windows_around(polys, g.transform, g.crs, g.height, g.width)
+    assert [(int(w.row_off), int(w.col_off)) for w in wins] == [(141, 141), (141, 143), (0, 272)]
+    s = make_raw_scene(g.height, g.width, seed=1, with_slope=True)
+    path = write_scene(tmp_path / "scene.tif", RawScene(s.data, s.band_names, s.valid, g.transform, g.crs, {}))
+    exporter = PatchExporter(tmp_path / "review")
+    recs = exporter.add(path, polys, "scene-1", {"review": "accepted"}, windows=wins)
+    manifest = exporter.finish()
+    assert [r["landslide_px"] for r in recs] == [100, 100, 25]  # the small box lies inside the big one and manifest["patches"][0]["review"] == "accepted"
+
+
 def test_patch_windows_and_bad_windows(tmp_path):
     assert [(int(w.row_off), int(w.col_off)) for w in patch_windows(150, 150)] == [(11, 11)]
     assert len(patch_windows(300, 280)) == 4

@@ -49,6 +49,28 @@ def patch_windows(height: int, width: int, patch_px: int = PATCH_PX) -> list[Win
     return [Window(c0 + i * patch_px, r0 + j * patch_px, patch_px, patch_px) for j in range(ny) for i in range(nx)]
 
 
+def windows_around(features: Iterable[dict[str, Any]], transform: Affine, crs: Any, height: int, width: int,
+                   patch_px: int = PATCH_PX, polygons_crs: Any = "EPSG:4326") -> list[Window]:
+    """One patch per polygon, centred on it and moved inside the scene (for labels on a large
+    scene, e.g. reviewed detections); polygons that fall in the same patch share it."""
+    from rasterio.warp import transform_geom
+    from shapely.geometry import shape
+
+    if height < patch_px or width < patch_px:
+        raise InputError(f"The scene is {width} x {height} px, smaller than one {patch_px} px patch.")
+    src, dst = CRS.from_user_input(polygons_crs), CRS.from_user_input(crs)
+    out: list[Window] = []
+    for geom in _geometries(features):
+        g = shape(transform_geom(src, dst, geom) if src != dst else geom)
+        col, row = ~transform * (g.centroid.x, g.centroid.y)
+        r0 = int(min(max(round(row - patch_px / 2), 0), height - patch_px))
+        c0 = int(min(max(round(col - patch_px / 2), 0), width - patch_px))
+        w = Window(c0, r0, patch_px, patch_px)
+        if w not in out:
+            out.append(w)
+    return out
+
+
 def _geometries(features: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for f in features or []:
