@@ -537,7 +537,9 @@ def render_export(store: DatasetStore, summary: dict[str, int]) -> None:
     if last:
         st.caption(f"Last export: {last}")
         if st.button("Train a model on this export", key="ds_train", icon=":material/model_training:"):
-            ss["tr_data"] = last
+            from .training import DATA_PENDING
+
+            ss[DATA_PENDING] = last  # the Training page puts it in its data folder field
             st.switch_page("pages/3_Training.py")
 
 

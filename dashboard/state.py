@@ -115,7 +115,6 @@ def init() -> None:
     """
     ss = st.session_state
     if "_initialised" not in ss:
-        ss["_initialised"] = True
         try:
             set_demo_event(only_missing=True)
         except Exception:  # noqa: BLE001 - no demo: start with no area and recent windows
@@ -127,14 +126,17 @@ def init() -> None:
                                PRE_START: today - dt.timedelta(days=120), PRE_END: today - dt.timedelta(days=61),
                                POST_START: today - dt.timedelta(days=60), POST_END: today}.items():
                 ss.setdefault(key, value)
-        ss.setdefault(CLOUD_LIMIT, DEFAULT_CLOUD_LIMIT_PCT)
-        ss.setdefault(OVERLAP, DEFAULT_OVERLAP_PX)
-        ss.setdefault(COMPOSITE, "least_cloudy")
-        from dashboard.maps import basemaps_default
+        # Last: a first run interrupted before this point (the user clicked on at once) starts over.
+        ss["_initialised"] = True
+    # Every run (a widget value Streamlit dropped comes back as its default, never as "online").
+    from dashboard.maps import basemaps_default
 
-        ss.setdefault(BASEMAPS, basemaps_default())
-        ss.setdefault(JOB, None)
-        ss.setdefault(RESULT_FOLDER, None)
+    ss.setdefault(CLOUD_LIMIT, DEFAULT_CLOUD_LIMIT_PCT)
+    ss.setdefault(OVERLAP, DEFAULT_OVERLAP_PX)
+    ss.setdefault(COMPOSITE, "least_cloudy")
+    ss.setdefault(BASEMAPS, basemaps_default())
+    ss.setdefault(JOB, None)
+    ss.setdefault(RESULT_FOLDER, None)
     keep()
 
 

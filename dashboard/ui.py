@@ -203,30 +203,20 @@ def aoi_from_drawing(drawing: dict) -> dict:
     return aoi
 
 
-def file_extent_aoi(path: str) -> dict:
-    """The lon/lat outline of a GeoTIFF's extent, as an AOI polygon."""
-    import rasterio
-    from rasterio.warp import transform_bounds
-
-    from landslide_core.errors import InputError as _InputError
-
-    try:
-        with rasterio.open(path) as ds:
-            if ds.crs is None:
-                raise _InputError(f"{Path(path).name} has no coordinate reference system.",
-                                  "Write it with its CRS (e.g. its UTM zone).")
-            west, south, east, north = transform_bounds(ds.crs, "EPSG:4326", *ds.bounds)
-    except rasterio.errors.RasterioIOError as exc:
-        raise _InputError(f"{Path(path).name} is not a readable GeoTIFF ({exc}).",
-                          "Upload a complete GeoTIFF.") from None
-    return {"type": "Polygon", "coordinates": [[[west, south], [east, south], [east, north],
-                                               [west, north], [west, south]]]}
-
-
 def aoi_area_km2(aoi: dict) -> float:
     from landslide_core.sources.aoi import aoi_area_km2 as area
 
     return area(aoi)
+
+
+def escape_markdown(text: str) -> str:
+    """Text shown as itself inside a line of st.markdown: the characters that would format it
+    (``*``, backticks, brackets, ``<>``, ``#``, ``|``, ``~``, ``$``, and ``_`` at a word's edge)
+    escaped; an underscore inside a word (snake_case) never formats and is left alone."""
+    import re
+
+    text = re.sub(r"([\\`*\[\]<>#|~$])", r"\\\1", str(text))
+    return re.sub(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])", r"\\_", text)
 
 
 def page_link(page: str, label: str, icon: Optional[str] = None) -> None:

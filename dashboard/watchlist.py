@@ -15,7 +15,7 @@ import streamlit as st
 
 from landslide_core.errors import UserError
 
-from . import jobs, maps, state, ui
+from . import history, jobs, maps, state, ui
 from .errors import show_error
 
 # --- session keys of the watchlist (not widgets kept across pages) ---
@@ -160,7 +160,7 @@ def timeline_figure(area, checks: list):
 
 
 def open_in_compare(folder: str) -> None:
-    st.session_state[state.RESULT_FOLDER] = folder
+    history.remember(folder)  # opened on purpose: this session's from now on
     st.switch_page(COMPARE_PAGE)
 
 
@@ -312,7 +312,7 @@ def open_linked_result() -> None:
     if _KEY_RE.match(str(key)):
         folder = Path(state.results_root()) / str(key)
         if (folder / "done.json").is_file():
-            st.session_state[state.RESULT_FOLDER] = str(folder)
+            history.remember(folder)  # opened on purpose (a link): this session's from now on
         else:
             st.warning(f"The linked analysis {key} is not on this server (results are a cache).",
                        icon=":material/link_off:")

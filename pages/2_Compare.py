@@ -20,8 +20,8 @@ except UserError as exc:  # a damaged result folder: say so, keep the session
     ss[state.RESULT_FOLDER] = None
     st.stop()
 if result is None:
-    st.info("No analysis to show yet. Run one on the Monitor page (the demo event is preselected).",
-            icon=":material/info:")
+    st.info("No analysis in this session yet. Run one on the Monitor page (the demo event is preselected), "
+            "or open an earlier one from the history on the Home page.", icon=":material/info:")
     ui.page_link("pages/1_Monitor.py", "Go to the Monitor page", ":material/travel_explore:")
     st.stop()
 
@@ -58,7 +58,7 @@ compare.statistics(view)
 # ---------------------------------------------------------------- maps
 locate_geometry = compare.locate_geometry(view, ss.get(state.LOCATE_ID))
 opacity = ss[state.CMP_OPACITY] / 100.0
-basemaps = bool(ss.get(state.BASEMAPS, True))
+basemaps = bool(ss.get(state.BASEMAPS))
 if view_mode == "Side by side":
     left, right = st.columns(2, gap="small")
     left.markdown("**Before**: true colour, landslides in yellow")

@@ -27,7 +27,7 @@ if not areas:
     ui.page_link("pages/1_Monitor.py", "Go to the Monitor page", ":material/travel_explore:")
     st.stop()
 
-watchlist.areas_map(areas, last, bool(ss.get(state.BASEMAPS, True)))
+watchlist.areas_map(areas, last, bool(ss.get(state.BASEMAPS)))
 watchlist.areas_table(areas, last)
 
 st.subheader("Time line")

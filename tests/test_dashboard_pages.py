@@ -80,7 +80,7 @@ def test_home_page_shows_sources_models_and_recent_analyses():
     text = _texts(at.markdown)
     assert "Sentinel-2" in text
     assert "tiny" in text  # the model card
-    assert "Demo: ready" in _texts(at.success)
+    assert "Demo (synthetic event, offline)**: ready" in _texts(at.success)
     assert "Earth Engine" in _texts(at.warning)  # no credentials: its self-test message
     assert any(b.label == "Test the sources again" for b in at.button)
 
@@ -148,7 +148,7 @@ def test_demo_flow_runs_end_to_end_then_compare_and_cache(dirs):
 def test_compare_without_any_analysis_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("LANDSLIDE_RESULTS_DIR", str(tmp_path / "empty"))
     at = _run(AppTest.from_file(COMPARE, default_timeout=TIMEOUT_S))
-    assert "No analysis to show yet" in _texts(at.info)
+    assert "No analysis in this session yet" in _texts(at.info)
 
 
 # ---------------------------------------------------------------- error paths
@@ -165,7 +165,7 @@ def test_no_aoi():
 def test_aoi_larger_than_the_limit():
     at = monitor(aoi=big_aoi())
     text = _texts(at.error)
-    assert "larger than the limit" in text and "km2" in text
+    assert "larger than the limit" in text and "km²" in text
 
 
 def test_reversed_windows():

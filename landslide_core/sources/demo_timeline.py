@@ -146,8 +146,9 @@ _WORLDS_LOCK = threading.Lock()
 _WORLDS_KEPT = 4
 
 
-def _world(grid: Grid, seed: int, min_new_landslides: Optional[int]):
-    """The area's world (terrain, covers, old scars, the event's landslides), a few kept in memory."""
+def _world(grid: Grid, seed: int, min_new_landslides: Optional[int], cancel=None):
+    """The area's world (terrain, covers, old scars, the event's landslides), a few kept in memory.
+    ``cancel``: a CancelToken checked while a world is built."""
     from ..synthetic.world import build_world
 
     key = json.dumps([grid.key(), seed, min_new_landslides], sort_keys=True, default=str)
@@ -156,14 +157,14 @@ def _world(grid: Grid, seed: int, min_new_landslides: Optional[int]):
             _WORLDS.move_to_end(key)
             return _WORLDS[key]
     if min_new_landslides is None:
-        world = build_world(grid, seed)
+        world = build_world(grid, seed, cancel=cancel)
     else:
         from ..synthetic.world import WorldOptions
 
         options = dataclasses.replace(WorldOptions(), new_landslides_per_km2=EVENT_LANDSLIDES_PER_KM2)
-        world = build_world(grid, seed, options=options)
+        world = build_world(grid, seed, options=options, cancel=cancel)
         if _count(world.new_landslides) < min_new_landslides:
-            world = build_world(grid, seed, n_new_landslides=min_new_landslides, options=options)
+            world = build_world(grid, seed, n_new_landslides=min_new_landslides, options=options, cancel=cancel)
     with _WORLDS_LOCK:
         _WORLDS[key] = world
         while len(_WORLDS) > _WORLDS_KEPT:
