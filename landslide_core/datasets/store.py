@@ -105,14 +105,14 @@ class DatasetSpec:
         return self
 
     def request_for(self, roi: Roi) -> AnalysisRequest:
-        """The analysis request that fetches an ROI's scenes. Without a pre-event window, a
-        one-day window the day before stands in for it (only the scene to label is fetched)."""
+        """The analysis request that fetches an ROI's scenes. Without a pre-event window, the 30
+        days before the window stand in for it (only the scene to label is fetched; a source
+        that picks its dates as a pair, such as the demo, finds passes there)."""
         post = DateWindow.parse(*self.window)
         if self.pre_window:
             pre = DateWindow.parse(*self.pre_window)
         else:
-            day = post.start - dt.timedelta(days=1)
-            pre = DateWindow(day, day)
+            pre = DateWindow(post.start - dt.timedelta(days=30), post.start - dt.timedelta(days=1))
         return AnalysisRequest(roi.footprint(), pre, post, self.cloud_limit_pct, self.composite)
 
     def to_json(self) -> dict[str, Any]:
