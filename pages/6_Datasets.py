@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import datasets as ds
-from dashboard import ui
+from dashboard import labelling_panel, ui
 
 ui.page_setup("Datasets")
 st.title("Build a dataset")
@@ -23,7 +23,7 @@ st.subheader("2. Regions of interest and imagery")
 ds.render_rois(store)
 
 st.subheader("3. Label")
-ds.render_labelling(store)
+labelling_panel.render_labelling(store)
 
 st.subheader("4. Export and train")
 ds.render_export(store, summary)

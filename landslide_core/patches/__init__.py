@@ -11,5 +11,5 @@ from .export import MANIFEST_FILE, PATCH_PX, PatchExporter, patch_windows, polyg
 from .merge import merge_datasets
 from .split import assign_split
 
-__all__ = ["PatchExporter", "patch_windows", "windows_around", "polygon_mask", "merge_datasets", "assign_split", "PATCH_PX",
-           "MANIFEST_FILE"]
+__all__ = ["PatchExporter", "patch_windows", "windows_around", "polygon_mask", "merge_datasets", "assign_split",
+           "PATCH_PX", "MANIFEST_FILE"]

@@ -32,7 +32,7 @@ from rasterio.windows import Window
 from ..bands import ALL_BANDS, L4S_SCALE, to_model_input
 from ..errors import InputError
 from ..fileio import atomic_write_text, temp_path_for
-from .split import SPLIT_FILE, assign_split, check_val_share, natural_key
+from .split import SPLIT_FILE, assign_split, check_val_share, natural_key, now_iso
 
 PATCH_PX = 128
 MANIFEST_FILE = "manifest.json"
@@ -261,8 +261,6 @@ class PatchExporter:
             "description": self.description,
             "patches": self.records, "excluded": sorted(self.excluded, key=lambda e: str(e.get("group"))),
         }
-        from ..datasets.labels import now_iso
-
         manifest["written_utc"] = now_iso()
         atomic_write_text(self.out / MANIFEST_FILE, json.dumps(_jsonable(manifest), indent=1))
         return manifest

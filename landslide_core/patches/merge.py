@@ -18,7 +18,7 @@ from typing import Any, Optional, Sequence
 from ..errors import InputError
 from ..fileio import atomic_write_text, ensure_writable_folder
 from ..progress import CancelToken, ProgressFn, check_cancel
-from .split import SPLIT_FILE, check_val_share, natural_key
+from .split import SPLIT_FILE, check_val_share, natural_key, now_iso
 
 
 def _place(src: Path, dst: Path) -> str:
@@ -94,8 +94,6 @@ def merge_datasets(sources: Sequence[str | Path], out_dir: str | Path, names: Op
              "val": [r["name"] for r in records if r["split"] == "val"],
              "how": "each source's own split (" + "; ".join(f"{s['name']}: {s['split']}" for s in sources_info) + ")"}
     atomic_write_text(out / SPLIT_FILE, json.dumps(split, indent=1))
-    from ..datasets.labels import now_iso
-
     manifest = {"format": FORMAT, "merged_from": sources_info, "files": " and ".join(sorted(how_placed)),
                 "split": {"val_share": share, "seed": int(seed), "file": SPLIT_FILE, "train": len(split["train"]),
                           "val": len(split["val"])},

@@ -18,6 +18,13 @@ from ..errors import InputError
 SPLIT_FILE = "split.json"
 
 
+def now_iso() -> str:
+    """The time now, UTC, ISO 8601 to the second (manifests' ``written_utc``)."""
+    import datetime as dt
+
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
 def natural_key(name: str) -> list:
     """Sort key that puts image_2 before image_10."""
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(name))]
