@@ -15,6 +15,7 @@ area (non-overlapping, reproducible by seed).
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -37,6 +38,12 @@ MAX_ROIS_PER_ADD = 5000
 MAX_INVENTORY_BYTES = 50_000_000
 _LON_NAMES = ("lon", "long", "longitude", "x", "lng")
 _LAT_NAMES = ("lat", "latitude", "y")
+
+
+@functools.lru_cache(maxsize=65536)
+def _grid(lon: float, lat: float, size_px: int) -> Grid:
+    """ROI grids are asked for often (ids, footprints, lookups): each is worked out once."""
+    return grid_centered(lon, lat, size_px, size_px)
 
 
 def check_roi_size(size_m: Any) -> float:
@@ -80,7 +87,7 @@ class Roi:
 
     def grid(self) -> Grid:
         """The ROI's grid: 10 m pixels in the UTM zone of its centre."""
-        return grid_centered(self.lon, self.lat, self.size_px, self.size_px)
+        return _grid(self.lon, self.lat, self.size_px)
 
     @property
     def id(self) -> str:

@@ -186,9 +186,13 @@ class DatasetStore:
             return [r.id for r in self.rois()]
 
     def roi(self, roi_id: str) -> Roi:
-        for r in self.rois():
-            if r.id == roi_id:
-                return r
+        try:
+            records = json.loads((self.root / ROIS_FILE).read_text())
+        except (FileNotFoundError, ValueError):
+            records = []
+        for r in records:
+            if isinstance(r, dict) and r.get("id") == roi_id:
+                return Roi.from_json(r)
         raise InputError(f"The dataset has no ROI {roi_id!r}.", "List them with: dataset status DIR.")
 
     def add_rois(self, rois: list[Roi]) -> AddResult:
