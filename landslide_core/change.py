@@ -38,6 +38,7 @@ from .objects import ObjectRules, Terrain, measure_objects
 from .postprocess import (DEFAULT_GROW_RATIO, DEFAULT_MIN_AREA_HA, LANDSLIDE, NOT_ASSESSABLE, STABLE,
                           _labels_at_least, check_grow_ratio, check_threshold, count_components, label_lookup,
                           landslide_mask, mask_summary, pixel_area_ha, pixel_area_m2, polygons_from_mask)
+from .progress import CancelToken, check_cancel
 
 CHANGE_STABLE = 0
 CHANGE_NEW = 1
@@ -273,6 +274,10 @@ def _group_medians(values: np.ndarray, group: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+#: Pieces (or objects) between two cancel checks in per-piece loops (a few milliseconds).
+CANCEL_EVERY = 64
+
+
 def _median(values: np.ndarray) -> float:
     """``float(np.median(values))`` of finite values, without its checks and wrappers: the middle
     value, or the mean of the two middle ones in the values' own type (as ``np.mean`` takes it)."""
@@ -286,10 +291,12 @@ def _median(values: np.ndarray) -> float:
 
 def _piece_evidence(labels: np.ndarray, k: int, other_prob: np.ndarray, d_ndvi: Optional[np.ndarray],
                     d_bright: Optional[np.ndarray], landslide_any: np.ndarray, settings: ChangeSettings,
-                    sign: float, scene: Optional[_SceneReference] = None) -> PieceEvidence:
+                    sign: float, scene: Optional[_SceneReference] = None,
+                    cancel: Optional[CancelToken] = None) -> PieceEvidence:
     """Spectral change of each piece relative to its ring of surroundings.
 
     ``sign`` +1 for new pieces (NDVI must drop, brightness rise), -1 for vanished pieces.
+    ``cancel`` is checked every :data:`CANCEL_EVERY` pieces.
     Each piece's pixels are gathered once (:class:`~landslide_core.label_groups.LabelGroups`);
     medians and means are those of the same values as a crop per piece would give.
     """
@@ -330,7 +337,9 @@ def _piece_evidence(labels: np.ndarray, k: int, other_prob: np.ndarray, d_ndvi: 
     med_n_ring = np.full(k, np.nan)
     med_b_ring = np.full(k, np.nan)
     slices = ndimage.find_objects(labels, max_label=k)
-    for i in np.flatnonzero(seen):
+    for j, i in enumerate(np.flatnonzero(seen)):
+        if j % CANCEL_EVERY == 0:
+            check_cancel(cancel)
         sl = slices[i]
         y0, y1 = max(sl[0].start - r - 2, 0), min(sl[0].stop + r + 2, h)
         x0, x1 = max(sl[1].start - r - 2, 0), min(sl[1].stop + r + 2, w)
@@ -377,8 +386,10 @@ class ObjectChange:
 def object_change(pre_mask: np.ndarray, post_mask: np.ndarray, pre_prob: np.ndarray, post_prob: np.ndarray,
                   grow_threshold: float, transform: Affine, min_area_ha: float = DEFAULT_MIN_AREA_HA,
                   settings: Optional[ChangeSettings] = None,
-                  spectral: Optional[SpectralPair | SpectralChange] = None) -> ObjectChange:
-    """Change classes decided per object (see the module doc); all inputs on one grid."""
+                  spectral: Optional[SpectralPair | SpectralChange] = None,
+                  cancel: Optional[CancelToken] = None) -> ObjectChange:
+    """Change classes decided per object (see the module doc); all inputs on one grid;
+    ``cancel`` is checked between the steps."""
     settings = (settings or ChangeSettings()).validate()
     pre_mask, post_mask = np.asarray(pre_mask), np.asarray(post_mask)
     if not (pre_mask.shape == post_mask.shape == np.shape(pre_prob) == np.shape(post_prob)):
@@ -391,10 +402,13 @@ def object_change(pre_mask: np.ndarray, post_mask: np.ndarray, pre_prob: np.ndar
     d_ndvi, d_bright = spectral.differences() if spectral is not None else (None, None)
     any1 = pre1 | post1
     scene = _SceneReference(d_ndvi, d_bright, any1) if spectral is not None else None
+    check_cancel(cancel)
     new_labels, k_new = _candidates(post_mask, pre_support, na, transform, min_area_ha)
-    new_ev = _piece_evidence(new_labels, k_new, pre_prob, d_ndvi, d_bright, any1, settings, +1.0, scene)
+    new_ev = _piece_evidence(new_labels, k_new, pre_prob, d_ndvi, d_bright, any1, settings, +1.0, scene, cancel)
+    check_cancel(cancel)
     van_labels, k_van = _candidates(pre_mask, post_support, na, transform, min_area_ha)
-    van_ev = _piece_evidence(van_labels, k_van, post_prob, d_ndvi, d_bright, any1, settings, -1.0, scene)
+    van_ev = _piece_evidence(van_labels, k_van, post_prob, d_ndvi, d_bright, any1, settings, -1.0, scene, cancel)
+    check_cancel(cancel)
     change = np.full(pre_mask.shape, CHANGE_STABLE, np.uint8)
     change[any1] = CHANGE_PERSISTING
     change[np.concatenate([[False], new_ev.accepted])[new_labels]] = CHANGE_NEW
@@ -494,14 +508,16 @@ def summarise_pair(pre_prob: np.ndarray, post_prob: np.ndarray, slope_deg: Optio
                    elevation_m: Optional[np.ndarray] = None,
                    spectral: Optional[SpectralPair | SpectralChange] = None,
                    grow_ratio: float = DEFAULT_GROW_RATIO, rules: Optional[ObjectRules] = None,
-                   settings: Optional[ChangeSettings] = None, terrain: Optional[Terrain] = None) -> PairResult:
+                   settings: Optional[ChangeSettings] = None, terrain: Optional[Terrain] = None,
+                   cancel: Optional[CancelToken] = None) -> PairResult:
     """Masks, change classes, new-landslide polygons and totals from two probability rasters on one grid.
 
     ``slope_deg`` and ``elevation_m`` (of the post date; the DEM is the same for both) feed the
     object rules; ``spectral`` gives the spectral evidence of change (without it, change is
     decided from the probabilities alone and the summary says so). ``terrain``: the
     :class:`~landslide_core.objects.Terrain` of ``elevation_m`` when the caller keeps one (it
-    is the same at every threshold); computed here otherwise.
+    is the same at every threshold); computed here otherwise. ``cancel`` is checked between
+    the steps (each well under a second at 400 km2).
     """
     threshold = check_threshold(threshold)
     grow_ratio = check_grow_ratio(grow_ratio)
@@ -517,14 +533,18 @@ def summarise_pair(pre_prob: np.ndarray, post_prob: np.ndarray, slope_deg: Optio
         terrain = Terrain.of(elevation_m, pixel_m, rules.valley_radius_m)
     common = dict(transform=transform, min_area_ha=min_area_ha, grow_ratio=grow_ratio, rules=rules,
                   slope_deg=slope_deg, elevation_m=elevation_m, terrain=terrain)
+    check_cancel(cancel)
     pre_mask, pre_ruled = landslide_mask(pre_prob, threshold, **common)
+    check_cancel(cancel)
     post_mask, post_ruled = landslide_mask(post_prob, threshold, **common)
+    check_cancel(cancel)
     oc = object_change(pre_mask, post_mask, pre_prob, post_prob, threshold * grow_ratio, transform, min_area_ha,
-                       settings, spectral)
+                       settings, spectral, cancel)
     new_binary = np.where(oc.change == CHANGE_NEW, LANDSLIDE, STABLE).astype(np.uint8)
     new_features = polygons_from_mask(new_binary, post_prob, slope_deg, transform, crs, min_area_ha,
                                       extra=_new_feature_extras(oc, slope_deg, elevation_m, transform,
                                                                 rules.valley_radius_m, terrain))
+    check_cancel(cancel)
     for f in new_features:
         f["properties"]["why"] = _why(f["properties"])
     new_ha = sum(f["properties"]["area_ha"] for f in new_features)

@@ -321,6 +321,30 @@ def build_display(folder: str | Path, pre_scene: str | Path, post_scene: str | P
     return info
 
 
+#: Quality of the compact (lossy WebP) copies of the true-colour images sent to maps: about an
+#: eighth of the bytes of the lossless PNG (324 kB instead of 2.5 MB at 1024 px).
+MAP_IMAGE_QUALITY = 80
+
+
+def compact_image_url(folder: str | Path, rel: Optional[str]) -> Optional[str]:
+    """A display image of an analysis folder as a compact data URL for maps: lossy WebP with its
+    transparency (every current browser shows it), or the PNG itself when this Pillow cannot
+    write WebP; None when missing."""
+    from PIL import Image, features
+
+    if not rel:
+        return None
+    path = Path(folder) / rel
+    if not path.is_file():
+        return None
+    if not features.check("webp"):
+        return data_url(path.read_bytes())
+    with Image.open(path) as img:
+        buf = io.BytesIO()
+        img.save(buf, format="WEBP", quality=MAP_IMAGE_QUALITY, method=4)
+    return "data:image/webp;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
 def read_png_url(folder: str | Path, rel: Optional[str]) -> Optional[str]:
     """A display PNG of an analysis folder as a data URL (None when missing)."""
     if not rel:

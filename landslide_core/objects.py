@@ -308,13 +308,16 @@ class RuledObjects:
 def apply_object_rules(binary: np.ndarray, slope_deg: Optional[np.ndarray], elevation_m: Optional[np.ndarray],
                        pixel_size_m: float, rules: Optional[ObjectRules] = None,
                        valley: Optional[tuple[np.ndarray, np.ndarray]] = None,
-                       terrain: Optional[Terrain] = None) -> RuledObjects:
+                       terrain: Optional[Terrain] = None,
+                       components: Optional[tuple[np.ndarray, int]] = None) -> RuledObjects:
     """Keep the 4-connected objects of ``binary`` that every rule accepts (``valley``,
-    ``terrain``: precomputed, see :func:`measure_objects`)."""
+    ``terrain``: precomputed, see :func:`measure_objects`; ``components``: the caller's
+    (labels, count) of the 4-connected components of ``binary``, numbered in scan order as
+    :func:`~landslide_core.postprocess.label_components` numbers them)."""
     from .postprocess import label_components
 
     rules = (rules or ObjectRules()).validate()
-    labels, n = label_components(np.asarray(binary, bool))
+    labels, n = components if components is not None else label_components(np.asarray(binary, bool))
     table = measure_objects(labels, slope_deg, elevation_m, pixel_size_m, rules.valley_radius_m, valley, terrain)
     verdicts = judge_objects(table, rules, pixel_size_m * pixel_size_m / 1e4)
     keep = np.array([False] + [v is None for v in verdicts])

@@ -106,9 +106,10 @@ def hysteresis_mask(prob: np.ndarray, threshold: float, grow_ratio: float = DEFA
     if r < 1.0 and seed.any():
         labels, n = label_components(grow)
         seeded = np.zeros(n + 1, bool)
-        seeded[np.unique(labels[seed])] = True
+        seeded[labels[seed]] = True
         seeded[0] = False
-        mask[seeded[labels]] = LANDSLIDE
+        grown = np.flatnonzero(labels)  # only the grow pixels are looked up
+        mask.ravel()[grown[seeded[labels.ravel()[grown]]]] = LANDSLIDE
     else:
         mask[seed] = LANDSLIDE
     mask[~finite] = NOT_ASSESSABLE
@@ -138,12 +139,19 @@ def _labels_at_least(binary: np.ndarray, transform: Affine, min_area_ha: float) 
     if min_area_ha < 0:
         raise InputError(f"The minimum mapping unit must be >= 0 ha, got {min_area_ha}.")
     labels, n = label_components(binary)
-    counts = np.bincount(labels.ravel(), minlength=n + 1)
+    flat = labels.ravel()
+    sel = np.flatnonzero(flat)  # the components' pixels: counted and renumbered, not the background
+    lab = flat[sel]
+    counts = np.bincount(lab, minlength=n + 1)
     keep = counts * pixel_area_ha(transform) >= min_area_ha - 1e-12
     keep[0] = False
+    if keep[1:].all():  # none dropped: the labels are 1..k already
+        return labels, counts[keep]
     new_ids = np.zeros(n + 1, np.int32)
     new_ids[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
-    return new_ids[labels], counts[keep]
+    out = np.zeros(labels.shape, np.int32)
+    out.ravel()[sel] = new_ids[lab]
+    return out, counts[keep]
 
 
 def apply_min_mapping_unit(mask: np.ndarray, transform: Affine, min_area_ha: float = DEFAULT_MIN_AREA_HA,
@@ -169,10 +177,15 @@ def landslide_mask(prob: np.ndarray, threshold: float, transform: Affine,
     """
     from .objects import ObjectRules, apply_object_rules
 
-    mask = apply_min_mapping_unit(hysteresis_mask(prob, threshold, grow_ratio), transform, min_area_ha)
+    mask = hysteresis_mask(prob, threshold, grow_ratio)
+    # the minimum mapping unit (as apply_min_mapping_unit); the components it keeps, numbered
+    # in scan order, are those of the mask it leaves, so the rules take them as they are
+    labels, counts = _labels_at_least(mask == LANDSLIDE, transform, min_area_ha)
+    mask[(mask == LANDSLIDE) & (labels == 0)] = STABLE
     pixel_m = math.sqrt(pixel_area_m2(transform))
     ruled = apply_object_rules(mask == LANDSLIDE, slope_deg, elevation_m, pixel_m,
-                               rules if rules is not None else ObjectRules(), valley, terrain)
+                               rules if rules is not None else ObjectRules(), valley, terrain,
+                               components=(labels, int(counts.size)))
     mask[(mask == LANDSLIDE) & ~ruled.kept] = STABLE
     return mask, ruled
 

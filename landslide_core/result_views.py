@@ -56,14 +56,16 @@ def _read_band(path: Path):
         raise InputError(f"The analysis file {path} is damaged or missing ({exc}).", _DAMAGED_FIX) from None
 
 
-def rethreshold(result: AnalysisResult, threshold: float, min_area_ha: Optional[float] = None):
+def rethreshold(result: AnalysisResult, threshold: float, min_area_ha: Optional[float] = None,
+                cancel=None):
     """Masks, change, new landslides and totals at another threshold, from the saved
     probabilities and evidence (no model run), with the analysis's own object rules and change
     settings. Returns :class:`landslide_core.change.PairResult` (its arrays read-only).
 
     What does not depend on the threshold is read and derived once per result, and the latest
     pair results are kept (:mod:`landslide_core.rethreshold_cache`): the same threshold again
-    is instant, another one costs the re-thresholding alone."""
+    is instant, another one costs the re-thresholding alone. ``cancel``: a
+    :class:`~landslide_core.progress.CancelToken`, checked between the steps."""
     import copy
     import dataclasses
 
@@ -82,7 +84,7 @@ def rethreshold(result: AnalysisResult, threshold: float, min_area_ha: Optional[
         pair = summarise_pair(inputs.pre_prob, inputs.post_prob, inputs.slope_deg, inputs.transform, inputs.crs,
                               threshold, min_area_ha, elevation_m=inputs.elevation_m, spectral=inputs.spectral,
                               grow_ratio=options.grow_ratio, rules=options.rules, settings=options.change,
-                              terrain=inputs.terrain)
+                              terrain=inputs.terrain, cancel=cancel)
         read_only(pair.pre_mask, pair.post_mask, pair.change)
         return pair
 
@@ -91,6 +93,16 @@ def rethreshold(result: AnalysisResult, threshold: float, min_area_ha: Optional[
     return dataclasses.replace(pair, new_features=copy.deepcopy(pair.new_features),
                                change_summary=copy.deepcopy(pair.change_summary),
                                summary=copy.deepcopy(pair.summary))
+
+
+def prefetch_rethreshold(result: AnalysisResult, thresholds, min_area_ha: Optional[float] = None) -> None:
+    """Re-threshold ``result`` at ``thresholds`` in the background (valid ones only), so that
+    asking for one of them next is instant (:func:`landslide_core.rethreshold_cache.prefetch`)."""
+    from .rethreshold_cache import prefetch
+
+    wanted = [float(t) for t in thresholds if 0.0 <= float(t) <= 1.0]
+    if wanted:
+        prefetch(lambda t, cancel: rethreshold(result, t, min_area_ha, cancel), wanted)
 
 
 def _pair_inputs(result: AnalysisResult):
@@ -318,6 +330,6 @@ def export_file(result: AnalysisResult, name: str, threshold: float,
     return path
 
 
-__all__ = ["EXPORT_FILES", "export_file", "export_problem", "rethreshold", "grid_of", "default_threshold",
+__all__ = ["EXPORT_FILES", "export_file", "export_problem", "rethreshold", "prefetch_rethreshold", "grid_of", "default_threshold",
            "default_min_area_ha", "slope_class_areas", "feature_table", "provenance_record", "model_card_record",
            "SLOPE_CLASSES_DEG"]

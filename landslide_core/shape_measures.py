@@ -52,18 +52,25 @@ def shape_measures(labels: np.ndarray, n: int, down_row: Optional[np.ndarray],
     env_area = np.full(n, np.nan)
     env_width = np.full(n, np.nan)
     if big.any():
-        # The rectangle depends only on the convex hull of the corners, which the first and the
-        # last pixel of each row of an object already span (an object's pixels run row by row,
-        # left to right).
+        # The rectangle depends only on the convex hull of the corners (GEOS takes the hull of
+        # the input's coordinates first), which the outer corners of the first and the last
+        # pixel of each row of an object already span (an object's pixels run row by row, left
+        # to right). They go to GEOS as one line per object: built from the coordinates in C,
+        # with no geometry per point.
         run = obj * groups.shape[0] + rows
         first = np.ones(run.size, bool)
         first[1:] = run[1:] != run[:-1]
         last = np.ones(run.size, bool)
         last[:-1] = first[1:]
-        ends = (first | last) & big[obj]
-        pts = (np.stack([rr_all[ends], cc_all[ends]], 1)[:, None, :] + _CORNERS[None]).reshape(-1, 2)
-        per_object = 4 * np.bincount(obj[ends], minlength=n)[big]
-        envelopes = shapely.oriented_envelope(shapely.from_wkb(_multipoint_wkb(pts, per_object)))
+        on = big[obj]
+        left, right = first & on, last & on
+        row_l, col_l, row_r, col_r = rr_all[left], cc_all[left], rr_all[right], cc_all[right]
+        pts = np.stack([np.stack([row_l, col_l], 1), np.stack([row_l + 1, col_l], 1),
+                        np.stack([row_r, col_r + 1], 1), np.stack([row_r + 1, col_r + 1], 1)], 1)
+        pts = pts.reshape(-1, 2).astype(np.float64)
+        which = np.repeat(obj[left], 4)
+        index = np.searchsorted(np.flatnonzero(big), which)
+        envelopes = shapely.oriented_envelope(shapely.linestrings(pts, indices=index))
         env_area[big] = shapely.area(envelopes)
         ring_xy, ring_of = shapely.get_coordinates(shapely.get_exterior_ring(envelopes), return_index=True)
         ring_start = np.searchsorted(ring_of, np.arange(int(big.sum())))
@@ -111,29 +118,6 @@ def shape_measures(labels: np.ndarray, n: int, down_row: Optional[np.ndarray],
         else:
             rect[i], width[i] = 1.0, 1.0
     return out
-
-
-def _multipoint_wkb(xy: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Little-endian WKB of MultiPoints, ``counts[i]`` consecutive points of ``xy`` (N, 2) each:
-    GEOS reads them in C, with no Python object per point."""
-    point = np.dtype([("order", "u1"), ("kind", "<u4"), ("x", "<f8"), ("y", "<f8")])  # 21 bytes
-    head = np.dtype([("order", "u1"), ("kind", "<u4"), ("n", "<u4")])  # 9 bytes
-    counts = np.asarray(counts, np.int64)
-    offsets = np.zeros(counts.size + 1, np.int64)
-    np.cumsum(head.itemsize + point.itemsize * counts, out=offsets[1:])
-    buf = np.zeros(int(offsets[-1]), np.uint8)
-    heads = np.zeros(counts.size, head)
-    heads["order"], heads["kind"], heads["n"] = 1, 4, counts
-    buf[offsets[:-1, None] + np.arange(head.itemsize)] = heads.view(np.uint8).reshape(-1, head.itemsize)
-    pts = np.zeros(len(xy), point)
-    pts["order"], pts["kind"], pts["x"], pts["y"] = 1, 1, xy[:, 0], xy[:, 1]
-    group_start = np.zeros(counts.size, np.int64)
-    np.cumsum(counts[:-1], out=group_start[1:])
-    k = np.arange(len(xy)) - np.repeat(group_start, counts)  # index of each point in its group
-    at = np.repeat(offsets[:-1] + head.itemsize, counts) + point.itemsize * k
-    buf[at[:, None] + np.arange(point.itemsize)] = pts.view(np.uint8).reshape(-1, point.itemsize)
-    raw = buf.tobytes()
-    return np.array([raw[a:b] for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())], dtype=object)
 
 
 __all__ = ["shape_measures"]
