@@ -188,7 +188,7 @@ def _run_into(folder: Path, final: Path, key: str, request, source, model_path, 
         check_cancel(cancel)
         from .display import build_display
 
-        display = build_display(folder, fetched["pre"].path, fetched["post"].path)
+        display = build_display(folder, fetched["pre"].path, fetched["post"].path, cancel=cancel)
     summary = _read_json(folder / "summary.json") or (detection if isinstance(detection, dict) else {})
     card = read_card(model_path)
     result = AnalysisResult(

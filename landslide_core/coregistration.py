@@ -96,8 +96,11 @@ def _tile_starts(length: int, tile: int) -> list[int]:
 
 def estimate_shift(pre_band: np.ndarray, post_band: np.ndarray, pre_valid: Optional[np.ndarray] = None,
                    post_valid: Optional[np.ndarray] = None, tile_px: int = TILE_PX,
-                   max_tiles: int = 36) -> ShiftEstimate:
-    """Estimate the sub-pixel shift of ``post_band`` against ``pre_band`` (same grid, (H, W))."""
+                   max_tiles: int = 36, cancel=None) -> ShiftEstimate:
+    """Estimate the sub-pixel shift of ``post_band`` against ``pre_band`` (same grid, (H, W));
+    ``cancel`` (a CancelToken) is checked before each tile."""
+    from .progress import check_cancel
+
     from skimage.registration import phase_cross_correlation
 
     pre_band, post_band = np.asarray(pre_band), np.asarray(post_band)
@@ -117,6 +120,7 @@ def estimate_shift(pre_band: np.ndarray, post_band: np.ndarray, pre_valid: Optio
     window = np.outer(np.hanning(tile), np.hanning(tile)).astype(np.float32)
     estimates, quality = [], []
     for r, c in starts:
+        check_cancel(cancel)
         sl = (slice(r, r + tile), slice(c, c + tile))
         clear = pv[sl] & qv[sl]
         if clear.mean() < MIN_CLEAR_SHARE:

@@ -162,6 +162,7 @@ def _detect_one(scene_path: Path, out_dir: Path, predictor: Predictor, card: Mod
         with rasterio.open(raw_prob) as ds:
             prob = ds.read(1)
         slope, elevation = read_terrain(scene_path, cancel)
+        check_cancel(cancel)
         mask, ruled = landslide_mask(prob, threshold, transform, options.min_area_ha, options.grow_ratio,
                                      options.rules, slope, elevation)
         check_cancel(cancel)
@@ -176,7 +177,9 @@ def _detect_one(scene_path: Path, out_dir: Path, predictor: Predictor, card: Mod
         exports.cog_from_geotiff(raw_prob, out_dir / "probability.tif", "probability", card_dict, provenance)
     finally:
         raw_prob.unlink(missing_ok=True)
+    check_cancel(cancel)
     exports.write_cog(mask, out_dir / "mask.tif", transform, crs, "mask", card_dict, provenance)
+    check_cancel(cancel)
     settings = {"threshold": threshold, **options.object_settings()}
     exports.write_geojson(features, out_dir / "landslides.geojson", card_dict, provenance, settings)
     exports.write_csv(features, out_dir / "landslides.csv")
@@ -324,7 +327,7 @@ def _detect_pair_into(out_dir: Path, pre_path: Path, post_path: Path, options, c
         (out_dir / "pre" / "summary.json").write_text(json.dumps(pre_res.summary, indent=2, default=str))
     pair = summarise_pair(pre_res.prob, post_res.prob, post_res.slope_deg, post_res.transform, post_res.crs,
                           threshold, options.min_area_ha, elevation_m=post_res.elevation_m, spectral=spectral,
-                          grow_ratio=options.grow_ratio, rules=options.rules, settings=options.change)
+                          grow_ratio=options.grow_ratio, rules=options.rules, settings=options.change, cancel=cancel)
     check_cancel(cancel)
     card_dict = card.to_dict()
     provenance = {"pre": pre_res.summary["provenance"], "post": post_res.summary["provenance"],
@@ -333,8 +336,10 @@ def _detect_pair_into(out_dir: Path, pre_path: Path, post_path: Path, options, c
         provenance["reprojected"] = aligned.reprojection
     write_evidence(out_dir / EVIDENCE_FILE, spectral, post_res.slope_deg, post_res.elevation_m, post_res.transform,
                    post_res.crs, provenance)
+    check_cancel(cancel)
     exports.write_cog(pair.change, out_dir / "change.tif", post_res.transform, post_res.crs, "change",
                       card_dict, provenance)
+    check_cancel(cancel)
     exports.write_geojson(pair.new_features, out_dir / "change.geojson", card_dict, provenance,
                           {"threshold": threshold, "min_area_ha": options.min_area_ha, "change_class": "new"})
     if progress:

@@ -20,6 +20,7 @@ from rasterio.transform import Affine
 from rasterio.warp import calculate_default_transform, reproject
 
 from .bands import slope_horn_deg
+from .progress import CancelToken, check_cancel
 from .scene import SCENE_COMPRESSION, pixel_size_m
 
 MAX_DISPLAY_PX = 1024
@@ -295,26 +296,32 @@ def write_slope(folder: Path, scene_path: str | Path) -> Path:
 
 
 def build_display(folder: str | Path, pre_scene: str | Path, post_scene: str | Path,
-                  max_px: int = MAX_DISPLAY_PX) -> dict[str, Any]:
+                  max_px: int = MAX_DISPLAY_PX, cancel: Optional[CancelToken] = None) -> dict[str, Any]:
     """Write ``display/pre_rgb.png``, ``display/post_rgb.png``, ``display/hillshade.png`` (the
     'after' scene's DEM, when it has one) and ``slope_deg.tif`` into an
-    analysis folder; returns ``{"bounds": [[s, w], [n, e]], "pre_rgb": rel path, ...}``."""
+    analysis folder; returns ``{"bounds": [[s, w], [n, e]], "pre_rgb": rel path, ...}``.
+    ``cancel`` is checked between the images."""
     folder = Path(folder)
     out_dir = folder / DISPLAY_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
+    check_cancel(cancel)
     pre = read_true_colour(pre_scene)
+    check_cancel(cancel)
     post = read_true_colour(post_scene)
     lo, hi = stretch_limits(pre[:2], post[:2])
     info: dict[str, Any] = {"max_px": max_px, "stretch_lo": lo.tolist(), "stretch_hi": hi.tolist()}
     for date, (rgb, valid, transform, crs) in (("pre", pre), ("post", post)):
+        check_cancel(cancel)
         png, bounds = true_colour_overlay(rgb, valid, transform, crs, lo, hi, max_px)
         (out_dir / f"{date}_rgb.png").write_bytes(png)
         info[f"{date}_rgb"] = f"{DISPLAY_DIR}/{date}_rgb.png"
         info["bounds"] = bounds
+    check_cancel(cancel)
     shaded = hillshade_overlay(post_scene, max_px)
     if shaded is not None:
         (out_dir / "hillshade.png").write_bytes(shaded[0])
         info["hillshade"] = f"{DISPLAY_DIR}/hillshade.png"
+    check_cancel(cancel)
     write_slope(folder, post_scene)
     info["slope"] = SLOPE_FILE
     (out_dir / "display.json").write_text(json.dumps(info))
