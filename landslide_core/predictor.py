@@ -54,6 +54,7 @@ CUDA_BATCH_PX = 1 << 23
 #: one-off export (a fraction of a second) costs more than it saves.
 ONNX_MIN_PX = 1 << 20
 BACKENDS = ("auto", "torch", "onnxruntime")
+AMP_CHOICES = ("bf16", "fp16", "off")
 
 ReadWindow = Callable[[int, int, int, int], "tuple[np.ndarray, np.ndarray]"]
 WriteRows = Callable[[int, np.ndarray], None]
@@ -70,6 +71,9 @@ class PredictorConfig:
     #: "auto": ONNX Runtime on the CPU for rasters of ONNX_MIN_PX and more when installed, else
     #: PyTorch; "torch": always PyTorch; "onnxruntime": ONNX Runtime on the CPU whenever it can.
     backend: Optional[str] = None
+    #: CUDA only: "bf16", "fp16" or "off" (float32); None: bfloat16 where the GPU supports it,
+    #: else float16 (bench/gpu_check.py measures each against float32).
+    amp: Optional[str] = None
 
     def validate(self) -> None:
         if int(self.window_px) < 1:
@@ -83,6 +87,8 @@ class PredictorConfig:
             raise InputError(f"The batch size must be at least 1, got {self.batch_size}.")
         if self.backend is not None and self.backend not in BACKENDS:
             raise InputError(f"Unknown inference backend '{self.backend}'.", f"Use one of: {', '.join(BACKENDS)}.")
+        if self.amp is not None and self.amp not in AMP_CHOICES:
+            raise InputError(f"Unknown mixed precision '{self.amp}'.", f"Use one of: {', '.join(AMP_CHOICES)}.")
 
 
 @dataclass
@@ -187,8 +193,10 @@ class Predictor:
         self.on_cuda = self.device.type == "cuda"
         # channels_last is ~30% faster than NCHW for these convolutions on CPU (oneDNN) too
         self.model = self.model.to(memory_format=torch.channels_last)
+        self.amp_dtype: Optional[torch.dtype] = None  # CUDA: the autocast dtype (None: float32)
         if self.on_cuda:
-            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            amp = self.config.amp or ("bf16" if torch.cuda.is_bf16_supported() else "fp16")
+            self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}[amp]
         self.onnx = None  # set per run by _choose_backend
 
     def _choose_backend(self, height: int, width: int) -> str:
@@ -276,7 +284,7 @@ class Predictor:
             return torch.sigmoid(logits.float())[:, 0].numpy()
         with torch.inference_mode():
             x = torch.from_numpy(batch).to(self.device).contiguous(memory_format=torch.channels_last)
-            if self.on_cuda:
+            if self.on_cuda and self.amp_dtype is not None:
                 with torch.autocast("cuda", dtype=self.amp_dtype):
                     logits = self.model(x)
             else:

@@ -64,3 +64,9 @@ def test_a_model_that_does_not_export_stays_on_pytorch(monkeypatch):
 def test_unknown_backend_is_refused():
     with pytest.raises(InputError, match="backend"):
         PredictorConfig(backend="tensorrt").validate()
+
+
+def test_mixed_precision_setting_is_checked():
+    PredictorConfig(amp="fp16").validate()
+    with pytest.raises(InputError, match="mixed precision"):
+        PredictorConfig(amp="int4").validate()
