@@ -56,7 +56,7 @@ class DemoSource:
         self.clouds = clouds
         self.event_date_override = parse_date(event_date, "demo event date") if event_date else None
         self._lock = threading.Lock()
-        self._last: Optional[tuple[str, Any]] = None
+        self._last: Optional[tuple[str, Any, set]] = None  # (event key, event, dates taken)
         self.timeline = bool(timeline)
         if self.timeline:  # the version names what decides the pixels (it keys analyses)
             self.version = f"{DemoSource.version}+timeline" + (
@@ -159,9 +159,12 @@ class DemoSource:
         return scene_key(self.name, self.version, {"aoi": normalised_aoi(request.aoi)}, window.to_json(),
                          request.grid().key(), extra)
 
+    def _event_key(self, request: AnalysisRequest, pre_date: datetime.date, post_date: datetime.date) -> str:
+        return f"{self.seed_for(request)}:{request.grid().key()}:{pre_date}:{post_date}:{self.clouds}"
+
     def _event(self, request: AnalysisRequest, pre_date: datetime.date, post_date: datetime.date,
                cancel: Optional[CancelToken] = None):
-        key = f"{self.seed_for(request)}:{request.grid().key()}:{pre_date}:{post_date}:{self.clouds}"
+        key = self._event_key(request, pre_date, post_date)
         with self._lock:
             if self._last is not None and self._last[0] == key:
                 return self._last[1]
@@ -169,8 +172,19 @@ class DemoSource:
                                                 pre_date=pre_date.isoformat(),
                                                 post_date=post_date.isoformat(), clouds=self.clouds,
                                                 cancel=cancel)
-            self._last = (key, event)
+            self._last = (key, event, set())
             return event
+
+    def _served(self, request: AnalysisRequest, pre_date: datetime.date, post_date: datetime.date,
+                role: str) -> None:
+        """The event is kept in memory for the other date of the pair; once both dates have been
+        taken it is let go (about 1 GB at 400 km2; the scenes are in the disk cache by then),
+        so it does not sit in memory through the detection that follows."""
+        with self._lock:
+            if self._last is not None and self._last[0] == self._event_key(request, pre_date, post_date):
+                self._last[2].add(role)
+                if {"pre", "post"} <= self._last[2]:
+                    self._last = None
 
     def fetch(self, request: AnalysisRequest, window: DateWindow, progress: Optional[ProgressFn] = None,
               cancel: Optional[CancelToken] = None) -> FetchedScene:
@@ -192,6 +206,7 @@ class DemoSource:
             event = self._event(request, pre.date, post.date, cancel)
             check_cancel(cancel)
             scene = event.pre if is_pre else event.post
+            self._served(request, pre.date, post.date, "pre" if is_pre else "post")
             this = pre if is_pre else post  # the date the scene was rendered for
             if scene is None:
                 raise SourceError("The synthetic generator returned no scene.", "This is a bug: please report it.")
