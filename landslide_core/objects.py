@@ -59,7 +59,7 @@ class ObjectRules:
     min_height_above_valley_m: Optional[float] = 5.0
     #: ... and its mean position between that floor (0) and the highest ground around (1) at
     #: least this (a river descending its valley stays near 0).
-    min_relative_height: Optional[float] = 0.15
+    min_relative_height: Optional[float] = 0.10
     valley_radius_m: float = 300.0
     #: Blocky objects (fields, clear-cuts) at least ``blocky_min_area_ha`` large and
     #: ``BLOCKY_MIN_WIDTH_M`` wide whose rectangularity is at least this are rejected.
