@@ -35,6 +35,7 @@ import numpy as np
 from scipy import ndimage
 
 from .errors import InputError
+from .settings import settings_from_dict
 
 #: Names of the per-object measures, in the order they appear in tables.
 MEASURES: tuple[str, ...] = ("slope_deg_mean", "height_above_valley_m", "relative_height", "compactness",
@@ -106,17 +107,7 @@ class ObjectRules:
 
     @classmethod
     def from_dict(cls, data: Optional[dict[str, Any]]) -> "ObjectRules":
-        if data is None:
-            return cls()
-        if isinstance(data, ObjectRules):
-            return data
-        if not isinstance(data, dict):
-            raise InputError(f"Object rules must be a mapping of rule names to values, got {type(data).__name__}.")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise InputError(f"Unknown object rule(s): {', '.join(unknown)}.", f"Known rules: {', '.join(sorted(names))}.")
-        return cls(**data).validate()
+        return settings_from_dict(cls, data, "object rule(s)")
 
     @classmethod
     def off(cls) -> "ObjectRules":
