@@ -524,16 +524,16 @@ def summarise_pair(pre_prob: np.ndarray, post_prob: np.ndarray, slope_deg: Optio
     common = dict(transform=transform, min_area_ha=min_area_ha, grow_ratio=grow_ratio, rules=rules,
                   slope_deg=slope_deg, elevation_m=elevation_m, terrain=terrain)
     check_cancel(cancel)
-    pre_mask, pre_ruled = landslide_mask(pre_prob, threshold, **common)
+    pre_mask, pre_ruled = landslide_mask(pre_prob, threshold, **common, cancel=cancel)
     check_cancel(cancel)
-    post_mask, post_ruled = landslide_mask(post_prob, threshold, **common)
+    post_mask, post_ruled = landslide_mask(post_prob, threshold, **common, cancel=cancel)
     check_cancel(cancel)
     oc = object_change(pre_mask, post_mask, pre_prob, post_prob, threshold * grow_ratio, transform, min_area_ha,
                        settings, spectral, cancel)
     new_binary = np.where(oc.change == CHANGE_NEW, LANDSLIDE, STABLE).astype(np.uint8)
     new_features = polygons_from_mask(new_binary, post_prob, slope_deg, transform, crs, min_area_ha,
                                       extra=_new_feature_extras(oc, slope_deg, elevation_m, transform,
-                                                                rules.valley_radius_m, terrain))
+                                                                rules.valley_radius_m, terrain), cancel=cancel)
     check_cancel(cancel)
     for f in new_features:
         f["properties"]["why"] = _why(f["properties"])

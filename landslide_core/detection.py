@@ -162,13 +162,13 @@ def _detect_one(scene_path: Path, out_dir: Path, predictor: Predictor, card: Mod
         slope, elevation = read_terrain(scene_path, cancel)
         check_cancel(cancel)
         mask, ruled = landslide_mask(prob, threshold, transform, options.min_area_ha, options.grow_ratio,
-                                     options.rules, slope, elevation)
+                                     options.rules, slope, elevation, cancel=cancel)
         check_cancel(cancel)
         features = polygons_from_mask(mask, prob, slope, transform, crs, options.min_area_ha,
-                                      extra=_measures_of(slope, elevation, transform, options.rules))
+                                      extra=_measures_of(slope, elevation, transform, options.rules), cancel=cancel)
         check_cancel(cancel)
         rejected = polygons_from_mask(np.where(ruled.rejected_mask(), 1, 0).astype(np.uint8), prob, slope,
-                                      transform, crs, 0.0, extra=_rejection_of(ruled))
+                                      transform, crs, 0.0, extra=_rejection_of(ruled), cancel=cancel)
         check_cancel(cancel)
         t_post = time.perf_counter()
         card_dict = card.to_dict()

@@ -20,6 +20,7 @@ from rasterio.crs import CRS
 from rasterio.transform import Affine
 
 from .errors import InputError
+from .progress import CancelToken, check_cancel
 
 if TYPE_CHECKING:
     from .objects import ObjectRules, RuledObjects, Terrain
@@ -168,20 +169,24 @@ def landslide_mask(prob: np.ndarray, threshold: float, transform: Affine,
                    rules: Optional["ObjectRules"] = None, slope_deg: Optional[np.ndarray] = None,
                    elevation_m: Optional[np.ndarray] = None,
                    valley: Optional[tuple[np.ndarray, np.ndarray]] = None,
-                   terrain: Optional["Terrain"] = None) -> tuple[np.ndarray, "RuledObjects"]:
+                   terrain: Optional["Terrain"] = None,
+                   cancel: Optional[CancelToken] = None) -> tuple[np.ndarray, "RuledObjects"]:
     """The landslide mask of one date: hysteresis, minimum mapping unit, then the object rules.
 
     Returns the uint8 mask (1 landslide, 0 stable, 255 not assessable) and the objects before
     the rules with each one's verdict (what was rejected and why). ``valley``, ``terrain``:
     precomputed from the elevation (see :func:`landslide_core.objects.measure_objects`).
+    ``cancel``: checked between the steps.
     """
     from .objects import ObjectRules, apply_object_rules
 
     mask = hysteresis_mask(prob, threshold, grow_ratio)
+    check_cancel(cancel)
     # the minimum mapping unit (as apply_min_mapping_unit); the components it keeps, numbered
     # in scan order, are those of the mask it leaves, so the rules take them as they are
     labels, counts = _labels_at_least(mask == LANDSLIDE, transform, min_area_ha)
     mask[(mask == LANDSLIDE) & (labels == 0)] = STABLE
+    check_cancel(cancel)
     pixel_m = math.sqrt(pixel_area_m2(transform))
     ruled = apply_object_rules(mask == LANDSLIDE, slope_deg, elevation_m, pixel_m,
                                rules if rules is not None else ObjectRules(), valley, terrain,
@@ -198,13 +203,14 @@ def polygons_from_mask(mask: np.ndarray, prob: Optional[np.ndarray], slope_deg: 
                        transform: Affine, crs: CRS, min_area_ha: float = DEFAULT_MIN_AREA_HA,
                        value: int = LANDSLIDE,
                        extra: Optional[Callable[[np.ndarray, int], dict[str, Sequence[Any]]]] = None,
-                       ) -> list[dict[str, Any]]:
+                       cancel: Optional[CancelToken] = None) -> list[dict[str, Any]]:
     """GeoJSON features (EPSG:4326) of the components of ``mask == value`` of at least ``min_area_ha``.
 
     Properties: id, area_ha, perimeter_m, slope_deg_mean, slope_deg_max, probability_mean,
     centroid_lon, centroid_lat (measured in the projected CRS, then converted).
     ``extra(labels, k)``: more properties per polygon, given the labels 1..k of the polygons
     (int32 (H, W)); returns name -> sequence of k values (label i at index i - 1).
+    ``cancel``: checked between the steps.
     """
     import shapely
     from pyproj import Transformer
@@ -248,7 +254,9 @@ def polygons_from_mask(mask: np.ndarray, prob: Optional[np.ndarray], slope_deg: 
         out[~np.isfinite(out)] = np.nan
         return out
 
+    check_cancel(cancel)
     more = extra(labels, k) if extra is not None else {}
+    check_cancel(cancel)
     prob_mean = per_label_mean(prob)
     slope_mean = per_label_mean(slope_deg)
     slope_max = per_label_max(slope_deg)
@@ -260,6 +268,7 @@ def polygons_from_mask(mask: np.ndarray, prob: Optional[np.ndarray], slope_deg: 
         ids.append(int(lab) - 1)
     if not polys:
         return []
+    check_cancel(cancel)
     # centroids, lengths and the reprojection of every polygon at once (the same numbers as one
     # by one, without a transformer per polygon)
     centroids = shapely.centroid(polys)
