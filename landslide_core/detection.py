@@ -333,7 +333,7 @@ def _detect_pair_into(out_dir: Path, pre_path: Path, post_path: Path, options, c
     if aligned.reprojection:
         provenance["reprojected"] = aligned.reprojection
     write_evidence(out_dir / EVIDENCE_FILE, spectral, post_res.slope_deg, post_res.elevation_m, post_res.transform,
-                   post_res.crs, provenance)
+                   post_res.crs, provenance, cancel=cancel)
     check_cancel(cancel)
     exports.write_cog(pair.change, out_dir / "change.tif", post_res.transform, post_res.crs, "change",
                       card_dict, provenance)

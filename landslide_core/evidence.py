@@ -68,23 +68,30 @@ def read_spectral_pair(pre_path: str | Path, post_path: str | Path,
 
 
 def write_evidence(path: str | Path, spectral: SpectralPair, slope_deg: np.ndarray, elevation_m: np.ndarray,
-                   transform: Affine, crs: CRS, provenance: Optional[dict] = None) -> Path:
-    """Write ``evidence.tif`` (float32, compressed like scenes, named bands), atomically."""
+                   transform: Affine, crs: CRS, provenance: Optional[dict] = None,
+                   cancel: Optional[CancelToken] = None) -> Path:
+    """Write ``evidence.tif`` (float32, compressed like scenes, named bands), atomically.
+    ``cancel``: checked before each band; a cancelled write leaves no file."""
     path = Path(path)
     layers = (spectral.ndvi_pre, spectral.ndvi_post, spectral.visible_pre, spectral.visible_post, slope_deg,
               elevation_m)
     h, w = np.shape(slope_deg)
     tmp = path.with_name(f".{path.name}.partial")
-    with rasterio.open(tmp, "w", driver="GTiff", width=w, height=h, count=len(layers), dtype="float32", crs=crs,
-                       transform=transform, nodata=float("nan"), tiled=True, blockxsize=256, blockysize=256,
-                       **SCENE_COMPRESSION) as ds:
-        for i, (name, layer) in enumerate(zip(EVIDENCE_BANDS, layers)):
-            ds.write(np.asarray(layer, np.float32), i + 1)
-            ds.set_band_description(i + 1, name)
-        ds.update_tags(DESCRIPTION="Evidence of change: NDVI and visible brightness (DN) of both dates, "
-                                   "slope (degrees) and elevation (m) of the post date",
-                       PROVENANCE=json.dumps(provenance or {}, default=str))
-    tmp.replace(path)
+    try:
+        with rasterio.open(tmp, "w", driver="GTiff", width=w, height=h, count=len(layers), dtype="float32",
+                           crs=crs, transform=transform, nodata=float("nan"), tiled=True, blockxsize=256,
+                           blockysize=256, **SCENE_COMPRESSION) as ds:
+            for i, (name, layer) in enumerate(zip(EVIDENCE_BANDS, layers)):
+                check_cancel(cancel)
+                ds.write(np.asarray(layer, np.float32), i + 1)
+                ds.set_band_description(i + 1, name)
+            ds.update_tags(DESCRIPTION="Evidence of change: NDVI and visible brightness (DN) of both dates, "
+                                       "slope (degrees) and elevation (m) of the post date",
+                           PROVENANCE=json.dumps(provenance or {}, default=str))
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -159,3 +159,23 @@ def test_masks_and_polygons_stop_on_cancel_and_give_the_same_answer_with_a_live_
         landslide_mask(prob, 0.5, T10, 0.1, rules=OFF, cancel=stopped)
     with pytest.raises(Cancelled):
         polygons_from_mask(mask, prob, None, T10, UTM18S, cancel=stopped)
+
+
+def test_evidence_write_stops_on_cancel_and_leaves_no_file(tmp_path):
+    from landslide_core.change import SpectralPair
+    from landslide_core.errors import Cancelled
+    from landslide_core.evidence import read_evidence, write_evidence
+    from landslide_core.progress import CancelToken
+
+    shape = (20, 30)
+    layer = np.arange(600, dtype=np.float32).reshape(shape)
+    spectral = SpectralPair(layer, layer + 1, layer + 2, layer + 3)
+    stopped = CancelToken()
+    stopped.cancel()
+    with pytest.raises(Cancelled):
+        write_evidence(tmp_path / "evidence.tif", spectral, layer + 4, layer + 5, T10, UTM18S, cancel=stopped)
+    assert list(tmp_path.iterdir()) == []
+    write_evidence(tmp_path / "evidence.tif", spectral, layer + 4, layer + 5, T10, UTM18S, cancel=CancelToken())
+    got, slope, elevation = read_evidence(tmp_path / "evidence.tif")
+    assert np.array_equal(got.visible_post, layer + 3) and np.array_equal(elevation, layer + 5)
+    assert [p.name for p in tmp_path.iterdir()] == ["evidence.tif"]
