@@ -148,6 +148,7 @@ def model_card_record(result: AnalysisResult) -> dict[str, Any]:
 EXPORT_FILES: dict[str, str] = {
     "new_landslides.geojson": "New landslides (GeoJSON, EPSG:4326)",
     "new_landslides.csv": "New landslides table (CSV)",
+    "new_landslides.metadata.json": "The table's model card and provenance (JSON)",
     "change.tif": "Change raster (COG)",
     "probability_pre.tif": "Probability before (COG)",
     "probability_post.tif": "Probability after (COG)",
@@ -156,8 +157,13 @@ EXPORT_FILES: dict[str, str] = {
 }
 
 
+#: Bumped when the exported files change form, so older exports are not served as current
+#: (2: clean CSV header with a metadata sidecar; colour tables, band descriptions and units).
+EXPORT_FORMAT = 2
+
+
 def exports_dir(result: AnalysisResult, threshold: float, min_area_ha: float) -> Path:
-    return result.folder / EXPORTS_DIR / f"t{float(threshold):.3f}_mmu{float(min_area_ha):g}"
+    return result.folder / EXPORTS_DIR / f"t{float(threshold):.3f}_mmu{float(min_area_ha):g}_f{EXPORT_FORMAT}"
 
 
 def _record_path(path: Path) -> Path:
@@ -208,8 +214,15 @@ def _check_export(path: Path, name: str, grid) -> None:
             raise InputError(f"The export {name} is not a FeatureCollection.", "Try again.")
     elif name.endswith(".csv"):
         lines = path.read_text().splitlines()
-        if len(lines) < 3 or not lines[2].startswith("id,"):
+        if not lines or not lines[0].startswith("id,"):
             raise InputError(f"The export {name} has no table header.", "Try again.")
+    elif name.endswith(".json"):
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(f"The export {name} could not be read back ({exc}).", "Try again.") from None
+        if not isinstance(doc, dict) or "model_card" not in doc:
+            raise InputError(f"The export {name} has no model card.", "Try again.")
 
 
 def _write_export(result: AnalysisResult, name: str, threshold: float, min_area_ha: float, tmp: Path) -> None:
@@ -230,11 +243,14 @@ def _write_export(result: AnalysisResult, name: str, threshold: float, min_area_
         exports.write_cog(mask, tmp, transform, crs, "mask", card, prov)
     elif name.endswith(".geojson"):
         exports.write_geojson(pair.new_features, tmp, card, prov, extra={"summary": pair.change_summary.to_dict()})
+    elif name.endswith(".metadata.json"):
+        # The CSV's sidecar: what a table cannot hold in its rows.
+        exports.write_table_metadata(tmp, f"{name[:-len('.metadata.json')]}.csv", card, prov,
+                                     pair.new_features, summary=pair.change_summary.to_dict())
     else:
-        # CSV: the table, preceded by '#' comment lines with the model card and provenance
-        # (pandas: read_csv(path, comment="#")).
-        exports.write_csv(pair.new_features, tmp, comment_lines=(
-            f"model_card: {json.dumps(card, default=str)}", f"provenance: {json.dumps(prov, default=str)}"))
+        # CSV: a clean header row and one row per landslide (GDAL, QGIS, pandas and
+        # spreadsheets read it as it is); the model card and provenance are in the sidecar.
+        exports.write_csv(pair.new_features, tmp)
 
 
 def export_file(result: AnalysisResult, name: str, threshold: float,
