@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from .errors import InputError
 from .fileio import atomic_write_text, exclusive_lock, file_checksum, temp_path_for
@@ -263,6 +263,26 @@ def export_file(result: AnalysisResult, name: str, threshold: float,
         raise InputError(f"Unknown export '{name}'.", f"Choose one of: {', '.join(EXPORT_FILES)}.")
     if min_area_ha is None:
         min_area_ha = default_min_area_ha(result)
+    grid = []  # read once, only when the file has to be written
+
+    def write(tmp: Path) -> None:
+        _write_export(result, name, threshold, min_area_ha, tmp)
+
+    def check(tmp: Path) -> None:
+        grid.append(_grid(result))
+        _check_export(tmp, name, grid[0])
+
+    return cached_export(result, name, threshold, min_area_ha, write, check)
+
+
+def cached_export(result: AnalysisResult, name: str, threshold: float, min_area_ha: Optional[float],
+                  write: Callable[[Path], None], check: Optional[Callable[[Path], None]] = None) -> Path:
+    """The file ``name`` of the analysis at ``threshold`` and ``min_area_ha`` under
+    ``exports/``: reused when intact (its size and checksum match its record), else written by
+    ``write(tmp)`` into a temporary file of its own, checked by ``check(tmp)`` (raise to refuse
+    it), recorded and renamed into place, all under a lock per file (threads and processes)."""
+    if min_area_ha is None:
+        min_area_ha = default_min_area_ha(result)
     out_dir = exports_dir(result, threshold, min_area_ha)
     path = out_dir / name
     if export_problem(path) is None:
@@ -271,11 +291,13 @@ def export_file(result: AnalysisResult, name: str, threshold: float,
     with exclusive_lock(out_dir / f".{name}.lock"):
         if export_problem(path) is None:  # another caller wrote it while this one waited
             return path
-        grid = _grid(result)
         tmp = temp_path_for(path)
         try:
-            _write_export(result, name, threshold, min_area_ha, tmp)
-            _check_export(tmp, name, grid)
+            write(tmp)
+            if check is not None:
+                check(tmp)
+            if not tmp.is_file() or tmp.stat().st_size == 0:
+                raise InputError(f"The export {name} came out empty.", "Try again.")
             record = {"size_bytes": tmp.stat().st_size, "blake2b": file_checksum(tmp)}
             os.replace(tmp, path)
             atomic_write_text(_record_path(path), json.dumps(record))
@@ -284,6 +306,6 @@ def export_file(result: AnalysisResult, name: str, threshold: float,
     return path
 
 
-__all__ = ["EXPORT_FILES", "export_file", "export_problem", "rethreshold", "grid_of", "default_threshold",
+__all__ = ["EXPORT_FILES", "export_file", "cached_export", "exports_dir", "export_problem", "rethreshold", "grid_of", "default_threshold",
            "default_min_area_ha", "slope_class_areas", "feature_table", "provenance_record", "model_card_record",
            "SLOPE_CLASSES_DEG"]
