@@ -89,7 +89,8 @@ class ReportFacts:
     @property
     def synthetic(self) -> bool:
         prov = self.result.provenance or {}
-        return any(bool((prov.get(d) or {}).get("synthetic")) for d in ("pre", "post")) or self.source_name == "demo"
+        return (any(bool((prov.get(d) or {}).get("synthetic")) for d in ("pre", "post"))
+                or self.source_name in ("demo", "synthetic"))
 
     @property
     def pixel_size_m(self) -> float:
@@ -161,6 +162,8 @@ def _date_facts(result: AnalysisResult, role: str) -> DateFacts:
         ids = list(prov.get("scene_ids") or [])
         scenes = [{"scene_id": i, "date": dates[0] if len(dates) == 1 else None} for i in ids]
     cloud = prov.get("aoi_cloud_pct")
+    if cloud is None:
+        cloud = prov.get("cloud_percent")  # a scene without an area: the cloud share of the scene
     return DateFacts(role, [str(window[0]), str(window[1])], [str(d) for d in dates], scenes,
                      None if cloud is None else float(cloud), req.get("composite") or prov.get("composite"))
 
