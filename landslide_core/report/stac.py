@@ -9,7 +9,7 @@ from typing import Any
 from .. import __version__
 
 STAC_VERSION = "1.0.0"
-PROJECTION_EXT = "https://stac-extensions.github.io/projection/v1.1.0/schema.json"
+PROJECTION_EXT = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
 MEDIA_TYPES = {
     ".tif": "image/tiff; application=geotiff; profile=cloud-optimized",
     ".geojson": "application/geo+json",
@@ -59,7 +59,7 @@ def stac_item(facts, assets: dict[str, tuple[str, str]], item_id: str) -> dict[s
         "title": f"Landslide change, {facts.place.name('en')}, {start} to {end}",
         "description": ("New, persisting and vanished landslides between two Sentinel-2 L1C scenes, "
                         "mapped by a segmentation model (landslide-monitor)."),
-        "proj:epsg": _epsg(facts.crs),
+        "proj:code": f"EPSG:{_epsg(facts.crs)}" if _epsg(facts.crs) is not None else None,
         "proj:wkt2": facts.crs.to_wkt() if _epsg(facts.crs) is None else None,
         "proj:shape": [int(h), int(wpx)],
         "proj:transform": [tr.a, tr.b, tr.c, tr.d, tr.e, tr.f],
