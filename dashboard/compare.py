@@ -36,6 +36,12 @@ def default_threshold(result: analysis.AnalysisResult) -> float:
     return analysis.default_threshold(result)
 
 
+def warnings(result: analysis.AnalysisResult) -> None:
+    """What the analysis warned about (e.g. dates misaligned by more than usual)."""
+    for text in (result.summary or {}).get("warnings") or []:
+        st.warning(text, icon=":material/warning:")
+
+
 def header(result: analysis.AnalysisResult) -> None:
     req = result.request
     pre, post = req.get("pre", ["?", "?"]), req.get("post", ["?", "?"])
@@ -270,7 +276,46 @@ def provenance_rows(result: analysis.AnalysisResult) -> list[tuple[str, str]]:
                           f"smallest landslide {analysis.default_min_area_ha(result):g} ha"),
             ("Run", f"finished {result.finished[:19].replace('T', ' ')} UTC in {float(result.elapsed_s):.1f} s; "
                     f"analysis `{result.key}`")]
+    summary = result.summary or {}
+    rows[-1:-1] = [r for r in (("Co-registration", coregistration_text(summary.get("coregistration"))),
+                               ("Objects and change", objects_text(summary))) if r[1]]
     return rows
+
+
+def coregistration_text(shift: Optional[dict]) -> str:
+    """The shift between the dates in words."""
+    if not shift:
+        return "not estimated (switched off, or a result from before co-registration)"
+    moved = f"{float(shift.get('rows_px', 0)):+.2f} px down, {float(shift.get('cols_px', 0)):+.2f} px right"
+    metres = f" ({float(shift['magnitude_m']):.1f} m)" if shift.get("magnitude_m") is not None else ""
+    if shift.get("applied"):
+        return f"the 'before' image was shifted {moved}{metres} onto the 'after' image"
+    if not shift.get("reliable", True):
+        return "not applied: " + "; ".join(shift.get("notes") or ["the estimate was not reliable"])
+    return f"none needed (estimated {moved}{metres})"
+
+
+def objects_text(summary: dict) -> str:
+    """Hysteresis, the object rules and what they turned down, in words."""
+    from landslide_core.objects import REJECT_REASONS
+
+    settings = summary.get("settings") or {}
+    rules = settings.get("rules") or {}
+    if not settings:
+        return ""
+    on = [f"{k} {v:g}" for k, v in rules.items() if k in REJECT_REASONS and v is not None]
+    bits = [f"grow ratio {float(settings.get('grow_ratio', 0.6)):g}",
+            "rules: " + (", ".join(on) if on else "all off")]
+    for date in ("pre", "post"):
+        counts = (summary.get(date) or {}).get("rejected_by_rule") or {}
+        turned = [f"{n} {REJECT_REASONS.get(k, k)}" for k, n in counts.items() if n]
+        if turned:
+            bits.append(f"{'before' if date == 'pre' else 'after'}: turned down " + ", ".join(turned))
+    change = settings.get("change") or {}
+    if change:
+        bits.append(f"new only with an NDVI drop >= {change.get('min_ndvi_drop')} and a brightness rise >= "
+                    f"{change.get('min_brightness_rise')} against the surroundings")
+    return "; ".join(bits)
 
 
 def provenance(result: analysis.AnalysisResult) -> None:

@@ -40,9 +40,15 @@ BBOX_W, BBOX_S, BBOX_E, BBOX_N = "w_bbox_west", "w_bbox_south", "w_bbox_east", "
 CMP_THRESHOLD = "w_cmp_threshold"
 CMP_OPACITY = "w_cmp_opacity_pct"
 
+def _object_setting_keys() -> tuple[str, ...]:
+    from dashboard.object_settings import KEYS
+
+    return KEYS
+
+
 WIDGET_KEYS = (PRE_START, PRE_END, POST_START, POST_END, CLOUD_LIMIT, SOURCE, MODEL, THRESHOLD,
                OVERLAP, COMPOSITE, BASEMAPS, BBOX_W, BBOX_S, BBOX_E, BBOX_N, CMP_THRESHOLD,
-               CMP_OPACITY)
+               CMP_OPACITY) + _object_setting_keys()
 
 SOURCES = ("demo", "earthengine", "local")
 SOURCE_LABELS = {"demo": "Demo (synthetic event, offline)", "earthengine": "Earth Engine (Sentinel-2 L1C)",

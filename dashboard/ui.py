@@ -139,16 +139,28 @@ class ModelEntry:
 
     @property
     def label(self) -> str:
+        from landslide_core.zoo import TRAINING_FREE
+
         c = self.card
+        if c.architecture in TRAINING_FREE:
+            return f"{c.name} (training-free spectral baseline)"
         return f"{c.name} ({c.architecture}, {c.band_set})"
 
 
 def list_model_entries(models_dir: Optional[Path] = None) -> list[ModelEntry]:
-    """Usable model cards in the models folder (default model first)."""
-    from landslide_core.checkpoint import DEFAULT_MODEL_NAME, scan_models
+    """Usable model cards in the models folder (default model first), and the shipped
+    training-free baseline wherever the models folder is."""
+    from landslide_core.checkpoint import DEFAULT_MODEL_NAME, MODELS_DIR, scan_models
+    from landslide_core.zoo import TRAINING_FREE
 
-    entries = [ModelEntry(m.path, m.card) for m in scan_models(models_dir or state.models_dir()) if m.usable]
-    entries.sort(key=lambda e: (e.path.stem != DEFAULT_MODEL_NAME, e.path.stem))
+    folder = Path(models_dir or state.models_dir())
+    entries = [ModelEntry(m.path, m.card) for m in scan_models(folder) if m.usable]
+    names = {e.path.stem for e in entries}
+    if folder.resolve() != MODELS_DIR.resolve():
+        entries += [ModelEntry(m.path, m.card) for m in scan_models(MODELS_DIR)
+                    if m.usable and m.card.architecture in TRAINING_FREE and m.path.stem not in names]
+    entries.sort(key=lambda e: (e.path.stem != DEFAULT_MODEL_NAME, e.card.architecture in TRAINING_FREE,
+                                e.path.stem))
     return entries
 
 

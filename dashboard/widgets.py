@@ -11,7 +11,7 @@ import streamlit as st
 
 from landslide_core.errors import InputError, UserError
 
-from . import state, ui
+from . import object_settings, state, ui
 from .errors import show_error
 
 # ---------------------------------------------------------------- source, model, settings
@@ -87,7 +87,9 @@ def advanced_settings(model_entry) -> Any:
         c3.selectbox("Composite", COMPOSITES, key=state.COMPOSITE,
                      format_func=lambda c: {"least_cloudy": "Least cloudy date", "median": "Cloud-masked median"}.get(c, c),
                      help="How each window becomes one image.")
-    return DetectionOptions(threshold=float(ss[state.THRESHOLD]), overlap_px=int(ss[state.OVERLAP]))
+        object_settings.widgets()
+    return DetectionOptions(threshold=float(ss[state.THRESHOLD]), overlap_px=int(ss[state.OVERLAP]),
+                            **object_settings.chosen())
 
 
 def build_request():

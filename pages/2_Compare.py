@@ -26,6 +26,7 @@ if result is None:
     st.stop()
 
 compare.header(result)
+compare.warnings(result)
 
 # ---------------------------------------------------------------- threshold and statistics
 default_t = compare.default_threshold(result)
