@@ -2,15 +2,15 @@
 
 Messages live in ``messages/*.toml``, one table per message with both languages side by side::
 
-    [downloads]                 # in compare.toml: the key is "compare.downloads"
-    en = "Downloads"
-    es = "Descargas"
+    [title]                     # in compare.toml: the key is "compare.title"
+    en = "Compare before and after"
+    es = "Comparar antes y después"
 
 A key is the file's name, a dot, and the table's (dotted) name, so each part of the program
 has its own file. Parameters
 use ``str.format`` names (``{count}``); both languages must use the same ones (tested).
 
-- :func:`t` looks a message up: ``t("compare.downloads", "es")``; without a language, the one
+- :func:`t` looks a message up: ``t("compare.title", "es")``; without a language, the one
   set for this context (:func:`use_language`), else ``LANDSLIDE_LANG``, else English.
 - :func:`pick_language` turns a browser's ``Accept-Language`` (or ``navigator.language``) into
   one of :data:`LANGUAGES`.
