@@ -183,7 +183,7 @@ def landslide_table(view: dict) -> None:
     options = [None] + ids
     if ss.get(state.LOCATE_ID) not in options:
         ss[state.LOCATE_ID] = None
-    st.selectbox(t("compare.locate"), options, key=state.LOCATE_ID,
+    st.selectbox(t("compare.locate"), options, key=state.LOCATE_ID, placeholder=t("compare.locate_none"),
                  format_func=lambda i: t("compare.locate_none") if i is None else t("compare.locate_one", id=i))
 
 

@@ -124,7 +124,7 @@ def new_map(center_latlon: Sequence[float], zoom: int = 13, basemaps: bool = Tru
 def add_basemaps(m: folium.Map, basemaps: bool, context_bounds: Optional[list[list[float]]] = None) -> None:
     """The plain background layer and the offline basemap (borders, rivers, towns) around
     ``context_bounds``, plus OpenStreetMap and satellite when ``basemaps``."""
-    plain = folium.TileLayer(tiles=_BLANK_TILE, attr="no basemap", name=t("maps.plain"), overlay=False,
+    plain = folium.TileLayer(tiles=_BLANK_TILE, attr=t("maps.no_basemap"), name=t("maps.plain"), overlay=False,
                              control=True, show=not basemaps)
     plain.add_to(m)
     online = []
