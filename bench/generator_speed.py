@@ -12,7 +12,6 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
 
 from landslide_core.grid import grid_centered  # noqa: E402

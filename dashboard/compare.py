@@ -1,7 +1,6 @@
 """The Compare page's parts: cached re-thresholded view, maps, statistics, table, downloads."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Optional
 
 import streamlit as st
