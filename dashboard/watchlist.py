@@ -161,7 +161,7 @@ def timeline_figure(area, checks: list):
                       annotation_text=t("watch.chart.alert_at", ha=f"{area.rule.min_ha:g}"),
                       annotation_position="top left")
     pad = max(area.cadence, dt.timedelta(days=2))
-    fig.update_xaxes(type="date", range=[times[0] - pad, times[-1] + pad])
+    fig.update_xaxes(type="date", range=[times[0] - pad, times[-1] + pad], tickformat="%Y-%m-%d")
     fig.update_yaxes(title_text=t("watch.chart.ha"), rangemode="tozero", secondary_y=False)
     top = max([int(c.new_count or 0) for c in ok] + [1])
     fig.update_yaxes(title_text=t("watch.chart.count_axis"), range=[0, top * 1.15], dtick=max(1, math.ceil(top / 5)), secondary_y=True,

@@ -192,6 +192,7 @@ def scenes_chart(source_name: str, request, local_paths: Optional[dict]) -> None
                          symbol_map={statuses["chosen"]: "star", statuses["under the limit"]: "circle",
                                      statuses["over the limit"]: "x"})
         fig.update_traces(marker={"size": 12})
+        fig.update_xaxes(tickformat="%Y-%m-%d")  # numeric dates: no month names in one language
         fig.update_layout(height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10}, yaxis_range=[-3, 103],
                           legend={"orientation": "h", "yanchor": "top", "y": -0.25, "x": 0})
         st.plotly_chart(fig, key="scenes_chart")

@@ -472,6 +472,11 @@ NOT_ENGLISH = {"ndvi", "cog", "geojson", "csv", "zip", "pdf", "png", "qgis", "ut
                "landslide4sense", "safetensors", "readme", "cron", "systemd", "bis", "unet", "vanilla", "dpi"}
 
 
+#: English that does not come from the catalogue: Streamlit's and plotly's own words.
+BUILT_IN_ENGLISH = {"choose", "option", "drag", "drop", "browse", "files", "press", "enter", "apply", "running",
+                    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec", "skip"}
+
+
 def _english_words(data_words: set) -> set:
     """Words of the catalogue's English that its Spanish never uses: their presence on a Spanish
     page means a text was left in English."""
@@ -481,7 +486,7 @@ def _english_words(data_words: set) -> set:
     for texts in catalogue().values():
         en |= _words(texts["en"])
         es |= _words(texts["es"])
-    return en - es - NOT_ENGLISH - data_words
+    return ((en - es) | BUILT_IN_ENGLISH) - NOT_ENGLISH - data_words
 
 
 def _words(text: str) -> set:
