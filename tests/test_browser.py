@@ -547,9 +547,9 @@ def _nav_to(page, path: str) -> None:
 
 
 def test_main_flow_in_spanish_in_the_browser(server, browser):
-    """Issue 12: a browser in Spanish (es-PE) gets the dashboard in Spanish: Home, Monitor (the
-    demo analysis) and Compare show no English, no catalogue entry is missing, and the report
-    downloads in Spanish."""
+    """Issue 12: a browser in Spanish (es-PE) gets the dashboard in Spanish: Monitor (the demo
+    analysis) and Compare show no English word, every page renders with no catalogue entry
+    missing, and the report downloads in Spanish."""
     from playwright.sync_api import expect
 
     from landslide_core.checkpoint import read_card
@@ -607,6 +607,14 @@ def test_main_flow_in_spanish_in_the_browser(server, browser):
         assert "Informe de situación de deslizamientos" in text, text[:400]
         assert re.search(rf"Deslizamientos\s+nuevos\s+{new_count}\n", text), text[:400]
         assert "Landslide situation report" not in text
+        # Every other page renders in Spanish too, with no message missing.
+        for path, title in (("Training", "Entrenar un modelo"), ("Models", "Modelos"), ("Watchlist", "Vigilancia")):
+            _nav_to(page, path)
+            expect(page.get_by_role("heading", name=title).first).to_be_visible(timeout=90_000)
+            page.wait_for_timeout(1000)
+            assert "⟦" not in page.locator("body").inner_text(), path
+            expect(page.get_by_test_id("stException")).to_have_count(0)
+            _screenshot(page, f"es_3_{path.lower()}.png")
     except BaseException:
         page.screenshot(path=str(ARTIFACTS / "failure_spanish.png"), full_page=True)
         raise

@@ -83,3 +83,18 @@ def test_a_malformed_catalogue_is_refused(tmp_path, monkeypatch):
             i18n.catalogue()
     finally:
         i18n.catalogue.cache_clear()
+
+
+def test_the_command_line_speaks_spanish(monkeypatch, capsys, tmp_path):
+    from landslide_core.cli import main
+
+    monkeypatch.setenv("LANDSLIDE_LANG", "es")
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "Monitor de deslizamientos" in out and "el informe de situación de un análisis terminado" in out
+    assert main(["detect", "--out", str(tmp_path / "o")]) == 2
+    assert "error: Indique --image" in capsys.readouterr().err
+    monkeypatch.setenv("LANDSLIDE_LANG", "en")
+    assert main(["detect", "--out", str(tmp_path / "o")]) == 2
+    assert "error: Give either --image" in capsys.readouterr().err

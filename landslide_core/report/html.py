@@ -25,7 +25,8 @@ img { max-width: 100%; }
 table { border-collapse: collapse; width: 100%; font-size: 8.5pt; }
 th { background: #b5442c; color: white; text-align: left; padding: 1mm 1.5mm; }
 td { border-bottom: 1px solid #ccc; padding: 0.8mm 1.5mm; }
-td.num { text-align: right; }
+td.num, th.num { text-align: right; }
+img.chart { max-width: 60%; display: block; margin: 0 auto; }
 dl { display: grid; grid-template-columns: 40mm 1fr; gap: 1mm 3mm; font-size: 9pt; }
 dt { font-weight: bold; }
 dd { margin: 0; }
@@ -33,15 +34,17 @@ dd { margin: 0; }
 """
 
 
-def _img(png: bytes, alt: str) -> str:
-    return f'<img alt="{escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
+def _img(png: bytes, alt: str, cls: str = "") -> str:
+    klass = f' class="{cls}"' if cls else ""
+    return f'<img{klass} alt="{escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
 
 
 def _table(table: Table, numeric: tuple[int, ...] = ()) -> str:
     out = [f"<h2>{escape(table.title)}</h2>"]
     if not table.rows:
         return out[0] + f"<p>{escape(table.empty)}</p>"
-    out.append("<table><thead><tr>" + "".join(f"<th>{escape(c)}</th>" for c in table.columns) + "</tr></thead><tbody>")
+    out.append("<table><thead><tr>" + "".join(f'<th{" class=num" if i in numeric else ""}>{escape(c)}</th>'
+                                              for i, c in enumerate(table.columns)) + "</tr></thead><tbody>")
     for row in table.rows:
         out.append("<tr>" + "".join(f'<td{" class=num" if i in numeric else ""}>{escape(c)}</td>'
                                     for i, c in enumerate(row)) + "</tr>")
@@ -62,7 +65,7 @@ def render_html(text: ReportText, map_png: bytes, chart_png: bytes) -> bytes:
             f"<p class=dates>{escape(text.dates_line)}</p>{_img(map_png, text.map_caption)}"
             f"<p class=caption>{escape(text.map_caption)}</p><div class=figures>{figures}</div>"
             f"<p>{escape(text.sentence)}</p><div class=page2>{_table(text.top, (0, 1, 2, 3, 4))}"
-            f"<h2>{escape(text.chart_title)}</h2>{_img(chart_png, text.chart_title)}{_table(text.scenes)}"
+            f"<h2>{escape(text.chart_title)}</h2>{_img(chart_png, text.chart_title, 'chart')}{_table(text.scenes)}"
             f"<h2>{escape(text.model_title)}</h2>{_pairs(text.model_lines)}"
             f"<h2>{escape(text.caveats_title)}</h2>{caveats}"
             f"<h2>{escape(text.made_title)}</h2>{_pairs(text.made_lines)}</div>")
