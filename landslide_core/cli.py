@@ -23,7 +23,7 @@ from typing import Optional, Sequence
 from .errors import UserError
 from .i18n import has, localized, t
 
-COMMAND_MODULES = ("detect", "fetch", "sources", "generate", "training", "watch", "report")
+COMMAND_MODULES = ("detect", "fetch", "sources", "generate", "training", "watch", "dataset", "experiment", "report")
 
 
 def _prog() -> str:

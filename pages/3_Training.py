@@ -10,7 +10,7 @@ import streamlit as st
 from dashboard import state, training, ui
 from dashboard.errors import show_error
 from dashboard.i18n import t
-from landslide_core.bands import BAND_SETS
+from landslide_core.bands import BAND_SETS, SCALINGS
 from landslide_core.training import TrainConfig, runs
 from landslide_core.training.config import parse_arch_kwargs
 from landslide_core.training.evaluate import run_preview
@@ -37,6 +37,9 @@ with c1:
     band_set = st.selectbox(t("train.band_set"), list(BAND_SETS), key="tr_bands",
                             format_func=lambda k: f"{k}: {', '.join(BAND_SETS[k])}")
     arch = st.selectbox(t("train.arch"), list(TRAINABLE), key="tr_arch")
+    scaling = st.selectbox(t("train.scaling_label"), list(SCALINGS), key="tr_scaling",
+                           format_func=lambda s: t(f"train.scaling.{s}") if s in ("l4s", "minmax") else s,
+                           help=t("train.scaling_help"))
     epochs = st.number_input(t("train.epochs"), 1, 1000, key="tr_epochs")
 with c2:
     alpha = st.slider(t("train.alpha"), 0.0, 1.0, defaults.alpha, 0.05, key="tr_alpha", help=t("train.alpha_help"))
@@ -59,7 +62,7 @@ if st.button(t("train.launch"), type="primary", key="tr_launch", icon=":material
             data_dir=data_dir.strip(), arch=arch, bands=band_set, epochs=int(epochs), batch_size=int(batch_size),
             lr=float(lr), alpha=float(alpha), beta=float(beta), patience=int(patience), seed=int(seed),
             device=device, arch_kwargs=parse_arch_kwargs(arch_kwargs_text), val_share=float(val_share),
-            on_bad="skip" if skip_bad else "stop")
+            on_bad="skip" if skip_bad else "stop", scaling=scaling)
         launched = runs.launch_detached(config)
         ss[RUN_SELECT] = launched.run_dir.name
         st.success(t("train.started", run=launched.run_dir.name, pid=launched.pid), icon=":material/rocket_launch:")
