@@ -608,7 +608,9 @@ def test_main_flow_in_spanish_in_the_browser(server, browser):
         assert re.search(rf"Deslizamientos\s+nuevos\s+{new_count}\n", text), text[:400]
         assert "Landslide situation report" not in text
         # Every other page renders in Spanish too, with no message missing.
-        for path, title in (("Training", "Entrenar un modelo"), ("Models", "Modelos"), ("Watchlist", "Vigilancia")):
+        for path, title in (("Training", "Entrenar un modelo"), ("Models", "Modelos"), ("Watchlist", "Vigilancia"),
+                            ("Datasets", "Construir un conjunto de datos"),
+                            ("Experiments", "La cuadrícula de experimentos de la tesis")):
             _nav_to(page, path)
             expect(page.get_by_role("heading", name=title).first).to_be_visible(timeout=90_000)
             page.wait_for_timeout(1000)
