@@ -64,6 +64,12 @@ def test_report_pdf_of_a_demo_result_says_what_summary_json_says(demo_result, tm
     assert pages == 2
     assert "Landslide situation report" in text
     assert f"New landslides\n{change['new_count']}" in text or f"{change['new_count']} new landslide" in text
+    flat = " ".join(text.split())
+    if change["new_count"] == 0:  # said in words, not "0 new landslides covering 0.00 ha"; the chart says why it is empty
+        assert "no new landslide appeared" in flat and "Largest new landslides" in flat
+        assert "The 0 largest" not in flat and "0 new landslides covering" not in flat
+    else:
+        assert f"{change['new_count']} new landslide" in flat
     for key in ("new_ha", "persisting_ha", "vanished_ha", "not_assessable_ha"):
         assert _ha(change[key]) in text, key
     for role in ("pre", "post"):

@@ -112,8 +112,11 @@ def report_text(facts: ReportFacts, lang: str) -> ReportText:
                (t("report.fig.persisting_ha", lang), f"{_ha(ch.get('persisting_ha'))} ha"),
                (t("report.fig.vanished_ha", lang), f"{_ha(ch.get('vanished_ha'))} ha"),
                (t("report.fig.not_assessable_ha", lang), f"{_ha(ch.get('not_assessable_ha'))} ha")]
-    sentence = t_count("report.sentence", n_new, lang, pre=facts.pre.date_text, post=facts.post.date_text,
-                       new_ha=_ha(ch.get("new_ha")))
+    if n_new:
+        sentence = t_count("report.sentence", n_new, lang, pre=facts.pre.date_text, post=facts.post.date_text,
+                           new_ha=_ha(ch.get("new_ha")))
+    else:
+        sentence = t("report.sentence.none", lang, pre=facts.pre.date_text, post=facts.post.date_text)
     per_date = []
     for role in ("pre", "post"):
         d = ch.get(role) or {}
@@ -122,7 +125,10 @@ def report_text(facts: ReportFacts, lang: str) -> ReportText:
                                     role=t(f"report.role.{role}", lang), ha=_ha(d.get("landslide_ha"))))
     top_rows = [[str(p.get("id")), _ha(p.get("area_ha")), _num(p.get("slope_deg_mean")),
                  _deg(p.get("centroid_lat"), "N", "S"), _deg(p.get("centroid_lon"), "E", "W")] for p in facts.top]
-    top = Table(t("report.top.title", lang, count=min(len(facts.new_features), 10)),
+    n_top = min(len(facts.new_features), 10)
+    top_title = (t("report.top.title", lang, count=n_top) if n_top > 1
+                 else t("report.top.title_one", lang) if n_top == 1 else t("report.top.title_none", lang))
+    top = Table(top_title,
                 [t("report.top.id", lang), t("report.top.area", lang), t("report.top.slope", lang),
                  t("report.top.lat", lang), t("report.top.lon", lang)], top_rows, t("report.top.none", lang))
     scenes = Table(t("report.scenes.title", lang),

@@ -307,6 +307,9 @@ def slope_chart_png(facts: ReportFacts, lang: str, width_in: float = 3.6, height
     ax.tick_params(axis="y", labelsize=7)
     top = max(values, default=0.0)
     ax.set_ylim(0, top * 1.25 if top > 0 else 1)
+    if top <= 0:  # an empty chart says why it is empty
+        ax.text(0.5, 0.5, t("report.chart.none", lang), transform=ax.transAxes, ha="center", va="center",
+                fontsize=8, color="#555555")
     ax.set_xlabel(t("report.chart.x", lang), fontsize=7)
     ax.set_ylabel(t("report.chart.y", lang), fontsize=7)
     ax.set_title(t("report.chart.title", lang), fontsize=8)
