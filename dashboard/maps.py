@@ -56,6 +56,21 @@ html, body { margin: 0; padding: 0; overflow: hidden; }
 </style>"""
 
 
+class MetricScale(MacroElement):
+    """The map's scale bar in metres and kilometres only (folium's ``control_scale`` adds miles
+    and feet too, which say nothing to a reader in Peru)."""
+
+    _template = Template("""
+{% macro script(this, kwargs) %}
+L.control.scale({imperial: false, metric: true}).addTo({{ this._parent.get_name() }});
+{% endmacro %}
+""")
+
+    def __init__(self):
+        super().__init__()
+        self._name = "MetricScale"
+
+
 class TileFailureNotice(MacroElement):
     """When online tiles fail to load: a note on the map, the offline basemap switched on, and
     (when no tile of that layer ever loaded) the plain background instead of the blank layer."""
@@ -115,8 +130,9 @@ def new_map(center_latlon: Sequence[float], zoom: int = 13, basemaps: bool = Tru
     """A map with no CDN tiles by default: a plain background and the offline basemap around
     ``context_bounds`` ([[s, w], [n, e]], default: around the centre), plus OSM and satellite
     layers when ``basemaps`` (they need internet; when they fail the map says so)."""
-    m = folium.Map(location=list(center_latlon), zoom_start=zoom, tiles=None, control_scale=True,
+    m = folium.Map(location=list(center_latlon), zoom_start=zoom, tiles=None, control_scale=False,
                    prefer_canvas=False)
+    MetricScale().add_to(m)
     add_basemaps(m, basemaps, context_bounds or [list(center_latlon), list(center_latlon)])
     return m
 
@@ -263,8 +279,9 @@ def dual_overlays_map(left: Iterable[dict[str, Any]], right: Iterable[dict[str, 
     """Two maps side by side that pan and zoom together (Leaflet.Sync, served locally)."""
     center = [(bounds_latlon[0][0] + bounds_latlon[1][0]) / 2,
               (bounds_latlon[0][1] + bounds_latlon[1][1]) / 2]
-    dual = plugins.DualMap(location=center, tiles=None, zoom_start=14, control_scale=True)
+    dual = plugins.DualMap(location=center, tiles=None, zoom_start=14, control_scale=False)
     for side, overlays in ((dual.m1, left), (dual.m2, right)):
+        MetricScale().add_to(side)
         add_basemaps(side, basemaps, bounds_latlon)
         _add_overlays(side, overlays, aoi, highlight)
         folium.LayerControl(collapsed=True).add_to(side)
