@@ -77,6 +77,7 @@ def test_report_pdf_of_a_demo_result_says_what_summary_json_says(demo_result, tm
             assert date in text, (role, date)
     assert summary["model"]["name"] == "default" and "\ndefault\n" in f"\n{text}\n".replace(" ", "\n")
     assert "synthetic" in text.lower()  # the demo's and the model's caveats
+    assert out.stat().st_size < 1_000_000  # small enough to send by e-mail (the map is a JPEG)
 
 
 def test_report_in_spanish_renders_accents(demo_result, tmp_path):
