@@ -107,6 +107,7 @@ def test_report_of_a_cli_result_lists_the_largest_new_landslides(cli_result, tmp
     assert doc.startswith("<!DOCTYPE html>") and 'lang="es"' in doc and "data:image/png;base64," in doc
     assert "http://" not in doc and "https://" not in doc  # self-contained
     assert _ha(summary["change"]["new_ha"]) in doc
+    assert "página 2" not in doc and "más abajo" in doc  # one web page: the table is below, not on page 2
 
 
 def test_report_at_another_threshold_is_recomputed_without_the_model(cli_result, monkeypatch):

@@ -36,6 +36,8 @@ class ReportText:
     made_title: str
     made_lines: list[tuple[str, str]]
     page_label: str = ""
+    #: The map's caption on one web page (the HTML report has no page 2).
+    map_caption_html: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -162,7 +164,8 @@ def report_text(facts: ReportFacts, lang: str) -> ReportText:
         top=top, chart_title=t("report.chart.title", lang), scenes=scenes,
         model_title=t("report.model.title", lang), model_lines=model_lines,
         caveats_title=t("report.caveats.title", lang), caveats=_caveats(facts, lang),
-        made_title=t("report.made.title", lang), made_lines=made_lines, page_label=t("report.page", lang))
+        made_title=t("report.made.title", lang), made_lines=made_lines, page_label=t("report.page", lang),
+        map_caption_html=t("report.map.caption_html", lang))
 
 
 __all__ = ["ReportText", "Table", "report_text"]

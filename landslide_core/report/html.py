@@ -61,9 +61,10 @@ def render_html(text: ReportText, map_png: bytes, chart_png: bytes) -> bytes:
     figures = "".join(f'<div class="figure"><div class="label">{escape(a)}</div><div class="value">{escape(b)}</div>'
                       "</div>" for a, b in text.figures)
     caveats = "<ul>" + "".join(f"<li>{escape(c)}</li>" for c in text.caveats) + "</ul>"
+    caption = text.map_caption_html or text.map_caption
     body = (f"<h1>{escape(text.title)}</h1><p class=area>{escape(text.area)}</p>"
-            f"<p class=dates>{escape(text.dates_line)}</p>{_img(map_png, text.map_caption)}"
-            f"<p class=caption>{escape(text.map_caption)}</p><div class=figures>{figures}</div>"
+            f"<p class=dates>{escape(text.dates_line)}</p>{_img(map_png, caption)}"
+            f"<p class=caption>{escape(caption)}</p><div class=figures>{figures}</div>"
             f"<p>{escape(text.sentence)}</p><div class=page2>{_table(text.top, (0, 1, 2, 3, 4))}"
             f"<h2>{escape(text.chart_title)}</h2>{_img(chart_png, text.chart_title, 'chart')}{_table(text.scenes)}"
             f"<h2>{escape(text.model_title)}</h2>{_pairs(text.model_lines)}"
