@@ -12,9 +12,10 @@ import streamlit as st
 
 from landslide_core.errors import InputError
 from landslide_core.i18n import has, user_error
+from landslide_core.i18n import t as i18n_t
 
 from . import offline_assets, state
-from .i18n import t
+from .i18n import lang, t
 
 APP_TITLE = "Landslide monitor"  # the English name (logs, tests); pages show t("ui.app_title")
 
@@ -43,7 +44,8 @@ def page_setup(page_name: str) -> None:
 #: How long a source's self-test result is reused, and how long a page waits for one.
 READINESS_TTL_S = 300.0
 READINESS_WAIT_S = 8.0
-_readiness: dict[str, tuple[float, tuple[bool, str]]] = {}
+#: name -> (when, Readiness): its text is put in the page's language when it is shown.
+_readiness: dict[str, tuple[float, Any]] = {}
 _readiness_threads: dict[str, threading.Thread] = {}
 _readiness_lock = threading.Lock()
 
@@ -52,14 +54,17 @@ def _check_readiness(name: str) -> None:
     from landslide_core.errors import UserError
     from landslide_core.sources import get_source
 
+    from landslide_core.sources.base import Readiness
+
     try:
-        r = get_source(name).readiness()
-        answer = (bool(r.ready), str(r.message))
+        answer = get_source(name).readiness()
     except UserError as exc:  # written for people, secrets kept out
-        answer = (False, str(exc))
+        answer = Readiness(False, str(exc))
     except Exception as exc:  # noqa: BLE001 - not ready; the text may quote a credential: type only
         logging.getLogger("landslide.dashboard").error("self-test of %s failed: %s", name, type(exc).__name__)
-        answer = (False, t("ui.source.selftest_failed", source=state.source_label(name), error=type(exc).__name__))
+        params = {"source": name, "error": type(exc).__name__}
+        answer = Readiness(False, i18n_t("ui.source.selftest_failed", "en", **params),
+                           message_id="ui.source.selftest_failed", params=params)
     with _readiness_lock:
         _readiness[name] = (time.time(), answer)
 
@@ -72,7 +77,7 @@ def source_readiness(name: str, wait_s: float = READINESS_WAIT_S) -> tuple[bool,
     with _readiness_lock:
         cached = _readiness.get(name)
         if cached and now - cached[0] < READINESS_TTL_S:
-            return cached[1]
+            return _shown(cached[1])
         thread = _readiness_threads.get(name)
         if thread is None or not thread.is_alive():
             thread = threading.Thread(target=_check_readiness, args=(name,), daemon=True,
@@ -83,13 +88,24 @@ def source_readiness(name: str, wait_s: float = READINESS_WAIT_S) -> tuple[bool,
     with _readiness_lock:
         cached = _readiness.get(name)
     if cached and cached[0] >= now:
-        return cached[1]
+        return _shown(cached[1])
     return (False, t("ui.source.no_answer", source=state.source_label(name), seconds=f"{wait_s:.0f}"))
+
+
+def _shown(readiness) -> tuple[bool, str]:
+    """(ready, message) with the message in this session's language where the catalogue has it."""
+    params = dict(readiness.params)
+    if readiness.message_id == "ui.source.selftest_failed":  # the source's name, in the session's language
+        params["source"] = state.source_label(params.get("source", ""))
+    if readiness.message_id:
+        return bool(readiness.ready), i18n_t(readiness.message_id, lang(), **params)
+    return bool(readiness.ready), str(readiness.message)
 
 
 def readiness_text(name: str, ready: bool, message: str) -> str:
     """A source's readiness in the session's language (the demo's in words of the catalogue;
-    Earth Engine's sign-in messages come from the core, in English)."""
+    Earth Engine's "not signed in" through its message id, its other sign-in messages as the
+    core writes them, in English)."""
     if name == "demo" and ready:
         return t("ui.source.demo_ready")
     if name == "local" and ready:

@@ -579,8 +579,10 @@ def test_main_flow_in_spanish_in_the_browser(server, browser):
         expect(language).to_contain_text("Idioma")
         assert "Español" in (language.inner_text() + language.locator("input").first.input_value()), \
             "the language choice does not show Español"
-        # Home: the model cards' and Earth Engine's own words stay as written; the rest is Spanish.
-        assert "⟦" not in page.locator("body").inner_text()
+        # Home: the model cards' words stay as written; the rest is Spanish, Earth Engine's
+        # "not signed in" included.
+        home_text = page.locator("body").inner_text()
+        assert "⟦" not in home_text and "not signed in" not in home_text
         expect(page.get_by_test_id("stException")).to_have_count(0)
         _screenshot(page, "es_0_home.png")
 

@@ -98,3 +98,30 @@ def test_the_command_line_speaks_spanish(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("LANDSLIDE_LANG", "en")
     assert main(["detect", "--out", str(tmp_path / "o")]) == 2
     assert "error: Give either --image" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("problems", [[], ["The file /x/key.json is not JSON (damaged?)."]])
+def test_earth_engine_not_signed_in_is_said_in_spanish_on_the_pages(monkeypatch, problems):
+    """The message every new user sees first (Home, Monitor): the core's English text, unchanged,
+    and the same through the catalogue in Spanish on the pages."""
+    from dashboard import ui
+    from landslide_core.sources import ee_signin
+    from landslide_core.sources.ee_auth import HOW_TO_PROJECT, HOW_TO_SIGN_IN, AuthConfig
+
+    r = ee_signin.self_test(AuthConfig(problems=list(problems)), connect=False)
+    found = (" Problems found: " + " ".join(problems)) if problems else ""
+    assert not r.ready and r.message == (
+        "Earth Engine: not signed in. No service-account key (env EE_SERVICE_ACCOUNT_KEY or "
+        ".streamlit/secrets.toml), no stored credentials from `earthengine authenticate`, no application "
+        f"default credentials and no cloud machine account were found.{found} To fix it, {HOW_TO_SIGN_IN} "
+        f"Then {HOW_TO_PROJECT}")
+    assert r.text("en") == r.message
+    spanish = r.text("es")
+    assert spanish.startswith("Earth Engine: sin iniciar sesión.") and "not signed in" not in spanish
+    for word in ("EE_SERVICE_ACCOUNT_KEY", "GOOGLE_APPLICATION_CREDENTIALS", "EE_PROJECT", *problems):
+        assert word in spanish, word
+    # What the pages show: the session's language (here LANDSLIDE_LANG, as with no browser).
+    monkeypatch.setenv("LANDSLIDE_LANG", "es")
+    assert ui._shown(r) == (False, spanish)
+    monkeypatch.setenv("LANDSLIDE_LANG", "en")
+    assert ui._shown(r) == (False, r.message)
