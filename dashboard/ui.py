@@ -53,7 +53,6 @@ _readiness_lock = threading.Lock()
 def _check_readiness(name: str) -> None:
     from landslide_core.errors import UserError
     from landslide_core.sources import get_source
-
     from landslide_core.sources.base import Readiness
 
     try:
