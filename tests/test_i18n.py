@@ -125,3 +125,26 @@ def test_earth_engine_not_signed_in_is_said_in_spanish_on_the_pages(monkeypatch,
     assert ui._shown(r) == (False, spanish)
     monkeypatch.setenv("LANDSLIDE_LANG", "en")
     assert ui._shown(r) == (False, r.message)
+
+
+def test_sources_command_speaks_spanish(monkeypatch, capsys, tmp_path):
+    from landslide_core.cli import main
+
+    for var in ("EE_SERVICE_ACCOUNT_KEY", "EE_PROJECT", "GOOGLE_APPLICATION_CREDENTIALS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LANDSLIDE_LANG", "es")
+    assert main(["sources", "--offline"]) == 0
+    out = capsys.readouterr().out
+    flat = " ".join(out.split())
+    assert out.startswith("Fuentes de imágenes:")
+    lines = out.splitlines()
+    assert any(line.split()[:3] == ["earthengine", "NO", "LISTA"] for line in lines)
+    assert any(line.split()[:2] == ["demo", "lista"] for line in lines)
+    assert "sin iniciar sesión" in flat and "Demostración: lista" in flat and "Archivos locales: listos" in flat
+    for english in ("ready", "READY", "not signed in", "Synthetic scenes", "needs your files"):
+        assert english not in flat, english
+    monkeypatch.setenv("LANDSLIDE_LANG", "en")  # --json stays as the core writes it (English)
+    assert main(["sources", "--offline", "--json"]) == 0
+    assert "not signed in" in capsys.readouterr().out
