@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 import landslide_core  # noqa: E402,F401  (sets the OpenMP wait policy before torch loads)
 import numpy as np  # noqa: E402

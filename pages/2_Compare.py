@@ -5,13 +5,14 @@ import streamlit as st
 
 from dashboard import compare, state, ui, watchlist
 from dashboard.errors import show_error
+from dashboard.i18n import t
 from landslide_core.errors import UserError
 
 ui.page_setup("Compare")
 ss = st.session_state
 watchlist.open_linked_result()  # /Compare?result=KEY, the link in a watchlist alert
 
-st.title("Compare before and after")
+st.title(t("compare.title"))
 
 try:
     result = compare.current_result()
@@ -20,9 +21,8 @@ except UserError as exc:  # a damaged result folder: say so, keep the session
     ss[state.RESULT_FOLDER] = None
     st.stop()
 if result is None:
-    st.info("No analysis in this session yet. Run one on the Monitor page (the demo event is preselected), "
-            "or open an earlier one from the history on the Home page.", icon=":material/info:")
-    ui.page_link("pages/1_Monitor.py", "Go to the Monitor page", ":material/travel_explore:")
+    st.info(t("compare.none"), icon=":material/info:")
+    ui.page_link("pages/1_Monitor.py", t("ui.go_monitor"), ":material/travel_explore:")
     st.stop()
 
 compare.header(result)
@@ -35,10 +35,8 @@ if ss.get("cmp_for") != str(result.folder) or ss.get(state.CMP_THRESHOLD) is Non
     ss[state.CMP_THRESHOLD] = round(default_t, 2)
     ss[state.LOCATE_ID] = None
 
-st.slider("Threshold (probability)", min_value=compare.SLIDER_MIN, max_value=compare.SLIDER_MAX, step=0.01,
-          key=state.CMP_THRESHOLD,
-          help=f"Recomputes masks, change and statistics from the saved probabilities; the model does not "
-               f"run again. The analysis ran at {default_t:.2f}.")
+st.slider(t("monitor.threshold"), min_value=compare.SLIDER_MIN, max_value=compare.SLIDER_MAX, step=0.01,
+          key=state.CMP_THRESHOLD, help=t("compare.threshold_help", threshold=f"{default_t:.2f}"))
 threshold = float(ss[state.CMP_THRESHOLD])
 
 # Everything below depends on the threshold: one placeholder, so that a new threshold shows a
