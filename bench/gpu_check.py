@@ -2,7 +2,7 @@
 peak GPU memory. One short script, for when a GPU is lent (on a machine without CUDA it says so
 and exits 0).
 
-    .venv/bin/python bench/gpu_check.py [--model models/default.json] [--side-px 1000] [--repeats 3]
+    PYTHONPATH=. .venv/bin/python bench/gpu_check.py [--model models/default.json] [--side-px 1000] [--repeats 3]
 
 1. A 100 km2 scene (1000 x 1000 px at 10 m, the post date of a generated event) in memory and
    as a scene GeoTIFF.
@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 import landslide_core  # noqa: E402,F401  (sets the OpenMP wait policy before torch loads)
 

@@ -1,6 +1,8 @@
 """Benchmark: the Compare page of a 400 km2 analysis, driven by Streamlit's AppTest.
 
-    .venv/bin/python bench/interactive.py [--side-km 20] [--model models/default.json] [--work DIR]
+    PYTHONPATH=. .venv/bin/python bench/interactive.py [--side-km 20] [--model models/default.json] [--work DIR]
+
+(``PYTHONPATH=.``: the dashboard's helpers, ``dashboard/``, are imported from the checkout.)
 
 1. A demo analysis of a --side-km square (20 km: 400 km2, the AOI limit; 2000 x 2000 px) is
    run once and kept under --work (default: ``bench-interactive`` in the scene cache folder),
@@ -33,7 +35,6 @@ import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 import landslide_core  # noqa: E402,F401  (sets the OpenMP wait policy before torch loads)
 
@@ -92,7 +93,11 @@ def main(argv=None) -> int:
 
     from streamlit.testing.v1 import AppTest
 
-    from dashboard import state
+    try:
+        from dashboard import state
+    except ImportError:
+        raise SystemExit("The dashboard's helpers (dashboard/) are not importable: run this from the checkout "
+                         "with PYTHONPATH=. (PYTHONPATH=. .venv/bin/python bench/interactive.py).") from None
     from landslide_core import analysis, display, rethreshold_cache
     from landslide_core.checkpoint import default_model_path
     from landslide_core.sources.cache import default_cache_root

@@ -1,6 +1,6 @@
 """Benchmark: a cold 400 km2 demo analysis, time per stage, peak memory, and cancel latency per stage.
 
-    .venv/bin/python bench/pipeline.py [--side-km 20] [--model models/default.json] [--no-cancel]
+    PYTHONPATH=. .venv/bin/python bench/pipeline.py [--side-km 20] [--model models/default.json] [--no-cancel]
 
 1. Cold analysis (in a child process, with an empty scene cache and results folder): the demo
    source over a --side-km square (20 km: 400 km2, the AOI limit; 2000 x 2000 px), the model,
@@ -32,7 +32,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 import landslide_core  # noqa: E402,F401  (sets the OpenMP wait policy before torch loads)
 
