@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 
 from .errors import UserError
 
-COMMAND_MODULES = ("detect", "fetch", "sources", "generate", "training", "watch", "dataset", "experiment")
+COMMAND_MODULES = ("detect", "fetch", "sources", "generate", "training", "watch", "dataset", "experiment", "review")
 
 
 def build_parser() -> argparse.ArgumentParser:

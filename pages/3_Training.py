@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import state, training, ui
+from dashboard import finetune_panel, state, training, ui
 from dashboard.errors import show_error
 from landslide_core.bands import BAND_SETS, SCALINGS
 from landslide_core.training import TrainConfig, runs
@@ -79,6 +79,8 @@ if st.button("Launch training", type="primary", key="tr_launch", icon=":material
                    icon=":material/rocket_launch:")
     except Exception as exc:  # noqa: BLE001 - shown as a message, never a traceback
         show_error(exc)
+
+finetune_panel.section()  # fine-tune an existing model on reviewed chips (dashboard/finetune_panel.py)
 
 # ---------------------------------------------------------------- runs
 st.subheader("2. Runs")
