@@ -124,6 +124,16 @@ def review_map(result, candidates: list[dict], reviews: list, selected: Optional
     return m
 
 
+def _rerun() -> None:
+    """Rerun this section only (a fragment rerun); during a full run of the page, the page."""
+    from streamlit.errors import StreamlitAPIException
+
+    try:
+        st.rerun(scope="fragment")
+    except StreamlitAPIException:
+        st.rerun()
+
+
 def _who() -> str:
     return str(st.session_state.get(REVIEWER) or "").strip() or "anonymous"
 
@@ -258,7 +268,7 @@ def _body(result, threshold: float) -> None:
             _remember(folder, r.review_id)
             return f"{row['object_id']} confirmed as a landslide."
         _act(confirm, after)
-        st.rerun(scope="fragment")
+        _rerun()
     if c_no.button("Reject", key="rv_reject", icon=":material/close:", disabled=not detected, width="stretch",
                    help="Not a landslide: an explicit negative in the chips."):
         def reject() -> str:
@@ -266,18 +276,18 @@ def _body(result, threshold: float) -> None:
             _remember(folder, r.review_id)
             return f"{row['object_id']} rejected: not a landslide (an explicit negative in the chips)."
         _act(reject, after)
-        st.rerun(scope="fragment")
+        _rerun()
     if c_undo.button("Undo review", key="rv_undo", icon=":material/undo:",
                      disabled=row is None or not row.get("review_id"), width="stretch",
                      help="Takes back the review of the selected object (an earlier review of it, if any, "
                           "applies again)."):
         _act(lambda: f"The review of {row['object_id']} was taken back "
                      f"({store.undo(row['review_id'], _who()).verdict}).")
-        st.rerun(scope="fragment")
+        _rerun()
     if c_last.button("Undo my last", key="rv_undo_last", icon=":material/history:", disabled=not mine,
                      width="stretch", help="Takes back the last review you made in this session."):
         _act(lambda: f"Your last review was taken back ({store.undo(mine[-1], _who()).verdict}).")
-        st.rerun(scope="fragment")
+        _rerun()
     counts = {v: sum(1 for r in reviews if r.verdict == v) for v in ("confirmed", "rejected", "drawn")}
     st.caption(f"{len(reviews)} reviews in force: {counts['confirmed']} confirmed, {counts['rejected']} rejected, "
                f"{counts['drawn']} drawn · {sum(1 for r in rows if not r['review'])} detections not reviewed yet")
@@ -292,7 +302,7 @@ def _body(result, threshold: float) -> None:
     if clicked and clicked != ss.get(SELECTED) and click != ss.get("rv_last_click"):
         ss["rv_last_click"] = click
         ss[SELECT_NEXT] = clicked
-        st.rerun(scope="fragment")
+        _rerun()
     drawing = out.get("last_active_drawing")
     if isinstance(drawing, dict) and drawing.get("geometry"):
         ss[PENDING] = drawing["geometry"]
@@ -309,11 +319,11 @@ def _body(result, threshold: float) -> None:
                 ss[NOTICE] = ("error", f"The drawn shape was not added: {ss[NOTICE][1]} It was taken off the map.")
             ss[PENDING] = None
             ss[MAP_GENERATION] = int(ss.get(MAP_GENERATION, 0)) + 1
-            st.rerun(scope="fragment")
+            _rerun()
         if c_drop.button("Discard the drawing", key="rv_drop_drawn", icon=":material/delete:"):
             ss[PENDING] = None
             ss[MAP_GENERATION] = int(ss.get(MAP_GENERATION, 0)) + 1
-            st.rerun(scope="fragment")
+            _rerun()
     _chips(result, len(reviews))
 
 
@@ -373,7 +383,7 @@ def _chips_panel() -> None:
             return
         if not current.shown:
             current.shown = True
-            st.rerun(scope="fragment")
+            _rerun()
         if current.error is not None:
             show_error(current.error)
             return

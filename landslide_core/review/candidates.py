@@ -54,23 +54,30 @@ def review_candidates(result, threshold: float, min_area_ha: Optional[float] = N
     return out
 
 
-def review_of(candidate: dict[str, Any], reviews: Sequence[Review]) -> Optional[Review]:
+def review_of(candidate: dict[str, Any], reviews: Sequence[Review], _tree=None) -> Optional[Review]:
     """The review in force on a candidate (the latest of the same object), else None."""
-    from .store import SAME_OBJECT_OVERLAP
+    from .store import SAME_OBJECT_OVERLAP, valid_shape
 
     props = candidate["properties"]
-    for r in reversed(list(reviews)):
-        if r.date == props["date"] and overlap_share(r.geometry, candidate["geometry"]) >= SAME_OBJECT_OVERLAP:
+    shape = valid_shape(candidate["geometry"])
+    near = sorted(_tree.query(shape)) if _tree is not None else range(len(reviews))
+    for i in reversed(list(near)):
+        r = reviews[i]
+        if r.date == props["date"] and overlap_share(r.shape, shape) >= SAME_OBJECT_OVERLAP:
             return r
     return None
 
 
 def review_table(candidates: Sequence[dict[str, Any]], reviews: Sequence[Review]) -> list[dict[str, Any]]:
     """One row per candidate (with its review in force) and one per drawn landslide."""
+    from shapely import STRtree
+
+    reviews = list(reviews)
+    tree = STRtree([r.shape for r in reviews]) if reviews else None
     rows = []
     for c in candidates:
         p = c["properties"]
-        r = review_of(c, reviews)
+        r = review_of(c, reviews, tree)
         rows.append({"object_id": p["object_id"], "kind": p["kind"], "review": r.verdict if r else "",
                      "area_ha": p.get("area_ha"), "slope_deg_mean": p.get("slope_deg_mean"),
                      "probability_mean": p.get("probability_mean"), "reviewed_by": r.who if r else "",

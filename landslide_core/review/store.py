@@ -26,7 +26,7 @@ import datetime as dt
 import json
 import math
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
@@ -84,8 +84,16 @@ class Review:
     def is_landslide(self) -> bool:
         return self.verdict in LANDSLIDE_VERDICTS
 
+    @property
+    def shape(self):
+        """The geometry as a (valid) shapely geometry, worked out once."""
+        cached = self.__dict__.get("_shape")
+        if cached is None:
+            cached = self.__dict__["_shape"] = valid_shape(self.geometry)
+        return cached
+
     def to_feature(self) -> dict[str, Any]:
-        props = {k: v for k, v in asdict(self).items() if k != "geometry"}
+        props = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "geometry"}
         return {"type": "Feature", "geometry": self.geometry, "properties": props}
 
     @classmethod
@@ -109,13 +117,15 @@ def _shape(geometry: dict[str, Any]):
     return shape(geometry)
 
 
-def overlap_share(a: dict[str, Any], b: dict[str, Any]) -> float:
-    """Area of the intersection of two geometries over the smaller one's area (0-1)."""
-    sa, sb = _shape(a), _shape(b)
-    if not sa.is_valid:
-        sa = sa.buffer(0)
-    if not sb.is_valid:
-        sb = sb.buffer(0)
+def valid_shape(geometry: Any):
+    """A shapely geometry of a GeoJSON geometry (or of a shapely one), made valid."""
+    g = _shape(geometry) if isinstance(geometry, dict) else geometry
+    return g if g.is_valid else g.buffer(0)
+
+
+def overlap_share(a: Any, b: Any) -> float:
+    """Area of the intersection of two geometries (GeoJSON or shapely) over the smaller one's area (0-1)."""
+    sa, sb = valid_shape(a), valid_shape(b)
     small = min(sa.area, sb.area)
     if small <= 0 or not sa.intersects(sb):
         return 0.0
@@ -123,14 +133,20 @@ def overlap_share(a: dict[str, Any], b: dict[str, Any]) -> float:
 
 
 def same_object(a: Review, b: Review) -> bool:
-    return a.date == b.date and overlap_share(a.geometry, b.geometry) >= SAME_OBJECT_OVERLAP
+    return a.date == b.date and overlap_share(a.shape, b.shape) >= SAME_OBJECT_OVERLAP
+
+
+def _boxes_meet(a, b) -> bool:
+    ax0, ay0, ax1, ay1 = a.bounds
+    bx0, by0, bx1, by1 = b.bounds
+    return ax0 <= bx1 and bx0 <= ax1 and ay0 <= by1 and by0 <= ay1
 
 
 def active_reviews(reviews: Iterable[Review]) -> list[Review]:
     """The reviews in force: each one, unless a later review of the same object supersedes it."""
     out: list[Review] = []
     for r in reviews:
-        out = [a for a in out if not same_object(a, r)]
+        out = [a for a in out if not (a.date == r.date and _boxes_meet(a.shape, r.shape) and same_object(a, r))]
         out.append(r)
     return out
 
