@@ -18,6 +18,7 @@ from .errors import show_error
 
 PARENT, CHIPS, EPOCHS, LR, MIX, NEGATIVES = ("ft_parent", "ft_chips", "ft_epochs", "ft_lr", "ft_mix", "ft_negatives")
 JOB = "ft_job"
+OPEN = "ft_open"  # the section was opened from Compare: keep it open
 #: Set by Compare's "Fine-tune a model on these chips": the chips folder to fill in.
 CHIPS_PENDING = "ft_chips_pending"
 #: The Training page shows this run (its folder name) in its run choice.
@@ -39,8 +40,9 @@ def section() -> None:
     pending = ss.pop(CHIPS_PENDING, None)
     if pending:
         ss[CHIPS] = pending
+        ss[OPEN] = True  # stays open while its settings are changed (each change reruns the page)
     job = ss.get(JOB)
-    with st.expander("Fine-tune a model on your reviewed chips", expanded=bool(pending) or job is not None,
+    with st.expander("Fine-tune a model on your reviewed chips", expanded=bool(ss.get(OPEN)) or job is not None,
                      icon=":material/tune:"):
         st.markdown("Start from a model you have and teach it your region: the chips cut from your reviews on the "
                     "Compare page (their held-out share validates the run), plus generated patches so the model does "

@@ -351,6 +351,8 @@ def test_fine_tuning_on_reviewed_demo_chips_improves_held_out_f1_and_records_lin
     assert summary.state == "finished"
     before, after = held_out_scores(tmp_path / "chips", [parent, summary.best_checkpoint])
     assert after["f1"] > before["f1"], (before, after)
+    everything = held_out_scores(tmp_path / "chips", [parent], held_out_only=False)[0]
+    assert everything["patches"] == report.total_patches > before["patches"] == report.val
 
     card = read_card(summary.best_checkpoint)
     lineage = card.lineage

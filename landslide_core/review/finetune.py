@@ -209,9 +209,11 @@ def _read_scores(folder: Path) -> dict[str, Any]:
 
 
 def held_out_scores(chips_dir: str | Path, model_paths: Sequence[str | Path], device: str = "cpu",
-                    progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> list[dict[str, Any]]:
-    """Each model's F1, precision, recall and IoU on the chips' held-out (validation) patches,
-    at its own threshold; one row per model (a model that cannot be scored says why)."""
+                    progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
+                    held_out_only: bool = True) -> list[dict[str, Any]]:
+    """Each model's F1, precision, recall and IoU on the chips' held-out (validation) patches
+    (every patch with ``held_out_only=False``: a test area's chips), at its own threshold; one
+    row per model (a model that cannot be scored says why)."""
     import numpy as np
 
     from ..checkpoint import load_checkpoint, read_card
@@ -224,7 +226,8 @@ def held_out_scores(chips_dir: str | Path, model_paths: Sequence[str | Path], de
     folder = Path(summary["folder"])
     val = set(json.loads((folder / "split.json").read_text())["val"])
     layout = discover(folder)
-    pairs = [p for ps in layout.subsets.values() for p in ps if p.mask is not None and p.name in val]
+    pairs = [p for ps in layout.subsets.values() for p in ps
+             if p.mask is not None and (p.name in val or not held_out_only)]
     cache = _read_scores(folder)
     rows, loaded = [], {}
     for i, path in enumerate(model_paths):
@@ -233,7 +236,7 @@ def held_out_scores(chips_dir: str | Path, model_paths: Sequence[str | Path], de
             progress(i, len(model_paths), "scoring")
         try:
             card = read_card(path)
-            key = f"{card.weights_sha256}:{summary['written_utc']}:{card.threshold}"
+            key = f"{card.weights_sha256}:{summary['written_utc']}:{card.threshold}" + ("" if held_out_only else ":all")
             if key in cache:
                 rows.append({**cache[key], "model": card.name, "path": str(path)})
                 continue
