@@ -1,15 +1,15 @@
 """Fine-tuning on reviewed objects: F1 of the parent and of the model fine-tuned on 20, 50 and 100.
 
     .venv/bin/python bench/review_finetune.py [--objects 20 50 100] [--parent default]
-                                              [--train-areas 4] [--epochs 6] [--seed 0]
+                                              [--train-areas 4] [--test-areas 2] [--epochs 6] [--seed 0]
 
 What is measured (all in this one run):
 
 - The region: demo-source areas of about 3.5 km x 3.5 km around the demo event (each area its
   own synthetic world: terrain, land cover with its deliberate confounders (ploughed and
   harvested fields, clear-cuts, gravel riverbeds, roads, villages, bare rock), clouds, a
-  landslide event). ``--train-areas`` areas are reviewed for training; one more area, east of
-  them, is the test area and is never trained on.
+  landslide event). ``--train-areas`` areas are reviewed for training; ``--test-areas`` more
+  areas, north of them, are the test areas and are never trained on.
 - The parent model (``--parent``, the default model unless told otherwise) analyses every area
   (``analysis.run_analysis``, its own threshold). A simulated careful reviewer then goes over
   each area with the truth of the generator (scars visible after the event: new landslides and
@@ -18,19 +18,20 @@ What is measured (all in this one run):
   every truth scar of at least ``--min-drawn-px`` pixels that no detection touches is drawn
   (a missed landslide). Reviews go through :class:`landslide_core.review.ReviewStore` exactly as
   the Compare page saves them.
-- The reviews of the training areas are shuffled once (``--seed``); the first N of them (N in
-  ``--objects``, nested: the 20 are among the 50) are applied, chips are cut from them
+- The reviewer goes over the training areas one after the other, each from north to south
+  (``--order spatial``; ``random``: the reviews of all areas shuffled once with ``--seed``); the
+  first N reviews (N in ``--objects``, nested: the 20 are among the 50) are applied, chips are cut from them
   (:func:`landslide_core.review.chips.make_chips`, all training areas into one chips folder)
   and the parent is fine-tuned on them (:func:`landslide_core.review.finetune.start_finetune`:
   the chips' held-out share validates, a generated mix of confounder patches is added) in this
   process.
-- The test area is reviewed in full and its chips (around every reviewed object, plus
+- The test areas are reviewed in full and their chips (around every reviewed object, plus
   background) are the test set: F1, precision and recall of every model on all its pixels
   (:func:`~landslide_core.review.finetune.held_out_scores` with ``held_out_only=False``), each
   model at its own threshold.
 
-Scores are of 128 px chips around reviewed objects (as the Models page shows), not of the whole
-test area. Last line: JSON.
+Scores are of 128 px chips around reviewed objects (as the Models page shows; a 3.5 km area is
+about 9 chips, so they cover most of it). Last line: JSON.
 """
 from __future__ import annotations
 
@@ -59,14 +60,14 @@ def _box(cx: float, cy: float) -> dict:
                                                 [cx - h, cy + h], [cx - h, cy - h]]]}
 
 
-def _areas(n_train: int) -> list[dict]:
-    """n_train training areas and one test area (last), on a grid around the demo event."""
+def _areas(n_train: int, n_test: int) -> list[dict]:
+    """n_train training areas, then n_test test areas, on a grid around the demo event."""
     from shapely.geometry import shape
 
     from landslide_core.synthetic import DEMO_EVENT
 
     c = shape(DEMO_EVENT.aoi).centroid
-    spots = [(c.x + STEP_DEG * (i % 3 - 1), c.y + STEP_DEG * (i // 3)) for i in range(n_train + 1)]
+    spots = [(c.x + STEP_DEG * (i % 3 - 1), c.y + STEP_DEG * (i // 3)) for i in range(n_train + n_test)]
     return [_box(x, y) for x, y in spots]
 
 
@@ -114,6 +115,13 @@ def _reviewer_actions(result, source, request, min_drawn_px: int) -> list[tuple]
     return actions
 
 
+def _north(action: tuple) -> float:
+    """The latitude of a review's object (its centroid)."""
+    from shapely.geometry import shape
+
+    return shape(action[1]["geometry"] if action[0] == "review" else action[1]).centroid.y
+
+
 def _apply(store, actions: list[tuple]) -> int:
     from landslide_core.errors import InputError
 
@@ -137,12 +145,16 @@ def main(argv=None) -> int:
     p.add_argument("--objects", type=int, nargs="+", default=[20, 50, 100])
     p.add_argument("--parent", default="default", help="the model to fine-tune (a name or a card path)")
     p.add_argument("--train-areas", type=int, default=4)
+    p.add_argument("--test-areas", type=int, default=2)
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--mix", type=float, default=0.5, help="generated patches per training chip")
     p.add_argument("--background", type=float, default=0.5, help="background chips per object chip")
     p.add_argument("--min-drawn-px", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--order", choices=("spatial", "random"), default="spatial",
+                   help="which reviews come first: area by area, north to south (a chip around an object then "
+                        "rarely holds unreviewed landslides, which chips count as background), or shuffled")
     p.add_argument("--work", default=None, help="working folder (default: a temporary one)")
     args = p.parse_args(argv)
 
@@ -168,7 +180,7 @@ def main(argv=None) -> int:
     card = read_card(parent)
     source = get_source("demo")
     pre, post = DateWindow.parse(*DEMO_EVENT.pre_window), DateWindow.parse(*DEMO_EVENT.post_window)
-    areas = _areas(args.train_areas)
+    areas = _areas(args.train_areas, args.test_areas)
     analyses = []
     for i, aoi in enumerate(areas):
         request = AnalysisRequest(aoi, pre, post)
@@ -178,18 +190,22 @@ def main(argv=None) -> int:
         analyses.append((result, actions))
         kinds = {k: sum(1 for a in actions if (a[2] if a[0] == "review" else "drawn") == k)
                  for k in ("confirmed", "rejected", "drawn")}
-        print(f"area {i} ({'test' if i == len(areas) - 1 else 'train'}): {kinds}", flush=True)
+        print(f"area {i} ({'test' if i >= args.train_areas else 'train'}): {kinds}", flush=True)
     t_analyses = time.time() - t0
 
-    # The test set: the test area reviewed in full, its chips.
-    test_result, test_actions = analyses[-1]
-    _apply(ReviewStore.of(test_result), test_actions)
+    # The test set: the test areas reviewed in full, their chips.
     test_chips = work / "chips-test"
-    report = make_chips(test_result.folder, test_chips, background_per_object=1.0)
-    print(f"test chips: {report.total_patches} ({report.background} background)", flush=True)
+    test_actions = [a for _, acts in analyses[args.train_areas:] for a in acts]
+    for test_result, actions in analyses[args.train_areas:]:
+        _apply(ReviewStore.of(test_result), actions)
+        report = make_chips(test_result.folder, test_chips, background_per_object=1.0)
+    print(f"test chips: {report.total_patches}", flush=True)
 
-    pool = [(k, a) for k, (_, acts) in enumerate(analyses[:-1]) for a in acts]
-    random.Random(args.seed).shuffle(pool)
+    pool = [(k, a) for k, (_, acts) in enumerate(analyses[:args.train_areas]) for a in acts]
+    if args.order == "random":
+        random.Random(args.seed).shuffle(pool)
+    else:
+        pool.sort(key=lambda ka: (ka[0], -_north(ka[1])))
     wanted = [n for n in sorted(set(args.objects)) if n <= len(pool)]
     if len(wanted) < len(set(args.objects)):
         print(f"only {len(pool)} reviewed objects in {args.train_areas} training areas: skipping "
@@ -201,7 +217,7 @@ def main(argv=None) -> int:
         t1 = time.time()
         chosen = pool[:n]
         chips = work / f"chips-{n}"
-        for k, (result, _) in enumerate(analyses[:-1]):
+        for k, (result, _) in enumerate(analyses[:args.train_areas]):
             mine = [a for kk, a in chosen if kk == k]
             if _apply(ReviewStore.of(result), mine):
                 make_chips(result.folder, chips, background_per_object=args.background)
@@ -218,12 +234,12 @@ def main(argv=None) -> int:
         print(f"{n} objects {verdicts}: fine-tuned in {t_ft[n]:.0f} s", flush=True)
 
     scores = held_out_scores(test_chips, list(models.values()), held_out_only=False)
-    print(f"\nparent: {card.name} ({card.architecture}); test area: {report.total_patches} chips, "
+    print(f"\nparent: {card.name} ({card.architecture}); {args.test_areas} test areas: {report.total_patches} chips, "
           f"{sum(1 for a in test_actions if a[0] == 'review')} detections reviewed, "
           f"{sum(1 for a in test_actions if a[0] == 'draw')} missed scars drawn")
     print(f"{'model':<16}{'objects':>8}{'F1':>8}{'precision':>11}{'recall':>8}")
-    out = {"parent": card.name, "test_chips": report.total_patches, "epochs": args.epochs, "mix": args.mix,
-           "train_areas": args.train_areas}
+    out = {"order": args.order, "parent": card.name, "test_chips": report.total_patches, "epochs": args.epochs, "mix": args.mix,
+           "train_areas": args.train_areas, "test_areas": args.test_areas}
     for (label, _), s in zip(models.items(), scores):
         if s.get("error"):
             print(f"{label:<16} cannot be scored: {s['error']}")
