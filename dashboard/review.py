@@ -383,7 +383,10 @@ def _chips_panel() -> None:
             return
         if not current.shown:
             current.shown = True
-            _rerun()
+            # The whole page: this panel was made to refresh itself every 0.5 s while the job ran; a
+            # page run makes it anew without the timer (a timer left running would keep rerunning
+            # whatever page "Fine-tune a model on these chips" opens).
+            st.rerun()
         if current.error is not None:
             show_error(current.error)
             return

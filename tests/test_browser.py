@@ -583,6 +583,7 @@ def test_review_chips_and_fine_tuning_in_the_browser(server, browser, monkeypatc
     from playwright.sync_api import expect
 
     from landslide_core.review import ReviewStore
+    from landslide_core.training.runs import current_status
 
     result = _demo_analysis_for(server, monkeypatch)
     context = browser.new_context(viewport=DESKTOP)
@@ -629,25 +630,37 @@ def test_review_chips_and_fine_tuning_in_the_browser(server, browser, monkeypatc
         expect(chips_box).to_be_visible(timeout=60_000)
         assert "review-chips" in chips_box.input_value()
         expect(page.get_by_text("held out for validation").first).to_be_visible(timeout=60_000)
+        expect(_keyed_button(page, "ft_start")).to_be_enabled(timeout=60_000)
+        _settle(page, 3000)  # the page's first run has ended: a change now reruns it, not interrupts it
         for key, value in (("ft_epochs", "1"), ("ft_mix", "0")):
             box_ = page.locator(f".st-key-{key} input").first
             box_.fill(value)
             box_.press("Enter")
-            _settle(page)
+            _settle(page, 2500)
+            expect(box_).to_have_value(re.compile(rf"^{value}(\.0+)?$"))
+        assert "review-chips" in chips_box.input_value()
         _keyed_button(page, 'ft_start').click()
         expect(page.get_by_text("Started fine-tuning run").first).to_be_visible(timeout=120_000)
         # The run is on the Training page: chosen in the run list, and it finishes there.
         expect(page.get_by_role("combobox", name="Run to show")).to_have_value(re.compile(r"finetune-default"),
                                                                               timeout=60_000)
-        expect(page.get_by_role("button", name="Promote the best checkpoint")).to_be_visible(timeout=300_000)
+        runs = [p for p in (server["root"] / "runs").iterdir() if "finetune-default" in p.name]
+        assert len(runs) == 1, runs
+        deadline = time.time() + 300
+        while (status := current_status(runs[0])) is None or status.state in ("queued", "running"):
+            assert time.time() < deadline, f"the fine-tuning run did not end: {status}"
+            time.sleep(1)
+        log = (runs[0] / "train.log").read_text() if (runs[0] / "train.log").is_file() else ""
+        assert status.state == "finished", (status, log[-3000:])
+        expect(page.get_by_text(re.compile(r"finished · epoch 1/1")).first).to_be_visible(timeout=60_000)
+        expect(page.get_by_role("button", name="Promote the best checkpoint")).to_be_visible(timeout=60_000)
         _screenshot(page, "9_training_finetune.png")
     except BaseException:
         page.screenshot(path=str(ARTIFACTS / "failure_review.png"), full_page=True)
         raise
     finally:
         context.close()
-    runs = [p for p in (server["root"] / "runs").iterdir() if "finetune-default" in p.name]
-    assert len(runs) == 1 and (runs[0] / "best.json").is_file()
+    assert (runs[0] / "best.json").is_file()
     card = json.loads((runs[0] / "best.json").read_text())
     assert card["lineage"]["parent"]["name"] == "default"
     assert not outside, f"the page requested outside hosts (must work offline): {outside[:5]}"
