@@ -21,6 +21,7 @@ from landslide_core.errors import UserError
 
 from . import jobs, maps, offline_assets, state
 from .errors import show_error
+from .i18n import t
 from .finetune_panel import CHIPS_PENDING as FINETUNE_CHIPS_PENDING
 
 # --- session keys ---
@@ -41,8 +42,18 @@ LAST_CHIPS = "rv_last_chips"
 
 KIND_COLOURS = {"new": "#e31a1c", "persisting": "#ff7f00", "before only": "#b8a000"}
 VERDICT_COLOURS = {"confirmed": "#1a9850", "rejected": "#7b3294", "drawn": "#2166ac"}
-VERDICT_LABELS = {"confirmed": "confirmed landslide", "rejected": "rejected (not a landslide)",
-                  "drawn": "drawn (missed landslide)"}
+
+
+def _verdict_label(verdict: str) -> str:
+    return t(f"review.verdict.{verdict}")
+
+
+def _kind(kind: str) -> str:
+    return t("review.kind." + kind.replace(" ", "_")) if kind else ""
+
+
+def _value(verdict: str) -> str:
+    return t(f"review.value.{verdict}") if verdict else ""
 
 
 def default_chips_dir() -> str:
@@ -51,7 +62,7 @@ def default_chips_dir() -> str:
     return str(default_data_dir() / "review-chips" / "my-region")
 
 
-@st.cache_data(max_entries=8, show_spinner="Finding the detections to review...")
+@st.cache_data(max_entries=8, show_spinner=False)
 def _candidates(folder: str, mtime: float, threshold: float) -> list[dict[str, Any]]:  # noqa: ARG001 - cache key
     from landslide_core.analysis import load_result
     from landslide_core.review.candidates import review_candidates
@@ -65,8 +76,8 @@ def _legend() -> str:
         return (f'<span style="display:inline-block;width:0.9em;height:0.9em;margin:0 0.3em 0 0.9em;'
                 f'vertical-align:middle;border:2px {border} {colour}"></span>{label}')
 
-    parts = [swatch(c, f"detected: {k}") for k, c in KIND_COLOURS.items()]
-    parts += [swatch(c, VERDICT_LABELS[v], v == "rejected") for v, c in VERDICT_COLOURS.items()]
+    parts = [swatch(c, t("review.detected", kind=_kind(k))) for k, c in KIND_COLOURS.items()]
+    parts += [swatch(c, _verdict_label(v), v == "rejected") for v, c in VERDICT_COLOURS.items()]
     return '<div style="font-size:0.85rem">' + "".join(parts) + "</div>"
 
 
@@ -85,7 +96,7 @@ def review_map(result, candidates: list[dict], reviews: list, selected: Optional
     m = maps.new_map(center, zoom=14, basemaps=basemaps, context_bounds=bounds)
     url = display.read_png_url(result.folder, (result.display or {}).get("post_rgb"))
     if url:
-        folium.raster_layers.ImageOverlay(image=url, bounds=bounds, name="After: true colour", pixelated=True,
+        folium.raster_layers.ImageOverlay(image=url, bounds=bounds, name=t("review.layer.after"), pixelated=True,
                                           interactive=False).add_to(m)
     aoi = (result.request or {}).get("aoi")
     if aoi:
@@ -95,23 +106,23 @@ def review_map(result, candidates: list[dict], reviews: list, selected: Optional
         if feats:
             folium.GeoJson({"type": "FeatureCollection", "features": [
                 {"type": "Feature", "geometry": f["geometry"], "properties": {"object": f["properties"]["object_id"]}}
-                for f in feats]}, name=f"Detected: {kind}",
+                for f in feats]}, name=t("review.layer.detected", kind=_kind(kind)),
                 style_function=lambda _f, c=colour: {"color": c, "weight": 2, "fill": True, "fillOpacity": 0.08},
                 tooltip=folium.GeoJsonTooltip(["object"], labels=False)).add_to(m)
     for verdict, colour in VERDICT_COLOURS.items():
         feats = [r for r in reviews if r.verdict == verdict]
         if feats:
             folium.GeoJson({"type": "FeatureCollection", "features": [
-                {"type": "Feature", "geometry": r.geometry, "properties": {"review": f"{VERDICT_LABELS[verdict]}"
-                                                                                     f" by {r.who}"}}
-                for r in feats]}, name=f"Reviewed: {VERDICT_LABELS[verdict]}",
+                {"type": "Feature", "geometry": r.geometry,
+                 "properties": {"review": t("review.by", verdict=_verdict_label(verdict), who=r.who)}}
+                for r in feats]}, name=t("review.layer.reviewed", verdict=_verdict_label(verdict)),
                 style_function=lambda _f, c=colour, v=verdict: {
                     "color": c, "weight": 3, "fill": v != "rejected", "fillOpacity": 0.25,
                     "dashArray": "6 4" if v == "rejected" else None},
                 tooltip=folium.GeoJsonTooltip(["review"], labels=False)).add_to(m)
     chosen = next((f for f in candidates if f["properties"]["object_id"] == selected), None)
     if chosen is not None:
-        folium.GeoJson({"type": "Feature", "geometry": chosen["geometry"], "properties": {}}, name="Selected",
+        folium.GeoJson({"type": "Feature", "geometry": chosen["geometry"], "properties": {}}, name=t("review.layer.selected"),
                        style_function=lambda _f: maps.HIGHLIGHT_STYLE).add_to(m)
     maps.fit(m, bounds)
     plugins.Draw(export=False, position="topleft", show_geometry_on_click=False,
@@ -135,7 +146,7 @@ def _rerun() -> None:
 
 
 def _who() -> str:
-    return str(st.session_state.get(REVIEWER) or "").strip() or "anonymous"
+    return str(st.session_state.get(REVIEWER) or "").strip() or "anonymous"  # stored: not translated
 
 
 def _remember(folder: str, review_id: str) -> None:
@@ -173,9 +184,12 @@ def _table(rows: list[dict]) -> Optional[str]:
 
     from landslide_core.review.candidates import TABLE_COLUMNS
 
-    df = pd.DataFrame([{k: r.get(k) for k in TABLE_COLUMNS} for r in rows]).rename(columns={
-        "object_id": "object", "review": "review", "area_ha": "area (ha)", "slope_deg_mean": "mean slope (deg)",
-        "probability_mean": "mean probability", "reviewed_by": "by", "why": "why"})
+    shown = [{**{k: r.get(k) for k in TABLE_COLUMNS}, "kind": _kind(r.get("kind") or ""),
+              "review": _value(r.get("review") or "")} for r in rows]
+    df = pd.DataFrame(shown).rename(columns={
+        "object_id": t("review.col.object"), "kind": t("review.col.kind"), "review": t("review.col.review"),
+        "area_ha": t("review.col.area"), "slope_deg_mean": t("review.col.slope"),
+        "probability_mean": t("review.col.probability"), "reviewed_by": t("review.col.by"), "why": t("review.col.why")})
     event = st.dataframe(df, hide_index=True, on_select="rerun", selection_mode="single-row", key="rv_table",
                          height=min(38 + 35 * len(df), 320))
     picked = list(getattr(getattr(event, "selection", None), "rows", []) or [])
@@ -216,15 +230,11 @@ def _body(result, threshold: float) -> None:
     folder = str(result.folder)
     if ss.pop(CLEAR_WHY, False):
         ss[WHY] = ""
-    st.subheader("Review the detections")
-    st.caption("Teach the model your region: select a detection (a row of the table, or the object on the map), "
-               "then **Confirm** it as a landslide or **Reject** it. Draw landslides the model missed on the map and "
-               "press **Add the drawn landslide**. Reviews are saved with this analysis at once (who, when, why and "
-               "the model version) and become training chips with **Make chips**.")
+    st.subheader(t("review.subheader"))
+    st.caption(t("review.caption"))
     c_who, c_why = st.columns([1, 2])
-    c_who.text_input("Your name (saved with each review)", key=REVIEWER, placeholder="anonymous")
-    c_why.text_input("Why (optional, saved with the next review)", key=WHY, max_chars=500,
-                     placeholder="e.g. fresh scar below the road; ploughed field")
+    c_who.text_input(t("review.who"), key=REVIEWER, placeholder=t("review.anonymous"))
+    c_why.text_input(t("review.why"), key=WHY, max_chars=500, placeholder=t("review.why_placeholder"))
     try:
         mtime = (Path(folder) / DONE_FILE).stat().st_mtime
         candidates = _candidates(folder, mtime, float(threshold))
@@ -238,8 +248,7 @@ def _body(result, threshold: float) -> None:
     if notice:
         (st.success if notice[0] == "success" else st.error)(notice[1])
     if not rows:
-        st.info("Nothing detected at this threshold. Lower the threshold to review weaker detections, or draw "
-                "missed landslides on the map.")
+        st.info(t("review.nothing"))
     picked = _table(rows) if rows else None
     ids = [r["object_id"] for r in rows]
     if picked is not None and picked != ss.get(LAST_PICK):
@@ -251,46 +260,44 @@ def _body(result, threshold: float) -> None:
         ss[SELECTED] = ids[0] if ids else None
     row = next((r for r in rows if r["object_id"] == ss.get(SELECTED)), None)
     by_id = {f["properties"]["object_id"]: f for f in candidates}
-    labels = {r["object_id"]: f"{r['object_id']} ({r['kind']}{', ' + r['review'] if r['review'] else ''})"
+    labels = {r["object_id"]: f"{r['object_id']} ({_kind(r['kind'])}{', ' + _value(r['review']) if r['review'] else ''})"
               for r in rows}
     mine = [i for i in (ss.get(MINE) or {}).get(folder, []) if any(r.review_id == i for r in reviews)]
     after = _next_unreviewed(rows, row["object_id"]) if row else None
 
     c_sel, c_ok, c_no, c_undo, c_last = st.columns([2, 1, 1, 1, 1], vertical_alignment="bottom")
-    c_sel.selectbox("Selected object", ids or [None], key=SELECTED,
-                    format_func=lambda i: "none" if i is None else labels.get(i, str(i)))
+    c_sel.selectbox(t("review.selected"), ids or [None], key=SELECTED,
+                    format_func=lambda i: t("review.none") if i is None else labels.get(i, str(i)))
     detected = row is not None and row["object_id"] in by_id
     why = ss.get(WHY, "")
-    if c_ok.button("Confirm", key="rv_confirm", icon=":material/check:", type="primary", disabled=not detected,
-                   width="stretch", help="A landslide: its pixels are landslide in the chips."):
+    if c_ok.button(t("review.confirm"), key="rv_confirm", icon=":material/check:", type="primary",
+                   disabled=not detected, width="stretch", help=t("review.confirm_help")):
         def confirm() -> str:
             r = store.review(by_id[row["object_id"]], "confirmed", _who(), why, threshold)
             _remember(folder, r.review_id)
-            return f"{row['object_id']} confirmed as a landslide."
+            return t("review.confirmed_msg", object=row["object_id"])
         _act(confirm, after)
         _rerun()
-    if c_no.button("Reject", key="rv_reject", icon=":material/close:", disabled=not detected, width="stretch",
-                   help="Not a landslide: an explicit negative in the chips."):
+    if c_no.button(t("review.reject"), key="rv_reject", icon=":material/close:", disabled=not detected,
+                   width="stretch", help=t("review.reject_help")):
         def reject() -> str:
             r = store.review(by_id[row["object_id"]], "rejected", _who(), why, threshold)
             _remember(folder, r.review_id)
-            return f"{row['object_id']} rejected: not a landslide (an explicit negative in the chips)."
+            return t("review.rejected_msg", object=row["object_id"])
         _act(reject, after)
         _rerun()
-    if c_undo.button("Undo review", key="rv_undo", icon=":material/undo:",
-                     disabled=row is None or not row.get("review_id"), width="stretch",
-                     help="Takes back the review of the selected object (an earlier review of it, if any, "
-                          "applies again)."):
-        _act(lambda: f"The review of {row['object_id']} was taken back "
-                     f"({store.undo(row['review_id'], _who()).verdict}).")
+    if c_undo.button(t("review.undo"), key="rv_undo", icon=":material/undo:",
+                     disabled=row is None or not row.get("review_id"), width="stretch", help=t("review.undo_help")):
+        _act(lambda: t("review.undone_msg", object=row["object_id"],
+                       verdict=_value(store.undo(row["review_id"], _who()).verdict)))
         _rerun()
-    if c_last.button("Undo my last", key="rv_undo_last", icon=":material/history:", disabled=not mine,
-                     width="stretch", help="Takes back the last review you made in this session."):
-        _act(lambda: f"Your last review was taken back ({store.undo(mine[-1], _who()).verdict}).")
+    if c_last.button(t("review.undo_last"), key="rv_undo_last", icon=":material/history:", disabled=not mine,
+                     width="stretch", help=t("review.undo_last_help")):
+        _act(lambda: t("review.undone_last_msg", verdict=_value(store.undo(mine[-1], _who()).verdict)))
         _rerun()
     counts = {v: sum(1 for r in reviews if r.verdict == v) for v in ("confirmed", "rejected", "drawn")}
-    st.caption(f"{len(reviews)} reviews in force: {counts['confirmed']} confirmed, {counts['rejected']} rejected, "
-               f"{counts['drawn']} drawn · {sum(1 for r in rows if not r['review'])} detections not reviewed yet")
+    st.caption(t("review.counts", n=len(reviews), confirmed=counts["confirmed"], rejected=counts["rejected"],
+                 drawn=counts["drawn"], open=sum(1 for r in rows if not r["review"])))
 
     m = review_map(result, candidates, reviews, ss.get(SELECTED), bool(ss.get(state.BASEMAPS)))
     out = st_folium(m, key=f"rv_map_{result.key[:10]}_{int(ss.get(MAP_GENERATION, 0))}", height=480,
@@ -308,19 +315,19 @@ def _body(result, threshold: float) -> None:
         ss[PENDING] = drawing["geometry"]
     if ss.get(PENDING):
         c_add, c_drop = st.columns([1, 1])
-        if c_add.button("Add the drawn landslide", key="rv_add_drawn", icon=":material/add_location_alt:",
+        if c_add.button(t("review.add_drawn"), key="rv_add_drawn", icon=":material/add_location_alt:",
                         type="primary"):
             def add() -> str:
                 r = store.draw(ss.get(PENDING), _who(), why)
                 _remember(folder, r.review_id)
-                return f"The drawn landslide ({r.area_ha:.2f} ha) was added."
+                return t("review.drawn_added", area=r.area_ha)
             _act(add)
             if ss.get(NOTICE, ("",))[0] == "error":
-                ss[NOTICE] = ("error", f"The drawn shape was not added: {ss[NOTICE][1]} It was taken off the map.")
+                ss[NOTICE] = ("error", t("review.drawn_refused", reason=ss[NOTICE][1]))
             ss[PENDING] = None
             ss[MAP_GENERATION] = int(ss.get(MAP_GENERATION, 0)) + 1
             _rerun()
-        if c_drop.button("Discard the drawing", key="rv_drop_drawn", icon=":material/delete:"):
+        if c_drop.button(t("review.drop_drawn"), key="rv_drop_drawn", icon=":material/delete:"):
             ss[PENDING] = None
             ss[MAP_GENERATION] = int(ss.get(MAP_GENERATION, 0)) + 1
             _rerun()
@@ -331,28 +338,25 @@ def _body(result, threshold: float) -> None:
 
 def _chips(result, n_reviews: int) -> None:
     ss = st.session_state
-    st.markdown("**Training chips from these reviews**")
+    st.markdown(t("review.chips_title"))
     if CHIPS_DIR not in ss:
         ss[CHIPS_DIR] = ss.get(LAST_CHIPS) or default_chips_dir()
     c_dir, c_bg = st.columns([3, 1])
-    c_dir.text_input("Chips folder (your region's dataset: it grows with every analysis you review)", key=CHIPS_DIR)
-    c_bg.number_input("Background per object patch", min_value=0.0, max_value=10.0, value=1.0, step=0.5,
-                      key="rv_background", help="Patches of reviewed-clean ground (nothing detected, or only "
-                                                "rejected objects) per patch around a reviewed object.")
+    c_dir.text_input(t("review.chips_dir"), key=CHIPS_DIR)
+    c_bg.number_input(t("review.background"), min_value=0.0, max_value=10.0, value=1.0, step=0.5,
+                      key="rv_background", help=t("review.background_help"))
     job = ss.get(CHIPS_JOB)
     busy = job is not None and job.running
-    if st.button("Make chips", key="rv_make_chips", icon=":material/grid_on:", disabled=busy or n_reviews == 0,
-                 help="128 x 128 px patches of the analysis's own scenes (14 bands, Landslide4Sense units) around "
-                      "every reviewed object; confirmed and drawn landslides are the mask, rejected objects "
-                      "explicit negatives. Running it again adds only what changed."):
+    if st.button(t("review.make_chips"), key="rv_make_chips", icon=":material/grid_on:",
+                 disabled=busy or n_reviews == 0, help=t("review.make_chips_help")):
         target = str(ss.get(CHIPS_DIR) or "").strip()
         if not target:
-            st.error("Give a folder for the chips.", icon=":material/error:")
+            st.error(t("review.no_folder"), icon=":material/error:")
         else:
             ss[CHIPS_JOB] = jobs.Job(_chips_work(str(result.folder), target, float(ss.get("rv_background", 1.0))),
                                      description=target, stages=("chips",)).start()
     if n_reviews == 0:
-        st.caption("Review at least one detection (or draw one) to make chips.")
+        st.caption(t("review.review_first"))
     if ss.get(CHIPS_JOB) is not None:
         _chips_panel()
 
@@ -375,9 +379,9 @@ def _chips_panel() -> None:
         if current is None:
             return
         if current.running:
-            st.progress(current.fraction(), text=f"Cutting chips: {current.done} of {current.total} patch groups "
-                                                  f"({current.elapsed_s:.0f} s)")
-            if st.button("Cancel", key="rv_chips_cancel", icon=":material/cancel:"):
+            st.progress(current.fraction(), text=t("review.cutting", done=current.done, total=current.total,
+                                                    seconds=current.elapsed_s))
+            if st.button(t("review.cancel"), key="rv_chips_cancel", icon=":material/cancel:"):
                 current.cancel()
                 st.rerun()
             return
@@ -393,7 +397,7 @@ def _chips_panel() -> None:
         report = current.result
         ss[LAST_CHIPS] = str(report.out_dir)
         st.success(report.text(), icon=":material/check_circle:")
-        if st.button("Fine-tune a model on these chips", key="rv_finetune", icon=":material/model_training:"):
+        if st.button(t("review.finetune"), key="rv_finetune", icon=":material/model_training:"):
             ss[FINETUNE_CHIPS_PENDING] = str(report.out_dir)
             st.switch_page("pages/3_Training.py")
 
