@@ -39,15 +39,11 @@ import argparse
 import json
 import os
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 TRUTH_SHARE = 0.3      # a detection is a landslide when this share of it is truth
 HALF_SIDE_DEG = 0.016  # half the side of an area (about 3.5 km)
