@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import compare, state, ui, watchlist
+from dashboard import compare, review, state, ui, watchlist
 from dashboard.errors import show_error
 from dashboard.i18n import t
 from landslide_core.errors import UserError
@@ -59,3 +59,6 @@ with body.container():
     compare.charts(view)
     compare.downloads(result, threshold)
     compare.provenance(result)
+
+# ---------------------------------------------------------------- review (dashboard/review.py)
+review.section(result, threshold)
