@@ -4,12 +4,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import signal
-import sys
 from typing import Optional
 
 from ..errors import Cancelled, InputError
 from ..i18n import user_error
 from ..predictor import DEFAULT_OVERLAP_PX, DEFAULT_WINDOW_PX
+from .stage_bars import StageBars
 
 
 def register(subparsers) -> None:
@@ -118,48 +118,6 @@ def options_from_args(args: argparse.Namespace):
     return options.validate()
 
 
-class _PlainBar:
-    """A minimal text bar, used if tqdm (a dependency of timm) is missing."""
-
-    def __init__(self, total: int, desc: str, **_) -> None:
-        self.total, self.n, self.desc = total, 0, desc
-
-    def refresh(self) -> None:
-        width = 30
-        filled = int(width * self.n / max(self.total, 1))
-        sys.stderr.write(f"\r{self.desc}: [{'#' * filled}{'.' * (width - filled)}] {self.n}/{self.total}")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        sys.stderr.write("\n")
-
-
-class _Bars:
-    """A progress bar on stderr per stage (tqdm)."""
-
-    def __init__(self) -> None:
-        self.bars: dict = {}
-
-    def __call__(self, done: int, total: int, stage: str) -> None:
-        try:
-            from tqdm import tqdm
-        except ImportError:  # pragma: no cover - tqdm comes with timm
-            tqdm = _PlainBar
-        bar = self.bars.get(stage)
-        if bar is None:
-            self.close()
-            bar = self.bars[stage] = tqdm(total=total, desc=stage, unit="win" if stage != "change" else "step",
-                                          file=sys.stderr, leave=True, dynamic_ncols=True)
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    def close(self) -> None:
-        for bar in self.bars.values():
-            bar.close()
-        self.bars = {}
-
-
 def run(args: argparse.Namespace) -> int:
     from ..detection import detect_pair, detect_scene
 
@@ -170,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     if pair and (args.pre is None or args.post is None):
         raise user_error(InputError, "errors.detect_need_both")
     options = options_from_args(args)
-    bars = _Bars()
+    bars = StageBars(unit="win", units={"change": "step"})
     with _terminate_as_cancel():
         try:
             if single:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from pathlib import Path
 
 from ..errors import InputError
+from .stage_bars import StageBars
 
 SOURCES = ("demo", "earthengine", "local")
 
@@ -102,36 +102,12 @@ def build_source(args: argparse.Namespace):
                       grid_from="request")
 
 
-class _TileBars:
-    """One progress bar per window on stderr."""
-
-    def __init__(self) -> None:
-        self.bars: dict = {}
-
-    def __call__(self, done: int, total: int, stage: str) -> None:
-        from tqdm import tqdm
-
-        bar = self.bars.get(stage)
-        if bar is None:
-            self.close()
-            bar = self.bars[stage] = tqdm(total=total, desc=stage, unit="tile", file=sys.stderr,
-                                          leave=True, dynamic_ncols=True)
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    def close(self) -> None:
-        for bar in self.bars.values():
-            bar.close()
-        self.bars = {}
-
-
 def run(args: argparse.Namespace) -> int:
     from ..sources.pair import fetch_pair
 
     request = build_request(args)
     source = build_source(args)
-    bars = _TileBars()
+    bars = StageBars(unit="tile")
     try:
         record = fetch_pair(request, source, args.out, progress=bars)
     finally:
