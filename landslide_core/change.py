@@ -159,6 +159,9 @@ class PieceEvidence:
     ndvi_change: np.ndarray        # NDVI change of the piece minus that of its surroundings
     brightness_change: np.ndarray  # ln brightness ratio of the piece minus that of its surroundings
     accepted: np.ndarray           # bool
+    #: bool per piece: its ring had too few clear stable pixels, so the scene's median change
+    #: was the reference instead (a statistic of the whole raster, not of the piece's surroundings)
+    scene_reference: Optional[np.ndarray] = None
 
 
 def _support(prob: np.ndarray, mask: np.ndarray, grow_threshold: float, tolerance_px: int) -> np.ndarray:
@@ -191,8 +194,9 @@ def _piece_evidence(labels: np.ndarray, k: int, other_prob: np.ndarray, d_ndvi: 
     ndvi_change = np.full(k, np.nan)
     bright_change = np.full(k, np.nan)
     accepted = np.ones(k, bool)
+    scene_reference = np.zeros(k, bool)
     if k == 0:
-        return PieceEvidence(other_mean, ndvi_change, bright_change, accepted)
+        return PieceEvidence(other_mean, ndvi_change, bright_change, accepted, scene_reference)
     have_spectra = d_ndvi is not None and d_bright is not None
     if have_spectra:
         stable = ~landslide_any & np.isfinite(d_ndvi) & np.isfinite(d_bright)
@@ -221,15 +225,16 @@ def _piece_evidence(labels: np.ndarray, k: int, other_prob: np.ndarray, d_ndvi: 
         if inside.sum() < max(3, 0.5 * obj.sum()):
             accepted[i] = False  # the change cannot be seen: not enough clear pixels in both dates
             continue
-        ref_n = float(np.median(dn[ring])) if ring.sum() >= 8 else scene_ndvi
-        ref_b = float(np.median(db[ring])) if ring.sum() >= 8 else scene_bright
+        scene_reference[i] = ring.sum() < 8
+        ref_n = float(np.median(dn[ring])) if not scene_reference[i] else scene_ndvi
+        ref_b = float(np.median(db[ring])) if not scene_reference[i] else scene_bright
         ndvi_change[i] = float(np.median(dn[inside])) - ref_n
         bright_change[i] = float(np.median(db[inside])) - ref_b
         if settings.min_ndvi_drop is not None and sign * -ndvi_change[i] < float(settings.min_ndvi_drop):
             accepted[i] = False
         if settings.min_brightness_rise is not None and sign * bright_change[i] < float(settings.min_brightness_rise):
             accepted[i] = False
-    return PieceEvidence(other_mean, ndvi_change, bright_change, accepted)
+    return PieceEvidence(other_mean, ndvi_change, bright_change, accepted, scene_reference)
 
 
 @dataclass

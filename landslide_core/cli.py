@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 
 from .errors import UserError
 
-COMMAND_MODULES = ("detect", "fetch", "sources", "generate", "training")
+COMMAND_MODULES = ("detect", "fetch", "batch", "sources", "generate", "training")
 
 
 def build_parser() -> argparse.ArgumentParser:
