@@ -68,16 +68,20 @@ def read_spectral_pair(pre_path: str | Path, post_path: str | Path,
 
 
 def write_evidence(path: str | Path, spectral: SpectralPair, slope_deg: np.ndarray, elevation_m: np.ndarray,
-                   transform: Affine, crs: CRS, provenance: Optional[dict] = None) -> Path:
-    """Write ``evidence.tif`` (float32, deflate, named bands), atomically."""
+                   transform: Affine, crs: CRS, provenance: Optional[dict] = None,
+                   creation: Optional[dict] = None) -> Path:
+    """Write ``evidence.tif`` (float32, deflate, named bands), atomically; ``creation``:
+    GeoTIFF creation options replacing the defaults."""
     path = Path(path)
     layers = (spectral.ndvi_pre, spectral.ndvi_post, spectral.visible_pre, spectral.visible_post, slope_deg,
               elevation_m)
     h, w = np.shape(slope_deg)
     tmp = path.with_name(f".{path.name}.partial")
-    with rasterio.open(tmp, "w", driver="GTiff", width=w, height=h, count=len(layers), dtype="float32", crs=crs,
-                       transform=transform, nodata=float("nan"), tiled=True, blockxsize=256, blockysize=256,
-                       compress="deflate", predictor=3) as ds:
+    profile = dict(driver="GTiff", width=w, height=h, count=len(layers), dtype="float32", crs=crs,
+                   transform=transform, nodata=float("nan"), tiled=True, blockxsize=256, blockysize=256,
+                   compress="deflate", predictor=3)
+    profile.update(creation or {})
+    with rasterio.open(tmp, "w", **profile) as ds:
         for i, (name, layer) in enumerate(zip(EVIDENCE_BANDS, layers)):
             ds.write(np.asarray(layer, np.float32), i + 1)
             ds.set_band_description(i + 1, name)

@@ -257,7 +257,7 @@ class Predictor:
     def predict_file(self, scene_path: str | Path, out_path: str | Path,
                      progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
                      stage: str = "detect", plan: Optional[WindowPlan] = None,
-                     accumulate: bool = False) -> PredictionInfo:
+                     accumulate: bool = False, creation: Optional[dict] = None) -> PredictionInfo:
         """Read a scene GeoTIFF by windows and write its probability GeoTIFF by rows.
 
         The output is a tiled float32 GeoTIFF with NaN nodata on the scene's grid (exports
@@ -267,6 +267,8 @@ class Predictor:
         scene). ``accumulate``: write two bands instead, ``weighted_sum`` and ``weight``, the
         blending's numerator and denominator (numerator NaN where a covered pixel is not valid,
         both 0 where no window covers the pixel), so tiles of one plan can be added up.
+        ``creation``: GeoTIFF creation options replacing the defaults (e.g. a faster codec for
+        intermediate files).
         """
         import rasterio
         from rasterio.windows import Window
@@ -280,6 +282,7 @@ class Predictor:
                            dtype="float32", crs=reader.crs, transform=reader.transform,
                            nodata=None if accumulate else float("nan"), tiled=True, blockxsize=256,
                            blockysize=256, compress="deflate", predictor=3, BIGTIFF="IF_SAFER")
+            profile.update(creation or {})
 
             def read(y0: int, x0: int, hh: int, ww: int):
                 return reader.read(Window(x0, y0, ww, hh))

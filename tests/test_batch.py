@@ -56,14 +56,10 @@ def workdir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def cluster(workdir):
     """One LocalCluster (2 workers, loopback) shared by the tests, reached with --scheduler."""
-    from distributed import Client, LocalCluster
-
-    from landslide_core.batch.cluster import quiet_dask_logs
+    from landslide_core.batch.cluster import quiet_dask_logs, start_local_cluster
 
     quiet_dask_logs()
-    lc = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address="127.0.0.1:0", silence_logs=50)
-    client = Client(lc, set_as_default=False)
+    lc, client = start_local_cluster(2)
     yield lc, client
     client.close()
     lc.close()
@@ -268,3 +264,41 @@ def test_cli_refuses_bad_batch_options(tmp_path, capsys):
         assert main(common + extra) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "out" / "work").exists()
+
+
+def shifted_pair(root: Path) -> tuple[Path, Path]:
+    """A 'before' and 'after' GeoTIFF of the region, the 'before' one misregistered by a pixel or so."""
+    from scipy import ndimage
+
+    from landslide_core.scene import read_scene, write_scene
+
+    request = AnalysisRequest(REGION, PRE, POST)
+    fetch_pair(request, DemoSource(clouds=False), root / "demo")
+    pre = read_scene(root / "demo" / "pre.tif")
+    keep = [i for i, b in enumerate(pre.band_names) if b != "slope"]
+    data = np.stack([ndimage.shift(pre.data[i], (1.3, -0.8), order=1, mode="nearest") for i in keep])
+    moved = type(pre)(data, tuple(pre.band_names[i] for i in keep), pre.valid, pre.transform, pre.crs,
+                      pre.provenance)
+    write_scene(root / "pre.tif", moved)
+    return root / "pre.tif", root / "demo" / "post.tif"
+
+
+def test_local_files_with_misregistered_dates_are_coregistered_once_per_zone(workdir, cluster, tile_km):
+    from landslide_core.sources.local import LocalFilesSource
+
+    pre, post = shifted_pair(workdir / "local")
+    request = AnalysisRequest(REGION, PRE, POST)
+    ref = workdir / "local" / "reference"
+    source = LocalFilesSource(pre_path=pre, post_path=post, grid_from="request")
+    fetch_pair(request, source, ref / "scenes")
+    options = DetectionOptions(window_px=96, overlap_px=16, batch_size=1)
+    summary = detect_pair(ref / "scenes" / "pre.tif", ref / "scenes" / "post.tif", ref / "result", "index", options)
+    assert summary["coregistration"]["applied"], summary["coregistration"]
+    out = workdir / "local" / "batch"
+    got = run_batch(settings(out, tile_km, cluster, source="local", model="index",
+                             source_options={"pre_path": str(pre), "post_path": str(post)}))
+    assert got["tiles"]["failed"] == 0
+    (zone,) = got["zones"]
+    for key in ("rows_px", "cols_px", "applied"):
+        assert zone["coregistration"][key] == summary["coregistration"][key]
+    assert_same_result(out, ref / "result")

@@ -33,6 +33,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..errors import InputError
+from ..sources.regrid import FAST_TIFF
 from .layout import BatchLayout, read_json, write_json
 
 _LOCK = threading.Lock()
@@ -172,8 +173,9 @@ def zone_shift(job_path: str, zone_id: str) -> dict[str, Any]:
     from rasterio.windows import Window
 
     from ..alignment import SHIFT_BAND
-    from ..coregistration import decide, estimate_shift_by_tiles
+    from ..coregistration import decide, estimate_shift_by_tiles, sample_tiles
     from ..scene import SceneReader
+    from .mosaic import covering_window
     from .tiling import PixelWindow
 
     t0 = time.perf_counter()
@@ -191,19 +193,33 @@ def zone_shift(job_path: str, zone_id: str) -> dict[str, Any]:
              and (layout.scenes(zone_id, t) / "post.tif").exists()]
     missing = sorted(set(wanted) - {t.id for t in tiles})
 
+    size, corners = sample_tiles(zone.grid.height, zone.grid.width)
+    windows = [PixelWindow(r, r + size, c, c + size) for r, c in corners]
+    # each tile's part of the sample windows, read once per date
+    parts: dict[str, tuple[PixelWindow, dict[str, np.ndarray]]] = {}
+    for t in tiles:
+        hits = [t.core.intersection(w) for w in windows]
+        hits = [h for h in hits if not h.empty]
+        if not hits:
+            continue
+        box = covering_window(hits)
+        bands = {}
+        for role in ("pre", "post"):
+            with SceneReader(layout.scenes(zone_id, t.id) / f"{role}.tif") as reader:
+                bands[role] = reader.read_bands((SHIFT_BAND,), Window(box.col0 - t.fetch.col0, box.row0 - t.fetch.row0,
+                                                                      box.width, box.height))[0]
+        parts[t.id] = (box, bands)
+
     def read_tile(r: int, c: int, size: int):
         win = PixelWindow(r, r + size, c, c + size)
-        bands = {"pre": np.full((size, size), np.nan, np.float32), "post": np.full((size, size), np.nan, np.float32)}
-        for t in tiles:
-            part = t.core.intersection(win)
+        out = {"pre": np.full((size, size), np.nan, np.float32), "post": np.full((size, size), np.nan, np.float32)}
+        for box, bands in parts.values():
+            part = box.intersection(win)
             if part.empty:
                 continue
             for role in ("pre", "post"):
-                with SceneReader(layout.scenes(zone_id, t.id) / f"{role}.tif") as reader:
-                    bands[role][part.slices_in(win)] = reader.read_bands(
-                        (SHIFT_BAND,), Window(part.col0 - t.fetch.col0, part.row0 - t.fetch.row0,
-                                              part.width, part.height))[0]
-        a, b = bands["pre"], bands["post"]
+                out[role][part.slices_in(win)] = bands[role][part.slices_in(box)]
+        a, b = out["pre"], out["post"]
         return np.nan_to_num(a, nan=0.0), np.nan_to_num(b, nan=0.0), np.isfinite(a), np.isfinite(b)
 
     estimate = estimate_shift_by_tiles(read_tile, zone.grid.height, zone.grid.width)
@@ -253,7 +269,7 @@ def predict_tile(job_path: str, tile_id: str) -> dict[str, Any]:
         info = {}
         for which, scene in (("pre", used_pre), ("post", post_path)):
             pred = predictor.predict_file(scene, layout.accum(zone.id, tile.id, which), stage=f"predict {which}",
-                                          plan=part, accumulate=True)
+                                          plan=part, accumulate=True, creation=FAST_TIFF)
             info[which] = {"valid_px": pred.valid_px, "windows_run": pred.windows_run, "seconds": round(pred.seconds, 3)}
         spectral = read_spectral_pair(used_pre, post_path)
         slope, elevation = read_terrain(post_path)
@@ -262,7 +278,7 @@ def predict_tile(job_path: str, tile_id: str) -> dict[str, Any]:
                                      spectral.visible_post[sl])
         write_evidence(layout.evidence(zone.id, tile.id), core_spectral, slope[sl], elevation[sl],
                        tile.core.transform(zone.grid.transform), zone.grid.crs,
-                       {"tile": tile_id, "zone": zone.id, "coregistration": shift})
+                       {"tile": tile_id, "zone": zone.id, "coregistration": shift}, creation=FAST_TIFF)
     finally:
         aligned.unlink(missing_ok=True)
         aligned.with_name(aligned.name + ".partial").unlink(missing_ok=True)
@@ -378,9 +394,10 @@ def _write_core(path: Path, array: np.ndarray, core, zone, dtype: str, nodata: f
 
     path = Path(path)
     tmp = path.with_name(f".{path.name}.partial")
+    creation = {**FAST_TIFF, "predictor": 3 if dtype == "float32" else 2}
     with rasterio.open(tmp, "w", driver="GTiff", width=core.width, height=core.height, count=1, dtype=dtype,
                        crs=zone.grid.crs, transform=core.transform(zone.grid.transform), nodata=nodata, tiled=True,
-                       blockxsize=256, blockysize=256, compress="deflate") as ds:
+                       blockxsize=256, blockysize=256, **creation) as ds:
         ds.write(np.asarray(array).astype(dtype, copy=False), 1)
     os.replace(tmp, path)
 
