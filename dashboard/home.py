@@ -50,6 +50,8 @@ def render() -> None:
                 metrics = {k: v for k, v in (card.metrics or {}).items() if isinstance(v, (int, float))}
                 if metrics:
                     st.caption(" · ".join(f"{k} {v:.3f}" for k, v in list(metrics.items())[:6]))
+    for path, problem in ui.unusable_models():
+        st.warning(f"Not usable: {path.name}. {problem}", icon=":material/error:")
 
     # ---------------------------------------------------------------- recent analyses
     st.subheader("Recent analyses")

@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import streamlit as st
 
-from landslide_core.errors import InputError, ModelError
+from landslide_core.errors import InputError
 
 from . import offline_assets, state
 
@@ -144,18 +144,19 @@ class ModelEntry:
 
 
 def list_model_entries(models_dir: Optional[Path] = None) -> list[ModelEntry]:
-    """Readable model cards in the models folder (default model first)."""
-    from landslide_core.checkpoint import DEFAULT_MODEL_NAME, read_card
+    """Usable model cards in the models folder (default model first)."""
+    from landslide_core.checkpoint import DEFAULT_MODEL_NAME, scan_models
 
-    folder = models_dir or state.models_dir()
-    entries = []
-    for card_path in sorted(Path(folder).glob("*.json")):
-        try:
-            entries.append(ModelEntry(card_path, read_card(card_path)))
-        except ModelError:
-            continue
+    entries = [ModelEntry(m.path, m.card) for m in scan_models(models_dir or state.models_dir()) if m.usable]
     entries.sort(key=lambda e: (e.path.stem != DEFAULT_MODEL_NAME, e.path.stem))
     return entries
+
+
+def unusable_models(models_dir: Optional[Path] = None) -> list[tuple[Path, str]]:
+    """(card path, reason) of each card in the models folder that cannot be used."""
+    from landslide_core.checkpoint import scan_models
+
+    return [(m.path, m.problem) for m in scan_models(models_dir or state.models_dir()) if not m.usable]
 
 
 # --- AOI inputs ---

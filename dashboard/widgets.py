@@ -67,7 +67,7 @@ def aoi_bbox() -> None:
 
 def aoi_status(aoi: Optional[dict]) -> Optional[str]:
     """Show the AOI's area and origin, or what is wrong with it; return the problem or None."""
-    from landslide_core.sources.aoi import check_aoi
+    from landslide_core.sources.aoi import aoi_warnings, check_aoi
     from landslide_core.sources.request import MAX_AOI_KM2
 
     if not aoi:
@@ -81,6 +81,8 @@ def aoi_status(aoi: Optional[dict]) -> Optional[str]:
         msg = str(exc)
         st.error(msg, icon=":material/error:")
         return msg
+    for warning in aoi_warnings(aoi):
+        st.warning(warning, icon=":material/warning:")
     st.metric("Area", f"{area_km2:,.2f} km²", help=f"Limit: {MAX_AOI_KM2:,.0f} km².")
     st.caption(f"{st.session_state.get(state.AOI_LABEL) or 'Area of interest'} · limit "
                f"{MAX_AOI_KM2:,.0f} km²")

@@ -41,8 +41,13 @@ def same_grid(a: SceneReader, b: SceneReader) -> bool:
             and a.transform.almost_equals(b.transform, precision=1e-6 * abs(b.transform.a)))
 
 
-def check_overlap(pre: SceneReader, post: SceneReader) -> None:
-    """Refuse a pair whose footprints do not intersect (after bringing pre into post's CRS)."""
+#: Fewest pixels (of the post grid) a reprojected pair must overlap by, across and along.
+MIN_OVERLAP_PX = 3
+
+
+def check_overlap(pre: SceneReader, post: SceneReader) -> tuple[int, int]:
+    """Refuse a pair whose footprints do not intersect (after bringing pre into post's CRS), or
+    overlap by less than MIN_OVERLAP_PX post pixels; return the overlap (columns, rows)."""
     from rasterio.warp import transform_bounds
 
     def bounds(r: SceneReader):
@@ -50,12 +55,21 @@ def check_overlap(pre: SceneReader, post: SceneReader) -> None:
 
     l, b, r, t = transform_bounds(pre.crs, post.crs, *bounds(pre))
     pw, ps, pe, pn = bounds(post)
+    covers = (f"pre covers {l:.0f},{b:.0f} - {r:.0f},{t:.0f} and post {pw:.0f},{ps:.0f} - {pe:.0f},{pn:.0f} "
+              f"in {post.crs.to_string()}")
     if min(r, pe) <= max(l, pw) or min(t, pn) <= max(b, ps):
         raise InputError(
-            f"The pre scene {pre.path} and the post scene {post.path} do not overlap "
-            f"(pre covers {l:.0f},{b:.0f} - {r:.0f},{t:.0f} and post {pw:.0f},{ps:.0f} - {pe:.0f},{pn:.0f} "
-            f"in {post.crs.to_string()}), so no change can be computed.",
-            "Give two images of the same area.")
+            f"The pre scene {pre.path} and the post scene {post.path} do not overlap ({covers}), so no change "
+            "can be computed.", "Give two images of the same area.")
+    px_w, px_h = post.pixel_size_m
+    cols = int((min(r, pe) - max(l, pw)) // px_w)
+    rows = int((min(t, pn) - max(b, ps)) // px_h)
+    if cols < MIN_OVERLAP_PX or rows < MIN_OVERLAP_PX:
+        area_ha = (min(r, pe) - max(l, pw)) * (min(t, pn) - max(b, ps)) / 1e4
+        raise InputError(
+            f"The pre scene {pre.path} and the post scene {post.path} overlap on only {cols} x {rows} pixels "
+            f"({area_ha:.2f} ha; {covers}): too little to compare.", "Give two images of the same area.")
+    return cols, rows
 
 
 def reproject_scene_to(src_path: Path, target: SceneReader, out_path: Path,

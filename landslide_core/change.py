@@ -36,8 +36,8 @@ from scipy import ndimage
 from .errors import InputError
 from .objects import ObjectRules, measure_objects
 from .postprocess import (DEFAULT_GROW_RATIO, DEFAULT_MIN_AREA_HA, LANDSLIDE, NOT_ASSESSABLE, STABLE,
-                          _labels_at_least, check_grow_ratio, check_threshold, count_components, landslide_mask,
-                          mask_summary, pixel_area_ha, pixel_area_m2, polygons_from_mask)
+                          _labels_at_least, check_grow_ratio, check_threshold, count_components, label_lookup,
+                          landslide_mask, mask_summary, pixel_area_ha, pixel_area_m2, polygons_from_mask)
 
 CHANGE_STABLE = 0
 CHANGE_NEW = 1
@@ -352,7 +352,7 @@ def _new_feature_extras(oc: ObjectChange, slope_deg, elevation_m, transform: Aff
 
     def extra(labels: np.ndarray, k: int) -> dict[str, list]:
         # each polygon is one accepted candidate piece: find which
-        piece = ndimage.maximum(oc.new_labels, labels, index=np.arange(1, k + 1)).astype(int) - 1
+        piece = label_lookup(oc.new_labels, labels, k) - 1
         ev = oc.new_evidence
         table = measure_objects(labels, slope_deg, elevation_m, pixel_m, valley_radius_m)
         out: dict[str, list] = {

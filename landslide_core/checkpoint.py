@@ -2,7 +2,9 @@
 
 ``NAME.safetensors`` holds the weights; ``NAME.json`` holds the :class:`ModelCard`, including
 the SHA-256 of the weights file, checked on every load so a swapped or tampered file is
-refused.
+refused. Cards are checked field by field when read (a malformed card is a ModelError naming
+the field, never another exception) and both files are read only as regular files within a
+size bound (a named pipe or ``/dev/zero`` is refused, not read forever).
 """
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -17,15 +21,22 @@ from typing import Any, Optional, Sequence
 import torch
 from torch import nn
 
-from .bands import BAND_SETS, SCALINGS, missing_bands
-from .errors import ModelError
-from .zoo import ARCHITECTURES, build_model
+from .bands import ALL_BANDS, BAND_SETS, SCALINGS, missing_bands
+from .errors import InputError, ModelError
+from .fileio import atomic_write_text, check_regular_file, read_bytes_bounded, temp_path_for
+from .zoo import ARCHITECTURES, build_model, check_arch_options
 
 CARD_SUFFIX = ".json"
 WEIGHTS_SUFFIX = ".safetensors"
 #: Where the shipped models live, and the default model's name in it.
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 DEFAULT_MODEL_NAME = "default"
+#: Size bounds of the two files of a checkpoint.
+MAX_CARD_BYTES = 2_000_000
+MAX_WEIGHTS_BYTES = 2_000_000_000
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+_TEXT_FIELDS = ("name", "architecture", "band_set", "scaling", "normalisation", "trained_on", "created",
+                "weights_sha256", "weights_dtype", "notes", "run_id")
 
 
 @dataclass
@@ -54,21 +65,62 @@ class ModelCard:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "card") -> "ModelCard":
+        """A card from its JSON object; ModelError (naming the field) for anything malformed."""
+        if not isinstance(data, dict):
+            raise ModelError(f"The model card {source} is not a JSON object.")
         names = {f.name for f in dataclasses.fields(cls)}
         required = ("name", "architecture", "band_set", "bands")
         lacking = [k for k in required if k not in data]
         if lacking:
             raise ModelError(f"The model card {source} lacks {', '.join(lacking)}.",
                              "Re-export the model with `python -m landslide_core` tools.")
-        card = cls(**{k: v for k, v in data.items() if k in names})
-        if card.architecture not in ARCHITECTURES:
-            raise ModelError(f"The model card {source} names an unknown architecture '{card.architecture}'.",
-                             f"Known: {', '.join(ARCHITECTURES)}.")
-        if card.scaling not in SCALINGS:
-            raise ModelError(f"The model card {source} uses an unknown scaling '{card.scaling}'.")
-        if not 0.0 <= float(card.threshold) <= 1.0:
-            raise ModelError(f"The model card {source} has a threshold {card.threshold} outside 0-1.")
+        values = {k: v for k, v in data.items() if k in names}
+        problem = _card_problem(values)
+        if problem:
+            raise ModelError(f"The model card {source} is unusable: {problem}.",
+                             "Fix the card (or re-export the model), or remove it from the models folder.")
+        card = cls(**values)
+        card.threshold = float(card.threshold)
         return card
+
+
+def _card_problem(values: dict[str, Any]) -> Optional[str]:
+    """What is wrong with a card's values (None: usable); no network is built."""
+    from .zoo import json_text
+
+    for key in _TEXT_FIELDS:
+        if key in values and not isinstance(values[key], str):
+            return f"{key} is {json_text(values[key])}, not text"
+    if not values["name"].strip() or len(values["name"]) > 200:
+        return "name is empty or longer than 200 characters"
+    if values["architecture"] not in ARCHITECTURES:
+        return f"it names an unknown architecture '{values['architecture'][:40]}' (known: {', '.join(ARCHITECTURES)})"
+    scaling = values.get("scaling", "l4s")
+    if scaling not in SCALINGS:
+        return f"it uses an unknown scaling '{scaling[:40]}'"
+    bands = values["bands"]
+    if not isinstance(bands, list) or not bands or not all(isinstance(b, str) for b in bands):
+        return f"bands is {json_text(bands)}, not a list of band names"
+    unknown = [b for b in bands if b not in ALL_BANDS]
+    if unknown or len(set(bands)) != len(bands):
+        return f"bands holds unknown or repeated names ({json_text(bands)}); known: {', '.join(ALL_BANDS)}"
+    threshold = values.get("threshold", 0.5)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold) \
+            or not 0.0 <= threshold <= 1.0:
+        return f"threshold is {json_text(threshold)}, not a number from 0 to 1"
+    for key in ("arch_kwargs", "metrics", "training_config"):
+        if key in values and not isinstance(values[key], dict):
+            return f"{key} is {json_text(values[key])}, not a JSON object"
+    sha = values.get("weights_sha256", "")
+    if sha and not _SHA256_RE.fullmatch(sha):
+        return f"weights_sha256 {json_text(sha)} is not a SHA-256 (64 hex digits)"
+    if values.get("weights_dtype", "float32") not in ("float32", "float16"):
+        return f"weights_dtype is {json_text(values['weights_dtype'])}, not float32 or float16"
+    try:
+        check_arch_options(values["architecture"], len(bands), values.get("arch_kwargs", {}), bands)
+    except InputError as exc:
+        return f"arch_kwargs {json_text(values.get('arch_kwargs'))}: {exc}"
+    return None
 
 
 def card_and_weights_paths(path: str | Path) -> tuple[Path, Path]:
@@ -80,6 +132,7 @@ def card_and_weights_paths(path: str | Path) -> tuple[Path, Path]:
 
 
 def sha256_file(path: Path) -> str:
+    check_regular_file(path, "The weights file", MAX_WEIGHTS_BYTES, ModelError)
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -96,9 +149,12 @@ def save_checkpoint(model: nn.Module, card: ModelCard, path: str | Path, half: b
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-    tmp = weights_path.with_name(weights_path.name + ".partial")
-    save_file(state, str(tmp), metadata={"model_card_name": card.name})
-    tmp.replace(weights_path)
+    tmp = temp_path_for(weights_path)
+    try:
+        save_file(state, str(tmp), metadata={"model_card_name": card.name})
+        tmp.replace(weights_path)
+    finally:
+        tmp.unlink(missing_ok=True)
     card.weights_sha256 = sha256_file(weights_path)
     card.weights_dtype = "float16" if half else "float32"
     return write_card(card, card_path)
@@ -107,9 +163,7 @@ def save_checkpoint(model: nn.Module, card: ModelCard, path: str | Path, half: b
 def write_card(card: ModelCard, card_path: str | Path) -> Path:
     """Write a model card as JSON, atomically (temporary file, then rename)."""
     card_path = Path(card_path)
-    tmp_card = card_path.with_name(card_path.name + ".partial")
-    tmp_card.write_text(json.dumps(card.to_dict(), indent=2))
-    tmp_card.replace(card_path)
+    atomic_write_text(card_path, json.dumps(card.to_dict(), indent=2))
     return card_path
 
 
@@ -118,10 +172,11 @@ def read_card(path: str | Path) -> ModelCard:
     if not card_path.exists():
         raise ModelError(f"No model card at {card_path}.",
                          "Give the path of a model's .json card or .safetensors file.")
+    raw = read_bytes_bounded(card_path, "The model card", MAX_CARD_BYTES, ModelError)
     try:
-        data = json.loads(card_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"The model card {card_path} is not readable JSON ({exc}).") from None
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, RecursionError, ValueError) as exc:
+        raise ModelError(f"The model card {card_path} is not readable JSON ({str(exc)[:120]}).") from None
     if not isinstance(data, dict):
         raise ModelError(f"The model card {card_path} is not a JSON object.")
     return ModelCard.from_dict(data, str(card_path))
@@ -137,6 +192,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     if not weights_path.exists():
         raise ModelError(f"The weights file {weights_path} is missing.",
                          "Keep the .safetensors file beside its .json card.")
+    check_regular_file(weights_path, "The weights file", MAX_WEIGHTS_BYTES, ModelError)
     if card.weights_sha256 and sha256_file(weights_path) != card.weights_sha256:
         raise ModelError(
             f"The weights {weights_path} do not match their card (SHA-256 differs): "
@@ -147,7 +203,11 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
         state = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise ModelError(f"{weights_path} is not a valid safetensors file ({exc}).") from None
-    model = build_model(card.architecture, len(card.bands), card.bands, **card.arch_kwargs)
+    try:
+        model = build_model(card.architecture, len(card.bands), card.bands, **card.arch_kwargs)
+    except (InputError, TypeError, ValueError) as exc:
+        raise ModelError(f"The model card {card.name} describes a network that cannot be built "
+                         f"({str(exc).splitlines()[0]}).", "Fix its arch_kwargs, or re-export the model.") from None
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     try:
         model.load_state_dict(state, strict=True)
@@ -203,12 +263,32 @@ def resolve_model_path(model: str | Path) -> Path:
                      + (f" ({', '.join(known)})." if known else "."))
 
 
-def list_models(models_dir: Optional[Path] = None) -> list[ModelCard]:
-    """Cards of every model in ``models_dir`` (default: the project's models/), readable ones only."""
+@dataclass
+class ModelListing:
+    """One card in a models folder: its card when usable, else why not."""
+
+    path: Path
+    card: Optional[ModelCard]
+    problem: str = ""
+
+    @property
+    def usable(self) -> bool:
+        return self.card is not None
+
+
+def scan_models(models_dir: Optional[Path] = None) -> list[ModelListing]:
+    """Every card in ``models_dir`` (default: the project's models/), usable or not, by name."""
     out = []
-    for card_path in sorted((models_dir or MODELS_DIR).glob(f"*{CARD_SUFFIX}")):
+    folder = Path(models_dir or MODELS_DIR)
+    for card_path in sorted(folder.glob(f"*{CARD_SUFFIX}")) if folder.is_dir() else []:
         try:
-            out.append(read_card(card_path))
-        except ModelError:
-            continue
+            out.append(ModelListing(card_path, read_card(card_path)))
+        except ModelError as exc:
+            out.append(ModelListing(card_path, None, str(exc)))
     return out
+
+
+def list_models(models_dir: Optional[Path] = None) -> list[ModelCard]:
+    """Cards of every model in ``models_dir`` (default: the project's models/), usable ones only
+    (:func:`scan_models` also gives the unusable ones with their reasons)."""
+    return [m.card for m in scan_models(models_dir) if m.card is not None]

@@ -3,7 +3,8 @@
 Each command lives in ``landslide_core/commands/<name>.py`` and exposes
 ``register(subparsers)``, which adds its parser and sets ``func(args) -> int``.
 Exit codes: 0 success, 2 bad input, 3 model problem, 4 source problem, 130 cancelled,
-1 an unexpected error (a bug: please report it with the log).
+1 an unexpected error (a bug: please report it with the log). A file system error
+(a path that cannot be read or written) is reported in one line with exit code 2.
 """
 from __future__ import annotations
 
@@ -47,3 +48,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)
         return 130
+    except OSError as exc:  # the file system refused: say what and where, not a traceback
+        logging.getLogger("landslide_core").debug("file system error", exc_info=True)
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"error: {exc.strerror or exc}{where}. Check the paths given and that they can be read and "
+              "written (run with -v for details).", file=sys.stderr)
+        return 2

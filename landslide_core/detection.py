@@ -23,7 +23,6 @@ import rasterio
 from rasterio.crs import CRS
 from rasterio.errors import RasterioError
 from rasterio.transform import Affine
-from scipy import ndimage
 
 from . import exports
 from .alignment import align_pair, check_overlap, grid_of, reproject_scene_to, same_grid  # noqa: F401 (re-exported)
@@ -32,13 +31,19 @@ from .checkpoint import ModelCard, default_model_path, load_checkpoint, resolve_
 from .errors import InputError, ModelError
 from .evidence import EVIDENCE_FILE, read_spectral_pair, read_terrain, write_evidence
 from .objects import MEASURES, ObjectRules
+from .output_folder import StagedOutput
 from .postprocess import (DEFAULT_GROW_RATIO, DEFAULT_MIN_AREA_HA, check_grow_ratio, check_threshold,
-                          landslide_mask, mask_summary, pixel_area_ha, polygons_from_mask)
+                          label_lookup, landslide_mask, mask_summary, pixel_area_ha, polygons_from_mask)
 from .predictor import DEFAULT_OVERLAP_PX, DEFAULT_WINDOW_PX, PredictionInfo, Predictor, PredictorConfig
 from .progress import CancelToken, ProgressFn, check_cancel
 from .scene import SceneReader
 
 STRIP_ROWS = 256
+#: The files detect_scene writes, and detect_pair (checked against the inputs before any work).
+SCENE_OUTPUTS = ("probability.tif", "mask.tif", "landslides.geojson", "landslides.csv", "rejected.geojson",
+                 "summary.json")
+PAIR_OUTPUTS = tuple(f"{d}/{n}" for d in ("pre", "post") for n in SCENE_OUTPUTS) + (
+    "change.tif", "change.geojson", EVIDENCE_FILE, "summary.json")
 #: GDAL's block cache during detection (its default, 5% of RAM, would dominate the memory
 #: use on big scenes; a strip of blocks is all that windowed reading re-uses).
 GDAL_CACHE_MB = 128
@@ -135,7 +140,7 @@ def _model_summary(card: ModelCard, path: Path) -> dict[str, Any]:
 def _detect_one(scene_path: Path, out_dir: Path, predictor: Predictor, card: ModelCard, model_path: Path,
                 threshold: float, options: DetectionOptions, progress: Optional[ProgressFn],
                 cancel: Optional[CancelToken], stage: str, label: str,
-                shown_path: Optional[Path] = None) -> _SceneResult:
+                shown_path: Optional[Path] = None, where: str = "") -> _SceneResult:
     t0 = time.perf_counter()
     what = f"{label} scene {shown_path or scene_path}" if label else f"scene {shown_path or scene_path}"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -151,7 +156,7 @@ def _detect_one(scene_path: Path, out_dir: Path, predictor: Predictor, card: Mod
                              "Check that the file is a complete GeoTIFF.") from None
         if info.valid_px == 0:
             raise InputError(
-                f"The {what} has no valid pixel: every pixel is nodata, masked as "
+                f"The {what} has no valid pixel{where}: every pixel there is nodata, masked as "
                 "cloud/shadow, or NaN/infinite.", "Choose a scene with clear pixels over the area.")
         t_pred = time.perf_counter()
         with rasterio.open(raw_prob) as ds:
@@ -214,7 +219,7 @@ def _rejection_of(ruled):
     from .objects import REJECT_REASONS
 
     def extra(labels: np.ndarray, k: int) -> dict[str, list]:
-        obj = np.asarray(ndimage.maximum(ruled.table.labels, labels, index=np.arange(1, k + 1)), int) - 1
+        obj = label_lookup(ruled.table.labels, labels, k) - 1
         rule = [ruled.verdicts[j] for j in obj]
         out: dict[str, list] = {"rejected_by": rule, "reason": [REJECT_REASONS.get(r, r) for r in rule]}
         for name in MEASURES:
@@ -254,11 +259,12 @@ def detect_scene(scene_path: str | Path, out_dir: str | Path, model_path: Option
     with SceneReader(scene_path):
         pass  # refuse unreadable files, wrong bands and CRS before loading the model
     options, card, path, threshold, predictor = _prepare(model_path, options, loaded)
-    make_out_dir(out_dir)
-    with _gdal_env():
-        res = _detect_one(scene_path, out_dir, predictor, card, path, threshold, options, progress, cancel,
+    # Written into a working folder inside out_dir and moved into place at the end: the input
+    # is never overwritten, a failure or a signal leaves out_dir as it was.
+    with StagedOutput(out_dir, [scene_path], SCENE_OUTPUTS) as stage, _gdal_env():
+        res = _detect_one(scene_path, stage.folder, predictor, card, path, threshold, options, progress, cancel,
                           "detect", "")
-    return res.summary
+    return {**stage.repoint(res.summary), "replaced": stage.replaced}
 
 
 # -- pairs -------------------------------------------------------------------------------------
@@ -277,15 +283,27 @@ def detect_pair(pre_path: str | Path, post_path: str | Path, out_dir: str | Path
 def _detect_pair(pre_path, post_path, out_dir, model_path, options, progress, cancel, loaded) -> dict[str, Any]:
     t0 = time.perf_counter()
     pre_path, post_path, out_dir = Path(pre_path), Path(post_path), Path(out_dir)
+    overlap = None
     with SceneReader(pre_path) as pre, SceneReader(post_path) as post:
         if not same_grid(pre, post):
-            check_overlap(pre, post)
+            overlap = check_overlap(pre, post)
     options, card, path, threshold, predictor = _prepare(model_path, options, loaded)
-    make_out_dir(out_dir)
+    # Written into a working folder inside out_dir and moved into place at the end: the inputs
+    # are never overwritten, a failure or a signal leaves out_dir as it was.
+    with StagedOutput(out_dir, [pre_path, post_path], PAIR_OUTPUTS) as stage:
+        summary = _detect_pair_into(stage.folder, pre_path, post_path, options, card, path, threshold, predictor,
+                                    progress, cancel, t0, overlap)
+    return {**stage.repoint(summary), "replaced": stage.replaced}
+
+
+def _detect_pair_into(out_dir: Path, pre_path: Path, post_path: Path, options, card, path, threshold, predictor,
+                      progress, cancel, t0, overlap) -> dict[str, Any]:
     aligned = align_pair(pre_path, post_path, out_dir, cancel, coregister=options.coregister)
+    where = (f" where it overlaps the post scene ({overlap[0]} x {overlap[1]} pixels of the post grid)"
+             if overlap else "")
     try:
         pre_res = _detect_one(aligned.pre_path, out_dir / "pre", predictor, card, path, threshold, options,
-                              progress, cancel, "detect pre", "pre", shown_path=pre_path)
+                              progress, cancel, "detect pre", "pre", shown_path=pre_path, where=where)
         post_res = _detect_one(post_path, out_dir / "post", predictor, card, path, threshold, options, progress,
                                cancel, "detect post", "post")
         check_cancel(cancel)

@@ -10,7 +10,9 @@ EPSG:4326 with a top-level ``metadata`` member holding the same; CSV has one row
 from __future__ import annotations
 
 import csv
+import io
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Optional
@@ -20,6 +22,7 @@ import rasterio
 from rasterio.crs import CRS
 from rasterio.transform import Affine
 
+from .fileio import atomic_write_text, temp_path_for
 from .postprocess import feature_columns
 
 MODEL_CARD_TAG = "MODEL_CARD"
@@ -70,12 +73,13 @@ def cog_from_geotiff(src_path: str | Path, dst_path: str | Path, kind: str,
         profile["predictor"] = 3
     tags = metadata_tags(model_card, provenance)
     tags["DESCRIPTION"] = description
-    partial = dst_path.with_name(dst_path.name + ".partial")
+    # A temporary name of this call's own: simultaneous writers of one file never share it.
+    partial = temp_path_for(dst_path)
     try:
         with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
             cog_translate(str(src_path), str(partial), profile, nodata=nodata, dtype=dtype,
                           overview_resampling=resampling, additional_cog_metadata=tags, quiet=True)
-        partial.replace(dst_path)
+        os.replace(partial, dst_path)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
@@ -109,18 +113,24 @@ def write_geojson(features: list[dict[str, Any]], path: str | Path, model_card: 
     if extra:
         metadata.update(extra)
     doc = {"type": "FeatureCollection", "metadata": metadata, "features": features}
-    path.write_text(json.dumps(doc, default=str))
-    return path
+    return atomic_write_text(path, json.dumps(doc, default=str))
 
 
-def write_csv(features: Iterable[dict[str, Any]], path: str | Path) -> Path:
-    """One row per polygon with its properties (no geometry; centroid lon/lat included)."""
-    path = Path(path)
+def csv_text(features: Iterable[dict[str, Any]], comment_lines: Iterable[str] = ()) -> str:
+    """The CSV table (one row per polygon), after optional ``# ...`` comment lines."""
     features = list(features)
     columns = feature_columns(features)
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        for f in features:
-            writer.writerow({k: ("" if f["properties"].get(k) is None else f["properties"][k]) for k in columns})
-    return path
+    buf = io.StringIO(newline="")
+    for line in comment_lines:
+        buf.write(f"# {line}\n")
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    for f in features:
+        writer.writerow({k: ("" if f["properties"].get(k) is None else f["properties"][k]) for k in columns})
+    return buf.getvalue()
+
+
+def write_csv(features: Iterable[dict[str, Any]], path: str | Path, comment_lines: Iterable[str] = ()) -> Path:
+    """One row per polygon with its properties (no geometry; centroid lon/lat included),
+    written atomically; ``comment_lines`` go first as ``# ...`` lines."""
+    return atomic_write_text(path, csv_text(features, comment_lines))

@@ -115,6 +115,16 @@ def hysteresis_mask(prob: np.ndarray, threshold: float, grow_ratio: float = DEFA
     return mask
 
 
+def label_lookup(source_labels: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """For labels 1..k of ``labels``, the label of ``source_labels`` they lie in (index i for
+    label i + 1); each component of ``labels`` must lie inside one component of the source."""
+    flat = np.asarray(labels).ravel()
+    sel = np.flatnonzero(flat)
+    out = np.zeros(k + 1, np.int64)
+    out[flat[sel]] = np.asarray(source_labels).ravel()[sel]
+    return out[1:]
+
+
 def label_components(binary: np.ndarray) -> tuple[np.ndarray, int]:
     """4-connected components of a boolean array: (labels int32, count)."""
     from scipy import ndimage

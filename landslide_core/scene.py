@@ -9,11 +9,18 @@ non-finite value also marks a pixel as not valid. A file without band descriptio
 
 Provenance (scene ids, dates, cloud %) travels in the ``LANDSLIDE_PROVENANCE`` tag as JSON.
 Reading is by windows, so memory is bounded by the window, not by the scene.
+
+A scene is opened only as a regular file (a named pipe or a device is refused, never waited
+on); a header that is damaged or claims absurd sizes (dimensions, band count, blocks larger
+than can be read piecewise, a pixel size that is not a positive finite number) is an
+:class:`InputError`, as is a window whose data cannot be decoded: no other exception, and
+memory bounded by the window read.
 """
 from __future__ import annotations
 
 import json
 import math
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,15 +29,24 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import rasterio
 from rasterio.crs import CRS
-from rasterio.errors import RasterioIOError
+from rasterio._err import CPLE_BaseError
+from rasterio.errors import RasterioError
 from rasterio.transform import Affine
 from rasterio.windows import Window
 
 from .bands import ALL_BANDS, ELEVATION, SLOPE, SPECTRAL_BANDS, VALID, slope_horn_deg
 from .errors import InputError
+from .fileio import check_regular_file
 
 PROVENANCE_TAG = "LANDSLIDE_PROVENANCE"
 CONTRACT_WITHOUT_SLOPE: tuple[str, ...] = SPECTRAL_BANDS + (ELEVATION,)
+#: Bounds on what a scene header may claim.
+MAX_SCENE_BYTES = 200 * 10**9
+MAX_SCENE_SIDE_PX = 1_000_000
+MAX_SCENE_BANDS = 64
+MAX_BLOCK_PX = 1 << 26
+#: Errors GDAL/rasterio raise on damaged files; each becomes an InputError here.
+READ_ERRORS = (RasterioError, CPLE_BaseError, OSError, ValueError, OverflowError, MemoryError)
 
 
 @dataclass
@@ -87,30 +103,52 @@ class SceneReader:
 
     def __init__(self, path: str | Path):
         self.path = str(path)
+        if not os.path.lexists(self.path):
+            raise InputError(f"Cannot open {self.path}: the file does not exist.", "Check the path.")
+        check_regular_file(self.path, "The scene", MAX_SCENE_BYTES)
         try:
             self._ds = rasterio.open(self.path)
-        except (RasterioIOError, OSError) as exc:
-            raise InputError(f"Cannot open {self.path} as a GeoTIFF: {exc}.",
+        except READ_ERRORS as exc:
+            raise InputError(f"Cannot open {self.path} as a GeoTIFF: {_short(exc)}.",
                              "Check the path and that the file is a complete GeoTIFF.") from None
         try:
             self._setup()
-        except Exception:
+        except InputError:
             self._ds.close()
             raise
+        except (READ_ERRORS + (KeyError, TypeError, IndexError, ZeroDivisionError)) as exc:
+            self._ds.close()
+            raise InputError(f"The header of {self.path} is damaged ({_short(exc)}).",
+                             "Write the scene again, or give a complete GeoTIFF.") from None
 
     def _setup(self) -> None:
         ds = self._ds
+        if not (1 <= ds.width <= MAX_SCENE_SIDE_PX and 1 <= ds.height <= MAX_SCENE_SIDE_PX):
+            raise InputError(f"{self.path} claims {ds.width} x {ds.height} pixels, outside 1..{MAX_SCENE_SIDE_PX:,} "
+                             "per side.", "Check that the file is an intact scene GeoTIFF.")
+        if not 1 <= ds.count <= MAX_SCENE_BANDS:
+            raise InputError(f"{self.path} has {ds.count} bands; a scene has 13 to {MAX_SCENE_BANDS}.",
+                             "Check that the file is an intact scene GeoTIFF.")
+        for bh, bw in set(ds.block_shapes):
+            if bh * bw > MAX_BLOCK_PX:
+                raise InputError(f"{self.path} is stored in blocks of {bw} x {bh} pixels, too large to read "
+                                 "piece by piece.", "Rewrite it tiled, e.g. gdal_translate -co TILED=YES.")
         self.crs = check_projected_crs(ds.crs, self.path)
         self.transform: Affine = ds.transform
+        px_w, px_h = pixel_size_m(self.transform)
+        if not (math.isfinite(px_w) and math.isfinite(px_h) and px_w > 0 and px_h > 0):
+            raise InputError(f"{self.path} has a pixel size of {px_w} x {px_h} m.",
+                             "Write it with a valid geotransform (e.g. 10 m pixels).")
         self.width, self.height = ds.width, ds.height
         self.nodata = ds.nodata
         self.band_index = self._resolve_bands(ds)
         self.slope_given = SLOPE in self.band_index
         tags = ds.tags()
         try:
-            self.provenance: dict[str, Any] = json.loads(tags.get(PROVENANCE_TAG, "{}"))
-        except json.JSONDecodeError:
-            self.provenance = {}
+            provenance = json.loads(tags.get(PROVENANCE_TAG, "{}"))
+        except (ValueError, RecursionError):
+            provenance = {}
+        self.provenance: dict[str, Any] = provenance if isinstance(provenance, dict) else {}
 
     def _resolve_bands(self, ds) -> dict[str, int]:
         descriptions = [d.strip() if d else "" for d in ds.descriptions]
@@ -158,14 +196,23 @@ class SceneReader:
             if name == SLOPE:
                 stack[k] = self.read_slope_deg(window)
                 continue
-            band = self._ds.read(self.band_index[name], window=window, out_dtype=np.float32)
+            band = self._read(self.band_index[name], window)
             if self.nodata is not None and not (isinstance(self.nodata, float) and math.isnan(self.nodata)):
                 invalid |= band == np.float32(self.nodata)
             stack[k] = band
         invalid |= ~np.isfinite(stack).all(axis=0)
         if VALID in self.band_index:
-            invalid |= self._ds.read(self.band_index[VALID], window=window) == 0
+            invalid |= self._read(self.band_index[VALID], window) == 0
         return stack, ~invalid
+
+    def _read(self, index: int, window: Window) -> np.ndarray:
+        """One band of a window as float32; a damaged file is an InputError."""
+        try:
+            return self._ds.read(index, window=window, out_dtype=np.float32)
+        except READ_ERRORS as exc:
+            raise InputError(f"Cannot read {self.path} (band {index}, rows {int(window.row_off)}.."
+                             f"{int(window.row_off + window.height)}): {_short(exc)}.",
+                             "The file is damaged or incomplete: write it again.") from None
 
     def read_bands(self, names: Sequence[str], window: Optional[Window] = None,
                    mask_invalid: bool = True) -> np.ndarray:
@@ -181,13 +228,13 @@ class SceneReader:
             if name == SLOPE:
                 out[k] = self.read_slope_deg(window)
                 continue
-            out[k] = self._ds.read(self.band_index[name], window=window, out_dtype=np.float32)
+            out[k] = self._read(self.band_index[name], window)
             if self.nodata is not None and not (isinstance(self.nodata, float) and math.isnan(self.nodata)):
                 invalid |= out[k] == np.float32(self.nodata)
         if mask_invalid:
             invalid |= ~np.isfinite(out).all(axis=0)
             if VALID in self.band_index:
-                invalid |= self._ds.read(self.band_index[VALID], window=window) == 0
+                invalid |= self._read(self.band_index[VALID], window) == 0
         out[:, invalid] = np.nan
         return out
 
@@ -197,15 +244,14 @@ class SceneReader:
             window = Window(0, 0, self.width, self.height)
         window = window.round_offsets().round_lengths()
         if self.slope_given:
-            return self._ds.read(self.band_index[SLOPE], window=window, out_dtype=np.float32)
+            return self._read(self.band_index[SLOPE], window)
         return self._computed_slope(int(window.col_off), int(window.row_off), int(window.width), int(window.height))
 
     def _computed_slope(self, col: int, row: int, w: int, h: int) -> np.ndarray:
         """Slope for a window, computed with a 1-pixel halo so tiles match the whole scene."""
         c0, r0 = max(col - 1, 0), max(row - 1, 0)
         c1, r1 = min(col + w + 1, self.width), min(row + h + 1, self.height)
-        dem = self._ds.read(self.band_index[ELEVATION], window=Window(c0, r0, c1 - c0, r1 - r0),
-                            out_dtype=np.float32)
+        dem = self._read(self.band_index[ELEVATION], Window(c0, r0, c1 - c0, r1 - r0))
         if self.nodata is not None and not math.isnan(float(self.nodata)):
             dem[dem == np.float32(self.nodata)] = np.nan
         px_w, px_h = self.pixel_size_m
@@ -224,6 +270,11 @@ class SceneReader:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text if len(text) <= 300 else text[:300] + "..."
 
 
 def read_scene(path: str | Path) -> RawScene:

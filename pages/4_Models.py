@@ -6,8 +6,7 @@ import streamlit as st
 
 from dashboard import state, ui
 from dashboard.errors import show_error
-from landslide_core.checkpoint import DEFAULT_MODEL_NAME, read_card
-from landslide_core.errors import UserError
+from landslide_core.checkpoint import DEFAULT_MODEL_NAME
 
 ui.page_setup("Models")
 
@@ -17,13 +16,8 @@ st.caption(f"Models in `{folder}` (set LANDSLIDE_MODELS_DIR to change it). Each 
            "its .json card. Train and promote new ones on the Training page.")
 
 entries = ui.list_model_entries(folder)
-known = {e.path for e in entries}
-for card_path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-    if card_path not in known:
-        try:
-            read_card(card_path)
-        except UserError as exc:
-            show_error(exc)
+for card_path, problem in ui.unusable_models(folder):
+    st.error(f"Unusable model {card_path.name}: {problem}", icon=":material/error:")
 
 if not entries:
     st.info(f"No model in {folder} yet. Train one on the Training page and promote it.")

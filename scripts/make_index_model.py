@@ -17,7 +17,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
 
 from landslide_core import checkpoint  # noqa: E402
 from landslide_core.bands import ALL_BANDS  # noqa: E402
@@ -48,10 +47,13 @@ def main() -> int:
         notes=NOTES)
     out = checkpoint.save_checkpoint(model, card, Path(args.models_dir) / "index")
     if not args.no_scores:
-        from default_model_scores import measure
+        from landslide_core.event_scoring import generated_scores
 
-        card.metrics = measure(out, args.test_patches, args.event_size)
+        with tempfile.TemporaryDirectory() as tmp:
+            card.metrics = generated_scores(out, tmp, args.test_patches, args.event_size)
         checkpoint.write_card(card, out)
+        for name, m in card.metrics.items():
+            print(name, {k: v for k, v in m.items() if k != "data"}, flush=True)
     print(f"wrote {out}")
     return 0
 

@@ -20,8 +20,10 @@ GRID = grid_centered(-75.4, -11.3, 160, 160)
 
 @pytest.fixture(scope="module")
 def clear_event():
+    """No clouds, light haze and no misregistration: truth and both dates on one frame."""
     return generate_event(GRID, seed=7, clouds=False, n_new_landslides=25,
-                          options=WorldOptions(old_scars_per_km2=(3.0, 3.0)))
+                          options=WorldOptions(old_scars_per_km2=(3.0, 3.0), misregistration_px=0.0,
+                                               haze_aod=(0.0, 0.1)))
 
 
 def _ndvi(data):
@@ -57,8 +59,11 @@ def test_scene_contract_and_value_ranges(clear_event):
     elev = ev.pre.band("elevation")
     assert np.array_equal(elev, ev.post.band("elevation"))
     assert 100 <= elev.min() and elev.max() <= 4800
+    # the delivered DEM is the true terrain degraded as a real elevation model: close, not equal
+    assert not np.array_equal(elev, ev.terrain.elevation_m)
+    assert np.median(np.abs(elev - ev.terrain.elevation_m)) < 10
     slope = slope_horn_deg(elev, 10.0, 10.0)
-    assert np.allclose(slope, ev.terrain.slope_deg)
+    assert abs(np.median(slope) - np.median(ev.terrain.slope_deg)) < 4
     assert 15 < np.median(slope) < 40 and slope.max() < 75 and np.percentile(slope, 95) > 30
 
 
@@ -88,7 +93,7 @@ def test_new_landslides_only_on_fresh_ground_from_steep_sources(clear_event):
     for k in range(1, 16):
         px = slides.label == k
         if px.sum() > 5:
-            assert elev[px].min() < elev[slides.source_rows[k - 1], slides.source_cols[k - 1]] - 5
+            assert elev[px].min() < elev[slides.source_rows[k - 1], slides.source_cols[k - 1]] - 2
 
 
 def test_no_steep_ground_gives_no_landslides(clear_event):
@@ -120,13 +125,13 @@ def test_dates_differ_in_season_and_sun_not_only_in_landslides(clear_event):
 
 
 def test_clouds_are_bright_and_marked_invalid():
-    opts = WorldOptions(cloud_cover=(0.3, 0.3))
+    opts = WorldOptions(cloud_cover=(0.3, 0.3), clear_sky_chance=0.0, haze_aod=(0.0, 0.05))
     ev = generate_event(GRID, seed=11, options=opts)
     for scene in (ev.pre, ev.post):
         invalid = ~scene.valid
         assert 0.2 < invalid.mean() < 0.8
         assert 5 < scene.provenance["cloud_percent"] < 80
-        cloudy = scene.band("B2") > 3000
+        cloudy = scene.band("B2") > 5000  # white fresh scars reach 3000-4500; thick clouds more
         assert cloudy.any() and not (cloudy & scene.valid).any()
     assert np.median(ev.post.band("B2")[ev.post.valid]) < 1200
 

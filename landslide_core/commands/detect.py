@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 from typing import Optional
 
-from ..errors import InputError
+from ..errors import Cancelled, InputError
 from ..predictor import DEFAULT_OVERLAP_PX, DEFAULT_WINDOW_PX
 
 
@@ -175,15 +177,35 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("Change detection needs both --pre and --post.", "Give both scene GeoTIFFs.")
     options = options_from_args(args)
     bars = _Bars()
-    try:
-        if single:
-            summary = detect_scene(args.image, args.out, args.model, options, progress=bars)
-        else:
-            summary = detect_pair(args.pre, args.post, args.out, args.model, options, progress=bars)
-    finally:
-        bars.close()
+    with _terminate_as_cancel():
+        try:
+            if single:
+                summary = detect_scene(args.image, args.out, args.model, options, progress=bars)
+            else:
+                summary = detect_pair(args.pre, args.post, args.out, args.model, options, progress=bars)
+        finally:
+            bars.close()
     _print_summary(summary, args.out)
     return 0
+
+
+@contextlib.contextmanager
+def _terminate_as_cancel():
+    """SIGTERM (a kill, a job scheduler's stop) cancels like Ctrl-C: the exception unwinds
+    through the clean-up, so no working file is left and --out stays as it was."""
+    def on_term(signum, frame):  # noqa: ARG001 - the signal handler signature
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not interrupt the clean-up
+        raise Cancelled("Stopped by a termination signal (SIGTERM); the output folder was left as it was.")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, on_term)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _print_summary(summary: dict, out: Optional[str]) -> None:
@@ -204,4 +226,7 @@ def _print_summary(summary: dict, out: Optional[str]) -> None:
             print(f"note: the dates were co-registered (shift {shift['rows_px']:+.2f}, {shift['cols_px']:+.2f} px)")
         for warning in summary.get("warnings") or []:
             print(f"warning: {warning}")
+    replaced = summary.get("replaced") or []
+    if replaced:
+        print(f"replaced {len(replaced)} existing file(s) in {out}: {', '.join(replaced)}")
     print(f"outputs in {out}")

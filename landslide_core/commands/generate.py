@@ -11,6 +11,7 @@ import sys
 import time
 
 from ..errors import InputError
+from ..fileio import ensure_writable_folder
 
 DEFAULT_LON, DEFAULT_LAT = -75.4, -11.3
 
@@ -61,6 +62,7 @@ def cmd_event(args) -> int:
                          "Give a longitude in -180..180 and a latitude in -80..84.")
     if args.seed < 0:
         raise InputError(f"The seed must be >= 0, got {args.seed}.")
+    ensure_writable_folder(args.out)
     t0 = time.perf_counter()
     event = generate_event(grid_centered(lon, lat, args.size, args.size), seed=args.seed, pre_date=args.pre,
                            post_date=args.post, clouds=args.clouds, n_new_landslides=args.landslides)
@@ -81,6 +83,7 @@ def cmd_l4s(args) -> int:
 
     if args.seed < 0:
         raise InputError(f"The seed must be >= 0, got {args.seed}.")
+    ensure_writable_folder(args.out)
 
     def progress(done: int, total: int, stage: str) -> None:
         print(f"\r{stage}: {done}/{total}", end="", file=sys.stderr, flush=True)

@@ -6,6 +6,7 @@ lists the scenes of both windows (date, id, cloud %, AOI coverage).
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 from pathlib import Path
 
@@ -55,13 +56,17 @@ def run_readiness(args) -> int:
 
 
 def run_scenes(args) -> int:
+    from landslide_core.fileio import read_bytes_bounded
     from landslide_core.sources import AnalysisRequest, DateWindow, get_source, parse_aoi
+    from landslide_core.sources.aoi import MAX_AOI_TEXT_CHARS, aoi_warnings
 
     path = Path(args.aoi)
-    aoi = parse_aoi(path.read_bytes(), filename=path.name)
+    aoi = parse_aoi(read_bytes_bounded(path, "The area file (--aoi)", MAX_AOI_TEXT_CHARS), filename=path.name)
     request = AnalysisRequest(aoi, DateWindow.parse(*args.pre, label="'before' window"),
                               DateWindow.parse(*args.post, label="'after' window"), args.cloud)
     request.validate()
+    for warning in aoi_warnings(aoi):
+        print(f"warning: {warning}", file=sys.stderr)
     source = get_source(args.source)
     out = {}
     for role, window in (("pre", request.pre), ("post", request.post)):

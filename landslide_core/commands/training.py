@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
+from ..fileio import ensure_writable_file
 from ..progress import CancelToken
 
 
@@ -144,6 +145,8 @@ def cmd_evaluate(args) -> int:
 
     from ..training.promote import resolve_model
 
+    if args.out:  # checked now, not after the evaluation
+        ensure_writable_file(args.out)
     result = evaluate(resolve_model(args.model), args.data, args.batch_size, str(resolve_device(args.device)),
                       args.on_bad)
     print(format_table([result]))

@@ -4,9 +4,12 @@ Bands are found by their band descriptions (``B1``..``B12`` or ``B01``..``B12``;
 ignored; ``elevation``/``DEM``/``DSM``/``height``; optional ``valid``) or by an explicit
 ``band_map`` ``{contract_name: band_index}`` (1-based, as in GDAL). Elevation comes from the
 DEM file when given, else from the image file. Everything is reprojected to one grid: the
-'after' file's grid (a geographic file goes to its UTM zone at 10 m) or, with
-``grid_from="request"``, the request's grid. A file lacking bands the model needs is refused
-with the missing band names.
+'after' file's grid (a geographic file goes to its UTM zone at 10 m, a file with pixels finer
+than 10 m to a 10 m grid in its own CRS) or, with ``grid_from="request"``, the request's grid.
+The grid is bounded (``max_area_km2``) and the scene is reprojected and written strip by
+strip, so memory is bounded by a strip of the analysis grid, not by the files (a tiny sparse
+file can describe a huge raster). A file lacking bands the model needs is refused with the
+missing band names.
 """
 from __future__ import annotations
 
@@ -20,9 +23,10 @@ import numpy as np
 
 from ..bands import ELEVATION, SPECTRAL_BANDS, VALID
 from ..errors import InputError
-from ..grid import Grid, grid_for_bounds_lonlat
+from ..fileio import check_regular_file
+from ..grid import DEFAULT_PIXEL_SIZE_M, Grid, grid_for_bounds_lonlat
 from ..progress import CancelToken, ProgressFn, check_cancel
-from ..scene import PROVENANCE_TAG, RawScene, SceneReader
+from ..scene import PROVENANCE_TAG, RawScene, SceneReader, scene_profile
 from .base import FetchedScene, Readiness, SceneListing
 from .cache import SceneCache, scene_key
 from .request import AnalysisRequest, DateWindow
@@ -31,6 +35,12 @@ NEEDED = SPECTRAL_BANDS + (ELEVATION,)
 _ELEVATION_NAMES = {"elevation", "elev", "dem", "dsm", "height", "altitude", "z"}
 _VALID_NAMES = {"valid", "clear"}
 _DATE_RE = re.compile(r"(20\d{2}|19\d{2})-?(\d{2})-?(\d{2})")
+#: Rows of the analysis grid reprojected and written at a time, and GDAL's block cache meanwhile.
+STRIP_ROWS = 256
+GDAL_CACHE_MB = 64
+WARP_MEM_MB = 32
+#: A file whose pixels are finer than this (metres) is resampled to the 10 m analysis grid.
+FINEST_PIXEL_M = 9.5
 
 
 def contract_name(description: str) -> Optional[str]:
@@ -74,8 +84,7 @@ def _open(path: Path):
     import rasterio
     from rasterio.errors import RasterioIOError
 
-    if not path.is_file():
-        raise InputError(f"The file {path} does not exist.", "Check the path.")
+    check_regular_file(path, "The file")
     try:
         return rasterio.open(path)
     except (RasterioIOError, OSError) as exc:
@@ -84,28 +93,46 @@ def _open(path: Path):
 
 
 def file_grid(path: Path) -> Grid:
-    """A file's own grid if it is projected in metres, else its UTM zone at 10 m."""
+    """A file's own grid if it is projected in metres with pixels of 10 m or more; a 10 m grid
+    in its CRS if its pixels are finer; else (geographic) its UTM zone at 10 m."""
     with _open(path) as ds:
         if ds.crs is None:
             raise InputError(f"{path} has no coordinate reference system.",
                              "Write it with a CRS (e.g. its UTM zone).")
         if ds.crs.is_projected and (ds.crs.linear_units or "").lower() in ("metre", "meter", "m"):
+            t = ds.transform
+            if t.b == 0 and t.d == 0 and min(abs(t.a), abs(t.e)) < FINEST_PIXEL_M:
+                return _ten_metre_grid(ds.crs, ds.bounds)
             return Grid(ds.crs, ds.transform, ds.width, ds.height)
         from rasterio.warp import transform_bounds
 
         return grid_for_bounds_lonlat(*transform_bounds(ds.crs, "EPSG:4326", *ds.bounds))
 
 
-def _reproject(ds, index: int, grid: Grid, resampling) -> np.ndarray:
+def _ten_metre_grid(crs, bounds, pixel_size_m: float = DEFAULT_PIXEL_SIZE_M) -> Grid:
+    import math
+
+    from rasterio.transform import from_origin
+
+    left, bottom, right, top = bounds
+    left = math.floor(left / pixel_size_m) * pixel_size_m
+    top = math.ceil(top / pixel_size_m) * pixel_size_m
+    width = max(int(math.ceil((right - left) / pixel_size_m)), 1)
+    height = max(int(math.ceil((top - bottom) / pixel_size_m)), 1)
+    return Grid(crs, from_origin(left, top, pixel_size_m, pixel_size_m), width, height)
+
+
+def _warp_strip(ds, index: int, grid: Grid, y0: int, rows: int, resampling) -> np.ndarray:
+    """Rows ``y0..y0+rows`` of band ``index`` of ``ds`` on ``grid`` (float32, NaN outside the file
+    and at its nodata). GDAL reads only the source windows those rows need, in chunks within
+    its warp memory limit (a WarpedVRT read of a strip was seen to take 1 GB on a sparse file)."""
+    from rasterio import band
+    from rasterio.transform import Affine
     from rasterio.warp import reproject
 
-    src = ds.read(index, out_dtype=np.float32)
-    nodata = ds.nodata
-    if nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
-        src[src == np.float32(nodata)] = np.nan
-    dst = np.full((grid.height, grid.width), np.nan, dtype=np.float32)
-    reproject(src, dst, src_transform=ds.transform, src_crs=ds.crs, src_nodata=np.nan,
-              dst_transform=grid.transform, dst_crs=grid.crs, dst_nodata=np.nan, resampling=resampling)
+    dst = np.full((rows, grid.width), np.nan, np.float32)
+    reproject(band(ds, index), dst, src_nodata=ds.nodata, dst_transform=grid.transform * Affine.translation(0, y0),
+              dst_crs=grid.crs, dst_nodata=np.nan, resampling=resampling, warp_mem_limit=WARP_MEM_MB)
     return dst
 
 
@@ -222,43 +249,91 @@ class LocalFilesSource:
         request.validate(max_area_km2=self.max_area_km2)
         path = self._path_for(request, window)
         bands = self.file_bands(path)
+        grid = self.target_grid(request)
+        self.check_grid(grid, path)
 
-        def make_scene() -> RawScene:
-            scene = self.read_on_grid(path, bands, self.target_grid(request), progress, cancel)
-            scene.provenance.update({"window": window.to_json(), "role": request.window_name(window)})
-            return scene
+        def write(tmp_path: Path) -> None:
+            extra = {"window": window.to_json(), "role": request.window_name(window)}
+            self.write_on_grid(path, bands, grid, tmp_path, extra, progress, cancel)
 
-        return self.cache.fetch_scene(self.cache_key(request, window), make_scene)
+        return self.cache.fetch_file(self.cache_key(request, window), write, cancel=cancel)
+
+    def check_grid(self, grid: Grid, path: Path) -> None:
+        """Refuse an analysis grid over ``max_area_km2`` (what fetching it would cost)."""
+        if grid.area_km2 > self.max_area_km2:
+            raise InputError(
+                f"{path.name} makes an analysis grid of {grid.width:,} x {grid.height:,} pixels "
+                f"({grid.area_km2:,.0f} km2 at {grid.pixel_size_m:g} m), larger than the limit of "
+                f"{self.max_area_km2:,.0f} km2.",
+                "Crop the files to the area you need (e.g. gdal_translate -projwin), or analyse the "
+                "request's area only (grid_from='request').")
+
+    def _provenance(self, path: Path, tags: dict, grid: Grid) -> dict:
+        date = file_date(path, tags)
+        return {"source": self.name, "source_version": self.version, "file": str(path),
+                "dem_file": str(self.dem_path) if self.dem_path else None,
+                "dates": [date.isoformat()] if date else [], "grid": grid.key(),
+                "scenes": [{"id": path.name, "date": date.isoformat() if date else None}]}
+
+    def write_on_grid(self, path: Path, bands: dict[str, int], grid: Grid, out_path: Path,
+                      extra_provenance: Optional[dict] = None, progress: Optional[ProgressFn] = None,
+                      cancel: Optional[CancelToken] = None) -> Path:
+        """Reproject the file (and DEM) onto ``grid`` and write a scene GeoTIFF (B1..B12,
+        elevation, valid) strip by strip: memory is a strip of the grid, whatever the files."""
+        import contextlib
+
+        import rasterio
+        from rasterio.enums import Resampling
+        from rasterio.windows import Window
+
+        from ..bands import SPECTRAL_BANDS as spectral
+
+        names = spectral + (ELEVATION,)
+        n_strips = -(-grid.height // STRIP_ROWS)
+        profile = scene_profile(grid.width, grid.height, len(names) + 1, grid.transform, grid.crs)
+        with contextlib.ExitStack() as stack:
+            # GDAL's block cache (5% of RAM by default) would keep every decoded block of a big file.
+            stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024))
+            ds = stack.enter_context(_open(path))
+            tags = ds.tags()
+            if self.dem_path:
+                dem = stack.enter_context(_open(self.dem_path))
+                dem_index = resolve_bands(self.dem_path, list(dem.descriptions), dem.count).get(ELEVATION, 1)
+            else:
+                dem, dem_index = ds, bands[ELEVATION]
+            dst = stack.enter_context(rasterio.open(out_path, "w", **profile))
+            for k in range(n_strips):
+                check_cancel(cancel)
+                y0 = k * STRIP_ROWS
+                rows = min(STRIP_ROWS, grid.height - y0)
+                win = Window(0, y0, grid.width, rows)
+                data = np.stack([_warp_strip(ds, bands[b], grid, y0, rows, Resampling.nearest) for b in spectral])
+                elevation = _warp_strip(dem, dem_index, grid, y0, rows, Resampling.bilinear)
+                valid = np.isfinite(data).all(axis=0) & np.isfinite(elevation)
+                if VALID in bands:
+                    valid &= _warp_strip(ds, bands[VALID], grid, y0, rows, Resampling.nearest) > 0.5
+                dst.write(data, indexes=list(range(1, len(spectral) + 1)), window=win)
+                dst.write(elevation, len(spectral) + 1, window=win)
+                dst.write(valid.astype(np.float32), len(names) + 1, window=win)
+                if progress:
+                    progress(k + 1, n_strips, "reproject")
+            for i, name in enumerate(names + (VALID,)):
+                dst.set_band_description(i + 1, name)
+            provenance = {**self._provenance(path, tags, grid), **(extra_provenance or {})}
+            dst.update_tags(**{PROVENANCE_TAG: json.dumps(provenance, default=str)})
+        return out_path
 
     def read_on_grid(self, path: Path, bands: dict[str, int], grid: Grid,
                      progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> RawScene:
-        from rasterio.enums import Resampling
+        """The file on ``grid`` in memory (small grids; :meth:`fetch` writes by strips)."""
+        import tempfile
 
-        names = SPECTRAL_BANDS + (ELEVATION,)
-        data = np.empty((len(names), grid.height, grid.width), dtype=np.float32)
-        total = len(names)
-        with _open(path) as ds:
-            tags = ds.tags()
-            for k, name in enumerate(SPECTRAL_BANDS):
-                check_cancel(cancel)
-                data[k] = _reproject(ds, bands[name], grid, Resampling.nearest)
-                if progress:
-                    progress(k + 1, total, "reproject")
-            valid = np.ones((grid.height, grid.width), dtype=bool)
-            if VALID in bands:
-                valid &= _reproject(ds, bands[VALID], grid, Resampling.nearest) > 0.5
-            if not self.dem_path:
-                data[-1] = _reproject(ds, bands[ELEVATION], grid, Resampling.bilinear)
-        if self.dem_path:
-            with _open(self.dem_path) as dem:
-                dem_bands = resolve_bands(self.dem_path, list(dem.descriptions), dem.count)
-                data[-1] = _reproject(dem, dem_bands.get(ELEVATION, 1), grid, Resampling.bilinear)
-        if progress:
-            progress(total, total, "reproject")
-        valid &= np.isfinite(data).all(axis=0)
-        date = file_date(path, tags)
-        provenance = {"source": self.name, "source_version": self.version, "file": str(path),
-                      "dem_file": str(self.dem_path) if self.dem_path else None,
-                      "dates": [date.isoformat()] if date else [], "grid": grid.key(),
-                      "scenes": [{"id": path.name, "date": date.isoformat() if date else None}]}
-        return RawScene(data, names, valid, grid.transform, grid.crs, provenance)
+        from ..scene import read_scene
+
+        self.check_grid(grid, path)
+        with tempfile.TemporaryDirectory(prefix="landslide-local-") as tmp:
+            out = self.write_on_grid(path, bands, grid, Path(tmp) / "scene.tif", None, progress, cancel)
+            scene = read_scene(out)
+        scene.data = scene.data[[i for i, b in enumerate(scene.band_names) if b != "slope"]]
+        scene.band_names = tuple(b for b in scene.band_names if b != "slope")
+        return scene

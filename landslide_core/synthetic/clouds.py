@@ -1,4 +1,9 @@
-"""Clouds, cirrus and cloud shadows over a TOA scene, and the valid-pixel mask."""
+"""Clouds and cloud shadows over a TOA scene, and the valid-pixel mask.
+
+Cumulus-like clouds (thin at their edges, thick inside) and their shadows, cast away from
+the sun by the cloud-top height. Both are not valid; cirrus is part of the atmosphere
+(atmosphere.py), where only a thick veil makes a pixel invalid.
+"""
 from __future__ import annotations
 
 import math
@@ -8,7 +13,7 @@ import numpy as np
 from scipy import ndimage
 
 from .noise import smoothstep, spectral_noise
-from .spectra import Sun
+from .illumination import Sun
 
 #: TOA DN of a thick cloud, B1..B12 (B10: only the part of high cloud tops).
 CLOUD_DN = np.array([6200, 6000, 5900, 5900, 6100, 6300, 6400, 6400, 5200, 0, 4400, 3000], np.float32)
@@ -16,7 +21,10 @@ CLOUD_DN = np.array([6200, 6000, 5900, 5900, 6100, 6300, 6400, 6400, 5200, 0, 44
 
 @dataclass
 class CloudLayer:
-    """Cloud opacity, shadow strength and cirrus B10 on the scene grid (all (H, W) float32)."""
+    """Cloud opacity, shadow strength and cirrus B10 on the scene grid (all (H, W) float32).
+
+    ``cirrus_dn`` is kept for callers that add their own cirrus; make_clouds leaves it 0.
+    """
 
     opacity: np.ndarray
     shadow: np.ndarray
@@ -25,21 +33,21 @@ class CloudLayer:
 
     def invalid(self) -> np.ndarray:
         """Pixels a detector must not judge: cloud, its shadow, or thick cirrus."""
-        bad = (self.opacity > 0.04) | (self.shadow > 0.08) | (self.cirrus_dn > 60.0)
+        bad = (self.opacity > 0.04) | (self.shadow > 0.08) | (self.cirrus_dn > 250.0)
         return ndimage.binary_dilation(bad, iterations=2)
 
 
 def make_clouds(rng: np.random.Generator, shape: tuple[int, int], sun: Sun, pixel_size_m: float,
                 cover: float) -> CloudLayer:
-    """Cumulus-like clouds covering about ``cover`` (0-1) of the scene, their shadows, cirrus."""
+    """Cumulus-like clouds covering about ``cover`` (0-1) of the scene and their shadows."""
     h, w = shape
     px = pixel_size_m
-    field = spectral_noise(rng, shape, 3.0, 60 / px, 4000 / px)
     if cover <= 0:
-        opacity = np.zeros(shape, np.float32)
-    else:
-        thr = float(np.quantile(field[::3, ::3], 1.0 - min(cover, 0.99)))
-        opacity = smoothstep(field, thr, thr + 1.0)
+        zero = np.zeros(shape, np.float32)
+        return CloudLayer(zero, zero.copy(), zero.copy(), 0.0)
+    field = spectral_noise(rng, shape, 3.0, 80 / px, 4000 / px)
+    thr = float(np.quantile(field[::3, ::3], 1.0 - min(cover, 0.99)))
+    opacity = smoothstep(field, thr, thr + 1.0)
     top_m = float(rng.uniform(1200.0, 3500.0))
     shift = top_m * math.tan(sun.zenith_rad) / px  # shadows lie away from the sun
     az = math.radians(sun.azimuth_deg)
@@ -47,9 +55,6 @@ def make_clouds(rng: np.random.Generator, shape: tuple[int, int], sun: Sun, pixe
     shadow = ndimage.shift(opacity, (dy, dx), order=1, mode="constant", cval=0.0)
     shadow = np.clip(shadow - opacity, 0.0, 1.0).astype(np.float32)
     cirrus = np.zeros(shape, np.float32)
-    if rng.uniform() < 0.4:
-        c = spectral_noise(rng, shape, 3.5, 300 / px, 20000 / px)
-        cirrus = (float(rng.uniform(20.0, 120.0)) * smoothstep(c, 0.3, 2.0)).astype(np.float32)
     return CloudLayer(opacity.astype(np.float32), shadow, cirrus, top_m)
 
 

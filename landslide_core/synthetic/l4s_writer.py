@@ -1,17 +1,25 @@
 """A Landslide4Sense-style training set cut from generated post-event scenes.
 
 Layout (as the real benchmark): ``img/image_{i}.h5`` with dataset 'img' (128, 128, 14)
-float32 in L4S units (raw / L4S_SCALE: B1..B12, slope from the DEM by Horn's method,
-elevation) and ``mask/mask_{i}.h5`` with dataset 'mask' (128, 128) uint8, i from 1.
+float32 in L4S units (raw / L4S_SCALE: B1..B12, slope, elevation) and ``mask/mask_{i}.h5``
+with dataset 'mask' (128, 128) uint8, i from 1.
 
-The mask marks new landslides *and* old scars as landslide (1): Landslide4Sense is a
-single-date task, and a single image shows scars, not when they formed. Pixels under cloud
-or cloud shadow show what a real patch would show (the cloud) and are 0 in the mask.
+Each scene is a world of its own (terrain, covers, sun, haze, cirrus, clouds, DEM resolution
+drawn per scene: see WorldOptions). The elevation band is the delivered DEM (degraded to
+10-30 m); the slope band is made as Landslide4Sense makes it (on the DEM's own grid, whole
+degrees, nearest-resampled) where that DEM was nearest-resampled, else as the pipeline
+makes it (Horn's method at 10 m). The optical bands sit up to 0.7 px off the DEM.
+
+The mask marks new landslides *and* old scars as landslide (1), whatever their look (white
+fresh rock, red-brown or wet soil, partly regrown, under thin haze or cirrus): Landslide4Sense
+is a single-date task, and a single image shows scars, not when they formed. Fields, clear-
+cuts, riverbeds, roads and villages are 0. Pixels under cloud, cloud shadow or thick cirrus
+show what a real patch would show (the cloud) and are 0 in the mask.
 
 Patches are chosen so the landslide-pixel share of the whole set is near the requested
 share (the real set has about 2 %): patches with landslides are taken until the share is
 reached, the rest are negatives, preferring those full of confounders (riverbeds, fields,
-roads, villages, bare rock) and including some with clouds.
+clear-cuts, roads, villages, bare rock) and including some with clouds.
 """
 from __future__ import annotations
 
@@ -27,22 +35,25 @@ from ..bands import ALL_BANDS, slope_horn_deg, to_model_input
 from ..errors import InputError
 from ..grid import grid_centered
 from ..progress import CancelToken, ProgressFn, check_cancel
-from .land_cover import BARE_FIELD, RIVERBED, ROAD, ROCK, SETTLEMENT, WATER
+from .land_cover import BARE_FIELD, CLEAR_CUT, RIVERBED, ROAD, ROCK, SETTLEMENT, WATER
+from .sensor import draw_shift, shift_labels
 from .world import WorldOptions, build_world, render_scene
 
 PATCH_PX = 128
 #: Share of source scenes without any landslide (their patches are negatives).
 QUIET_SCENE_SHARE = 0.35
 #: Share of source scenes in the high Andes (tree line, puna, bare rock above).
-HIGH_SCENE_SHARE = 0.2
-CONFOUNDERS = (BARE_FIELD, ROCK, RIVERBED, WATER, ROAD, SETTLEMENT)
+HIGH_SCENE_SHARE = 0.1
+CONFOUNDERS = (BARE_FIELD, ROCK, RIVERBED, WATER, ROAD, SETTLEMENT, CLEAR_CUT)
+#: Misregistration of a patch's optical bands against its DEM (px, at most).
+L4S_SHIFT_PX = 0.7
 
 #: World parameters for training scenes: lower ground on average (the real benchmark's
 #: sites lie at a few hundred to ~2000 m), more landslides per km2 to find positives fast.
-L4S_LOW = WorldOptions(base_elevation_m=(100.0, 1100.0), new_landslides_per_km2=(2.0, 4.0),
-                       old_scars_per_km2=(0.6, 1.5), farm_share=(0.03, 0.2), cloud_cover=(0.03, 0.25))
-L4S_HIGH = WorldOptions(base_elevation_m=(1300.0, 3300.0), new_landslides_per_km2=(2.0, 4.0),
-                        old_scars_per_km2=(0.6, 1.5), farm_share=(0.03, 0.2), cloud_cover=(0.03, 0.25))
+L4S_LOW = WorldOptions(base_elevation_m=(50.0, 800.0), new_landslides_per_km2=(2.0, 4.0),
+                       old_scars_per_km2=(0.6, 1.5), farm_share=(0.0, 0.25), cloud_cover=(0.03, 0.25))
+L4S_HIGH = WorldOptions(base_elevation_m=(1200.0, 2600.0), new_landslides_per_km2=(2.0, 4.0),
+                        old_scars_per_km2=(0.6, 1.5), farm_share=(0.0, 0.25), cloud_cover=(0.03, 0.25))
 
 
 @dataclass
@@ -57,20 +68,30 @@ def _scene_patches(seed: int, k: int, scene_px: int, cloudy: bool) -> list[_Patc
     rng = np.random.default_rng([seed, k, 77])
     lon = -75.4 + float(rng.uniform(-1.5, 1.5))
     lat = -11.3 + float(rng.uniform(-1.5, 1.5))
-    opts = L4S_HIGH if rng.uniform() < HIGH_SCENE_SHARE else L4S_LOW
+    # high scenes spread evenly over the sequence (a low-discrepancy draw), so that a small set
+    # does not end up with many of them by chance
+    high = (k * 0.6180339887498949 + (seed % 1000) * 0.001) % 1.0 < HIGH_SCENE_SHARE
+    rng.uniform()
+    opts = L4S_HIGH if high else L4S_LOW
     if rng.uniform() < QUIET_SCENE_SHARE:  # a district without scars: negatives with confounders
         opts = replace(opts, new_landslides_per_km2=(0.0, 0.0), old_scars_per_km2=(0.0, 0.0),
-                       farm_share=(0.1, 0.3), settlement_share=(0.005, 0.02))
+                       farm_share=(0.05, 0.35), settlement_share=(0.003, 0.02), clearcut_share=(0.0, 0.08))
     grid = grid_centered(lon, lat, scene_px, scene_px)
     world = build_world(grid, seed=seed * 100003 + k, options=opts)
     day = date(2019, 1, 1) + timedelta(days=int(rng.integers(0, 365)))
-    scene = render_scene(world, "post", day, clouds=cloudy)
-    raw = scene.data  # B1..B12, elevation
-    slope = slope_horn_deg(raw[-1], abs(grid.transform.a), abs(grid.transform.e))
+    # the optical bands sit a little off the DEM, as in real patches; the mask follows the optics
+    shift = draw_shift(rng, L4S_SHIFT_PX)
+    scene = render_scene(world, "post", day, clouds=cloudy, shift_px=shift)
+    raw = scene.data  # B1..B12, elevation (the delivered DEM)
+    if world.dem.resampling == "nearest":  # as Landslide4Sense: on the DEM's own grid, whole degrees
+        slope = world.dem.slope_l4s_deg(abs(grid.transform.a))
+    else:  # as the pipeline: Horn's method on the (bilinearly resampled) delivered DEM at 10 m
+        slope = slope_horn_deg(raw[-1], abs(grid.transform.a), abs(grid.transform.e))
     stack = np.concatenate([raw[:-1], slope[None], raw[-1:]], axis=0)
     x, _ = to_model_input(stack, ALL_BANDS, ALL_BANDS, units="raw")
-    truth = (world.new_landslides | world.old_scars) & scene.valid
-    conf = np.isin(world.code_post, CONFOUNDERS)
+    truth = shift_labels(world.new_landslides | world.old_scars, shift) & scene.valid
+    code_post = shift_labels(world.code_post, shift)
+    conf = np.isin(code_post, CONFOUNDERS)
     out = []
     n = scene_px // PATCH_PX
     for i in range(n):

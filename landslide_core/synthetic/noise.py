@@ -5,7 +5,6 @@ from functools import lru_cache
 
 import numpy as np
 from scipy import fft as sfft
-from scipy import ndimage
 
 
 def _fast_len(n: int) -> int:
@@ -32,13 +31,12 @@ def spectral_noise(rng: np.random.Generator, shape: tuple[int, int], beta: float
     """
     h, w = int(shape[0]), int(shape[1])
     # smooth fields are made on a coarser grid and interpolated (same spectrum, less work)
-    step = int(min(8, max(1, min_wavelength_px // 6)))
+    step = int(min(8, max(1, min_wavelength_px // 4)))
     if step > 1 and min(h, w) // step >= 8:
         small = spectral_noise(rng, (-(-h // step) + 1, -(-w // step) + 1), beta,
                                min_wavelength_px / step, None if max_wavelength_px is None
                                else max_wavelength_px / step, pad)
-        zoomed = ndimage.zoom(small, step, order=1, prefilter=False, grid_mode=False)
-        out = np.ascontiguousarray(zoomed[:h, :w], dtype=np.float32)
+        out = upsample_linear(small, step, h, w)
         out -= out.mean()
         out /= max(float(out.std()), 1e-12)
         return out
@@ -62,6 +60,23 @@ def spectral_noise(rng: np.random.Generator, shape: tuple[int, int], beta: float
     if std > 0:
         out /= std
     return out
+
+
+def upsample_linear(small: np.ndarray, step: float, h: int, w: int, offset: float = 0.0) -> np.ndarray:
+    """(h, w) float32 linear interpolation of ``small`` sampled every ``step`` output pixels.
+
+    Output pixel i reads ``small`` at (i - offset) / step (clamped at the edges).
+    """
+    def along(a: np.ndarray, n: int, axis: int) -> np.ndarray:
+        pos = np.clip((np.arange(n, dtype=np.float32) - offset) / step, 0.0, a.shape[axis] - 1.0)
+        i0 = np.minimum(pos.astype(np.int64), max(a.shape[axis] - 2, 0))
+        i1 = np.minimum(i0 + 1, a.shape[axis] - 1)
+        f = (pos - i0).astype(np.float32)
+        if axis == 0:
+            return a[i0] * (1 - f)[:, None] + a[i1] * f[:, None]
+        return a[:, i0] * (1 - f)[None, :] + a[:, i1] * f[None, :]
+
+    return np.ascontiguousarray(along(along(small.astype(np.float32, copy=False), h, 0), w, 1), np.float32)
 
 
 def smoothstep(x: np.ndarray, lo: float, hi: float) -> np.ndarray:

@@ -20,6 +20,8 @@ from .noise import smoothstep, spectral_noise
 #: Elevation limits of the generated terrain (metres).
 MIN_ELEVATION_M = 100.0
 MAX_ELEVATION_M = 4800.0
+#: Amplitude (m) of the fine relief (gullies, spurs) on the hillsides.
+ROUGHNESS_M = 6.0
 
 
 @dataclass
@@ -33,6 +35,7 @@ class Terrain:
     channel_dist_px: np.ndarray  # float32, distance to the nearest drainage channel
     channel_area_km2: np.ndarray  # float32, upstream area of that channel
     pixel_size_m: float
+    valley_floor: np.ndarray | None = None  # bool: the flat floors (floodplains) of the rivers
 
 
 def _priority_flood(z: np.ndarray, outlet_share: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -169,20 +172,24 @@ def _sweep(z: np.ndarray, cost: np.ndarray, axis: int, reverse: bool) -> np.ndar
     return np.flip(out, axis) if reverse else out
 
 
-def cost_envelope(z_src: np.ndarray, cost_per_px: np.ndarray, rounds: int = 2) -> np.ndarray:
+def cost_envelope(z_src: np.ndarray, cost_per_px: np.ndarray, rounds: int = 2, cancel=None) -> np.ndarray:
     """Lower envelope of cones: min over sources of (source z + accumulated cost along a path).
 
     ``z_src`` is +inf off the sources. Paths go in 8 directions (diagonal cost x sqrt 2) by
     repeated sweeps; an octagonal approximation of the cost distance, good to a few %.
     """
+    from ..progress import check_cancel
+
     z = z_src.astype(np.float32)
     cost = cost_per_px.astype(np.float32)
     h, w = z.shape
     for _ in range(rounds):
+        check_cancel(cancel)
         for axis in (0, 1):
             for rev in (False, True):
                 z = _sweep(z, cost, axis, rev)
         for flip in (False, True):
+            check_cancel(cancel)
             zz = np.flip(z, 1) if flip else z
             cc = np.flip(cost, 1) if flip else cost
             zs = _sheared(zz, np.inf)
@@ -194,14 +201,40 @@ def cost_envelope(z_src: np.ndarray, cost_per_px: np.ndarray, rounds: int = 2) -
     return z
 
 
+def _add_inflow(rng: np.random.Generator, area: np.ndarray, receiver: np.ndarray, shape: tuple[int, int],
+                inflow_km2: float) -> None:
+    """A river from outside: add ``inflow_km2`` along the path from an edge cell to its outlet."""
+    hc, wc = shape
+    edge = np.zeros(shape, bool)
+    edge[0], edge[-1], edge[:, 0], edge[:, -1] = True, True, True, True
+    idx = np.flatnonzero(edge.ravel() & (receiver >= 0))
+    if idx.size == 0:
+        return
+    start = int(rng.choice(idx))
+    seen = 0
+    i = start
+    while i >= 0 and seen <= hc * wc:
+        area[i] += inflow_km2
+        i = int(receiver[i])
+        seen += 1
+
+
 def make_terrain(rng: np.random.Generator, height: int, width: int, pixel_size_m: float = 10.0,
                  base_elevation_m: float = 1500.0, hillslope_deg: float = 29.0,
-                 channel_steepness: float = 0.09) -> Terrain:
+                 channel_steepness: float = 0.09, floor_m_per_sqrt_km2: float = 6.0,
+                 inflow_km2: float = 0.0, plateau: float = 0.0, cancel=None) -> Terrain:
     """Generate a terrain of the given shape. Deterministic for a given ``rng`` state.
 
     ``hillslope_deg``: typical hillside angle; ``channel_steepness``: channel gradient at
-    1 km2 upstream area (gradient = k * A**-0.45, the stream-power steady state).
+    1 km2 upstream area (gradient = k * A**-0.45, the stream-power steady state);
+    ``floor_m_per_sqrt_km2``: half-width of the flat valley floor (floodplain) of a river,
+    per square root of its upstream area; ``inflow_km2``: a river entering the scene from
+    outside with this upstream area (0: none), flowing through it on a gentle, wide floor;
+    ``plateau``: 0 none, else the share (0-1) of the relief above which the ground flattens
+    into a plateau. ``cancel``: a CancelToken checked between the steps.
     """
+    from ..progress import check_cancel
+
     px = float(pixel_size_m)
     shape = (int(height), int(width))
     # drainage tree on a coarse grid (cells of ~40 m, at most ~200 x 200 cells)
@@ -214,8 +247,11 @@ def make_terrain(rng: np.random.Generator, height: int, width: int, pixel_size_m
     white = rng.standard_normal((hc, wc)).astype(np.float32)
     z_net = trend + 0.5 * ridges + 0.25 * white
     _, receiver, order = _priority_flood(z_net, outlet_share=0.08)
+    check_cancel(cancel)
     cell_km2 = coarse_px ** 2 / 1e6
     area = _flow_accumulation(receiver, order) * cell_km2
+    if inflow_km2 > 0:
+        _add_inflow(rng, area, receiver, (hc, wc), inflow_km2)
     # channel long profiles: steady state gradient k * A^-0.45, integrated from the outlets
     rr, cc = np.divmod(np.arange(hc * wc), wc)
     rec = np.where(receiver >= 0, receiver, np.arange(hc * wc))
@@ -232,19 +268,20 @@ def make_terrain(rng: np.random.Generator, height: int, width: int, pixel_size_m
             z_ch[i] = z_ch[j] + rise[i]
     z_ch = np.asarray(z_ch).reshape(hc, wc)
     area = area.reshape(hc, wc)
-    jitter = (0.5 * factor * spectral_noise(rng, shape, 2.5, 60 / px, 1500 / px),
-              0.5 * factor * spectral_noise(rng, shape, 2.5, 60 / px, 1500 / px))
+    jitter = (0.5 * factor * spectral_noise(rng, shape, 2.5, 80 / px, 1500 / px),
+              0.5 * factor * spectral_noise(rng, shape, 2.5, 80 / px, 1500 / px))
     min_area = 0.02
     line, z_line, a_line = _draw_channels(shape, factor, receiver, z_ch, area, min_area, jitter)
     if not line.any():  # a tiny grid: the lowest pixel drains it
         line[shape[0] // 2, shape[1] // 2] = True
         a_line[line] = min_area
+    check_cancel(cancel)
     dist, (iy, ix) = ndimage.distance_transform_edt(~line, return_indices=True)
     dist = dist.astype(np.float32)
     z_near = z_line[iy, ix]
     a_near = a_line[iy, ix]
     # flat floors along the bigger rivers (width in metres grows with sqrt of area)
-    floor_m = np.where(a_near > 2.0, 6.0 * np.sqrt(a_near), 0.0)
+    floor_m = np.where(a_near > 2.0, floor_m_per_sqrt_km2 * np.sqrt(a_near), 0.0)
     src = np.where((dist * px <= floor_m) | line, z_near, np.inf)
     # hillsides: cost distance from the channels with a varying hillslope angle
     theta = hillslope_deg + 7.0 * spectral_noise(rng, shape, 2.5, 100 / px, 3000 / px)
@@ -255,27 +292,37 @@ def make_terrain(rng: np.random.Generator, height: int, width: int, pixel_size_m
         hh, wh = -(-shape[0] // half), -(-shape[1] // half)
         src_p = np.pad(src, ((0, hh * half - shape[0]), (0, wh * half - shape[1])), constant_values=np.inf)
         src_h = src_p.reshape(hh, half, wh, half).min(axis=(1, 3))
-        z_h = cost_envelope(src_h, cost[::half, ::half] * half)
+        z_h = cost_envelope(src_h, cost[::half, ::half] * half, cancel=cancel)
         z = ndimage.zoom(z_h, half, order=1, prefilter=False, grid_mode=False)
         z = np.pad(z, ((0, max(0, shape[0] - z.shape[0])), (0, max(0, shape[1] - z.shape[1]))), mode="edge")
         z = z[:shape[0], :shape[1]]
         on = np.isfinite(src)
         z[on] = np.minimum(z[on], src[on])
     else:
-        z = cost_envelope(src, cost)
+        z = cost_envelope(src, cost, cancel=cancel)
+    check_cancel(cancel)
     # rounded ridge crests and fine roughness (gullies, spurs)
     z = ndimage.gaussian_filter(z, 1.2 * 10.0 / px)
     rough = spectral_noise(rng, shape, beta=2.5, min_wavelength_px=25 / px, max_wavelength_px=400 / px)
-    z += 6.0 * rough * smoothstep(dist, 1.0, 4.0)
+    floor = (dist * px <= floor_m) & (floor_m > 0)
+    hills = smoothstep(dist, 1.0, 4.0) * (1.0 - ndimage.uniform_filter(floor.astype(np.float32), 5))
+    z += ROUGHNESS_M * rough * hills  # valley floors stay flat
     z -= float(z.min())
     span = float(z.max())
     top = MAX_ELEVATION_M - base_elevation_m
     if span > top:  # compress the highest part to stay below the elevation limit
         z = np.where(z > 0.8 * top, 0.8 * top + (z - 0.8 * top) * (0.2 * top) / (span - 0.8 * top), z)
-    # the delivered DEM is as sharp as a 30 m elevation model resampled to the grid
-    z = ndimage.gaussian_filter(z, 1.3 * 10.0 / px)
+    check_cancel(cancel)
+    if plateau > 0:  # flat tops above a level, with a rounded rim
+        level = float(np.quantile(z[::4, ::4], 1.0 - plateau))
+        rim = 40.0
+        above = np.clip(z - level, 0.0, None)
+        z = np.where(z > level, level + rim * (1.0 - np.exp(-above / rim)) + 0.04 * above, z)
+    # the true terrain (the delivered DEM is degraded from it: dem.py)
+    z = ndimage.gaussian_filter(z, 0.7 * 10.0 / px)
+    check_cancel(cancel)
     elevation = (z + base_elevation_m).astype(np.float32)
     slope = slope_horn_deg(elevation, px, px)
     gy, gx = np.gradient(elevation, px)
     return Terrain(elevation, slope, gx.astype(np.float32), (-gy).astype(np.float32),
-                   dist, a_near.astype(np.float32), px)
+                   dist, a_near.astype(np.float32), px, floor)

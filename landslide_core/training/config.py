@@ -74,14 +74,14 @@ class TrainConfig:
 
     @classmethod
     def from_file(cls, path: str | Path) -> "TrainConfig":
+        from ..fileio import read_bytes_bounded
+
         p = Path(path)
+        raw = read_bytes_bounded(p, "The config file", 1_000_000)
         try:
-            text = p.read_text()
-        except OSError as exc:
-            raise InputError(f"Cannot read the config file {p} ({exc.strerror}).",
-                             "Give the path of a JSON file of training settings.") from None
-        try:
-            data = json.loads(text)
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, RecursionError) as exc:
+            raise InputError(f"The config file {p} is not valid JSON ({type(exc).__name__}).") from None
         except json.JSONDecodeError as exc:
             raise InputError(f"The config file {p} is not valid JSON ({exc}).") from None
         return cls.from_dict(data, f"The config file {p}")
@@ -145,14 +145,11 @@ def parse_arch_kwargs(text: str | None) -> dict[str, Any]:
     return value
 
 
-def check_architecture(config: TrainConfig) -> None:
-    """Build the model once (randomly initialised) so bad architecture options fail early."""
+def check_architecture(config: TrainConfig) -> int:
+    """Check the architecture and its options by arithmetic, without building the network (a
+    form asking for a huge one must not allocate it in the server process); returns the
+    parameter count when known (0 otherwise)."""
     from ..bands import BAND_SETS as sets
-    from ..zoo import build_model
+    from ..zoo import check_arch_options
 
-    try:
-        build_model(config.arch, len(sets[config.bands]), sets[config.bands], **config.arch_kwargs)
-    except (TypeError, ValueError, KeyError, RuntimeError) as exc:
-        raise InputError(f"The architecture {config.arch} does not accept the options {config.arch_kwargs} "
-                         f"({str(exc).splitlines()[0]}).",
-                         "Remove or fix them (unet_vanilla takes base_channels, e.g. {\"base_channels\": 16}).") from None
+    return check_arch_options(config.arch, len(sets[config.bands]), config.arch_kwargs, sets[config.bands])

@@ -41,7 +41,7 @@ LAUNCH_FILE = "launch.json"
 BEST = "best"
 LAST = "last"
 STATE = "train_state"
-STATES = ("queued", "running", "finished", "failed", "stopped")
+STATES = ("queued", "running", "finished", "failed", "stopped", "unknown")
 #: A run whose heartbeat is older than this, or whose process is gone, is not alive.
 STALE_AFTER_S = 90.0
 HEARTBEAT_EVERY_S = 5.0
@@ -112,11 +112,34 @@ def _write_json_atomic(path: Path, data: Any) -> None:
 
 
 def read_status(run_dir: str | Path) -> Optional[RunStatus]:
+    """The run's status; None when it has no ``status.json``. A damaged one gives a status of
+    its own (state "unknown", or "running" while the run's process is alive) whose ``error``
+    says so: the folder is still a run, with its checkpoints and metrics."""
     path = Path(run_dir) / STATUS_FILE
     try:
-        return RunStatus.from_dict(json.loads(path.read_text()))
-    except (OSError, json.JSONDecodeError, TypeError):
+        text = path.read_text()
+    except FileNotFoundError:
         return None
+    except (OSError, UnicodeDecodeError) as exc:
+        return _damaged_status(run_dir, str(exc))
+    try:
+        status = RunStatus.from_dict(json.loads(text))
+    except (ValueError, TypeError, AttributeError, RecursionError) as exc:
+        return _damaged_status(run_dir, f"{type(exc).__name__}: {str(exc)[:80]}")
+    if status.state not in STATES or not isinstance(status.heartbeat, (int, float)):
+        return _damaged_status(run_dir, f"unexpected state {str(status.state)[:40]!r}")
+    return status
+
+
+def _damaged_status(run_dir: str | Path, reason: str) -> RunStatus:
+    pid = _launch_pid(run_dir)
+    alive = pid_alive(pid)
+    return RunStatus(
+        state="running" if alive else "unknown", pid=pid, heartbeat=time.time() if alive else 0.0,
+        error=(f"The run's {STATUS_FILE} is damaged ({reason}); "
+               + ("the run's process is alive and rewrites it within seconds." if alive else
+                  "its checkpoints and metrics are unaffected: it can be promoted, resumed (--resume) or "
+                  "listed as usual.")))
 
 
 def write_status(run_dir: str | Path, status: RunStatus) -> None:

@@ -137,11 +137,49 @@ def load_state(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Opt
                                for key, spec in entry.items()}
         optimizer.load_state_dict({"state": state, "param_groups": opt_meta["param_groups"]})
         scheduler.load_state_dict(meta["scheduler"])
-    except (OSError, ValueError, KeyError, RuntimeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError, AttributeError, json.JSONDecodeError) as exc:
         raise UserError(f"The resume state in {run_dir} cannot be used ({str(exc).splitlines()[0]}).",
                         f"Delete {runs.STATE}.json and {runs.STATE}.safetensors to start this run over, "
                         "or start a new run.") from None
     return meta
+
+
+def recover_from_checkpoint(run_dir: Path, config: TrainConfig, model: torch.nn.Module, scheduler: Any,
+                            damage: UserError) -> dict[str, Any]:
+    """When the resume state is damaged: the run's ``last`` checkpoint and ``metrics.csv`` give
+    the weights, the epoch and the history; the optimizer starts afresh (its moments are lost)
+    and the learning-rate schedule is advanced to that epoch. A finished run stays finished.
+    Raises the original error (with what to do) when there is no usable last checkpoint."""
+    import warnings
+
+    from ..checkpoint import load_checkpoint
+
+    last_card, _ = card_and_weights_paths(run_dir / runs.LAST)
+    try:
+        last_model, card = load_checkpoint(last_card)
+        epoch = int(card.metrics.get("epoch", 0))
+        model.load_state_dict(last_model.state_dict(), strict=True)
+    except (UserError, RuntimeError, ValueError, TypeError) as exc:
+        raise UserError(f"{damage.what} The last checkpoint cannot replace it either ({str(exc).splitlines()[0]}).",
+                        f"Start the run over: delete {runs.STATE}.json and {runs.STATE}.safetensors in {run_dir}, "
+                        "or start a new run.") from None
+    history = [dict(r, epoch=int(r["epoch"])) for r in runs.read_metrics(run_dir) if 0 < r.get("epoch", 0) <= epoch]
+    if epoch < 1 or len(history) != epoch:
+        raise UserError(f"{damage.what} Its metrics.csv does not match the last checkpoint (epoch {epoch}).",
+                        f"Start the run over: delete {runs.STATE}.json and {runs.STATE}.safetensors in {run_dir}, "
+                        "or start a new run.")
+    best_i = min(range(len(history)), key=lambda i: history[i]["val_loss"])
+    since_best = len(history) - 1 - best_i
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # stepping the schedule without optimizer steps
+        for _ in range(epoch):
+            scheduler.step()
+    message = (f"resume state damaged ({damage.what}); continuing from the last checkpoint (epoch {epoch}) "
+               "with a fresh optimizer state")
+    log.warning(message)
+    return {"epoch": epoch, "history": history, "best_val_loss": history[best_i]["val_loss"],
+            "best_epoch": int(history[best_i]["epoch"]), "epochs_since_best": since_best,
+            "stopped_early": since_best >= config.patience, "recovered": message}
 
 
 def _write_metrics(run_dir: Path, rows: list[dict[str, float]]) -> None:
@@ -323,7 +361,13 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device, writ
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.step_size, gamma=config.gamma)
     loss_fn = WceDiceLoss(config.alpha, config.beta)
-    meta = load_state(run_dir, model, optimizer, scheduler)
+    try:
+        meta = load_state(run_dir, model, optimizer, scheduler)
+    except UserError as exc:  # damaged: continue from the last checkpoint instead of failing
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.step_size, gamma=config.gamma)
+        meta = recover_from_checkpoint(run_dir, config, model, scheduler, exc)
+        writer.update(message=meta["recovered"])
     history: list[dict[str, float]] = list(meta["history"]) if meta else []
     start_epoch = int(meta["epoch"]) if meta else 0
     best_val = float(meta["best_val_loss"]) if meta and meta.get("best_val_loss") is not None else float("inf")
