@@ -28,7 +28,7 @@ from ..errors import Cancelled, InputError, SourceError, UserError
 from ..postprocess import pixel_area_ha
 from ..progress import CancelToken, ProgressFn
 from ..sources.request import AnalysisRequest, DateWindow
-from . import tasks
+from . import merge, tasks
 from .cluster import dashboard_link, dask_client
 from .job import BatchJob, options_to_dict
 from .layout import BatchLayout, read_json, write_json
@@ -251,11 +251,11 @@ def _run_stages(stages: _Stage, layout: BatchLayout, job: BatchJob, plan: BatchP
     _, errors = stages.run("change", tasks.change_tile, [(t.id, (t.id, states[t.zone])) for t in need_change])
     for tid, reason in errors.items():
         fail(tid, "change", reason)
-    stages.zone_results, errors = stages.run("merge", tasks.finalize_zone, [(z.id, (z.id,)) for z in plan.zones])
+    stages.zone_results, errors = stages.run("merge", merge.finalize_zone, [(z.id, (z.id,)) for z in plan.zones])
     if errors:
         raise SourceError(f"The mosaics could not be written: {'; '.join(errors.values())}")
     options = job.detection_options()
-    region, errors = stages.run("merge", tasks.finalize_region, [("region", ({"min_area_ha": options.min_area_ha},))])
+    region, errors = stages.run("merge", merge.finalize_region, [("region", ({"min_area_ha": options.min_area_ha},))])
     if errors:
         raise SourceError(f"The new landslides could not be written: {errors['region']}")
     stages.region_result = region["region"]

@@ -17,124 +17,42 @@ run again.
 - :func:`change_tile`: change decided per object (:func:`landslide_core.change.summarise_pair`)
   on a view around the core wide enough for whole objects (:mod:`.borders`); the core's
   change, probability and the new landslides it owns (those whose first pixel, in raster
-  order, lies in the core: each object is written once);
-- :func:`finalize_zone` and :func:`finalize_region`: the mosaics (COG per zone) and the GeoJSON.
+  order, lies in the core: each object is written once).
+Then :mod:`.merge` writes the outputs.
 """
 from __future__ import annotations
 
 import os
-import resource
 import shutil
-import threading
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
 from ..sources.regrid import FAST_TIFF
 from .layout import BatchLayout, read_json, write_json
-
-_LOCK = threading.Lock()
-_CACHE: dict[str, Any] = {}
+from .worker import imagery_source, load_batch, loaded_model, model_card, task_result
 
 
-# -- per-process state ---------------------------------------------------------------------------
-def _load(job_path: str):
-    """(layout, job, plan) of a batch, cached per process (keyed by the files' modification times)."""
-    from .job import BatchJob
-    from .tiling import BatchPlan
-
-    job_path = Path(job_path)
-    if not job_path.is_file():
-        raise InputError(f"The batch job file {job_path} is not visible on this worker.",
-                         "The output folder (--out) must be on a filesystem every worker can read and write.")
-    layout = BatchLayout(job_path.parent.parent)
-    key = ("job", str(job_path), job_path.stat().st_mtime_ns, layout.plan.stat().st_mtime_ns)
-    with _LOCK:
-        hit = _CACHE.get("job")
-        if hit and hit[0] == key:
-            return hit[1]
-        job = BatchJob.from_dict(read_json(job_path))
-        plan = BatchPlan.from_dict(read_json(layout.plan))
-        _CACHE["job"] = (key, (layout, job, plan))
-        _threads(job.torch_threads)
-        return layout, job, plan
-
-
-def _threads(n: int) -> None:
-    import torch
-
-    if torch.get_num_threads() != int(n):
-        torch.set_num_threads(int(n))
-
-
-def _model(job):
-    """(model, card, path) and a predictor, loaded once per process."""
-    from ..detection import load_model
-    from ..predictor import Predictor
-
-    key = ("model", job.model_path, job.model_sha256, repr(sorted(job.options.items())))
-    with _LOCK:
-        hit = _CACHE.get("model")
-        if hit and hit[0] == key:
-            return hit[1]
-        loaded = load_model(job.model_path)
-        if loaded[1].weights_sha256 != job.model_sha256:
-            raise InputError(f"The model {job.model_path} on this worker differs from the one the batch started "
-                             f"with (weights {loaded[1].weights_sha256[:12]} vs {job.model_sha256[:12]}).",
-                             "Give every worker the same model files.")
-        options = job.detection_options()
-        predictor = Predictor(loaded[0], loaded[1], options.predictor_config())
-        _CACHE["model"] = (key, (loaded, predictor))
-        return loaded, predictor
-
-
-def _card(job):
-    """The model card alone (outputs carry it), without loading the weights."""
-    from ..checkpoint import read_card
-
-    return read_card(job.model_path)
-
-
-def _source(job):
-    from ..sources import get_source
-
-    key = ("source", job.source, repr(sorted((k, repr(v)) for k, v in job.source_options.items())))
-    with _LOCK:
-        hit = _CACHE.get("source")
-        if hit and hit[0] == key:
-            return hit[1]
-        source = get_source(job.source, **job.source_options)
-        _CACHE["source"] = (key, source)
-        return source
-
-
-def _result(stage: str, ident: str, t0: float, reused: bool, **more: Any) -> dict[str, Any]:
-    return {"stage": stage, "id": ident, "reused": bool(reused), "seconds": round(time.perf_counter() - t0, 3),
-            "pid": os.getpid(), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
-            **more}
-
-
-# -- stages --------------------------------------------------------------------------------------
 def prepare_region(job_path: str) -> dict[str, Any]:
     """The source's one-off work for the whole region (e.g. the demo renders its world)."""
     t0 = time.perf_counter()
-    _, job, _ = _load(job_path)
-    source = _source(job)
+    _, job, _ = load_batch(job_path)
+    source = imagery_source(job)
     prepare = getattr(source, "prepare", None)
     if prepare is not None:
         prepare(job.region_request())
-    return _result("prepare", "region", t0, prepare is None)
+    return task_result("prepare", "region", t0, prepare is None)
 
 
 def fetch_tile(job_path: str, tile_id: str) -> dict[str, Any]:
     """The tile's 'before' and 'after' scenes on its fetch grid (``scenes/``)."""
     t0 = time.perf_counter()
-    layout, job, plan = _load(job_path)
+    layout, job, plan = load_batch(job_path)
     info, reused = _fetch(layout, job, plan, plan.tile(tile_id))
-    return _result("fetch", tile_id, t0, reused, **info)
+    return task_result("fetch", tile_id, t0, reused, **info)
 
 
 def _fetch(layout: BatchLayout, job, plan, tile) -> tuple[dict[str, Any], bool]:
@@ -148,7 +66,7 @@ def _fetch(layout: BatchLayout, job, plan, tile) -> tuple[dict[str, Any], bool]:
             done is not None and (scenes / "pre.tif").exists() and (scenes / "post.tif").exists()):
         return done or {}, True
     t0 = time.perf_counter()
-    record = fetch_pair(job.tile_request(zone, tile), _source(job), scenes)
+    record = fetch_pair(job.tile_request(zone, tile), imagery_source(job), scenes)
     info = {"dates": {r: record[r]["dates"] for r in ("pre", "post")},
             "aoi_cloud_pct": {r: record[r]["aoi_cloud_pct"] for r in ("pre", "post")},
             "requests": record["totals"]["requests"], "bytes_downloaded": record["totals"]["bytes_downloaded"],
@@ -179,15 +97,15 @@ def zone_shift(job_path: str, zone_id: str) -> dict[str, Any]:
     from .tiling import PixelWindow
 
     t0 = time.perf_counter()
-    layout, job, plan = _load(job_path)
+    layout, job, plan = load_batch(job_path)
     done = read_json(layout.shift(zone_id))
     if done is not None:
-        return _result("shift", zone_id, t0, True, shift=done)
+        return task_result("shift", zone_id, t0, True, shift=done)
     zone = plan.zone(zone_id)
     if not job.detection_options().coregister:
         record = {"coregister": False, "applied": False}
         write_json(layout.shift(zone_id), record)
-        return _result("shift", zone_id, t0, False, shift=record)
+        return task_result("shift", zone_id, t0, False, shift=record)
     wanted = sample_tile_ids(plan, zone_id)
     tiles = [plan.tile(t) for t in wanted if read_json(layout.marker(zone_id, t, "fetch")) is not None
              and (layout.scenes(zone_id, t) / "post.tif").exists()]
@@ -226,7 +144,7 @@ def zone_shift(job_path: str, zone_id: str) -> dict[str, Any]:
     estimate = decide(estimate, zone.grid.pixel_size_m)  # InputError for an implausible shift: the zone fails
     record = {"coregister": True, **estimate.to_dict(), "sample_tiles_missing": missing}
     write_json(layout.shift(zone_id), record)
-    return _result("shift", zone_id, t0, False, shift=record)
+    return task_result("shift", zone_id, t0, False, shift=record)
 
 
 def predict_tile(job_path: str, tile_id: str) -> dict[str, Any]:
@@ -237,13 +155,13 @@ def predict_tile(job_path: str, tile_id: str) -> dict[str, Any]:
     from ..scene import SceneReader
 
     t0 = time.perf_counter()
-    layout, job, plan = _load(job_path)
+    layout, job, plan = load_batch(job_path)
     tile = plan.tile(tile_id)
     zone = plan.zone(tile.zone)
     marker = layout.marker(zone.id, tile.id, "predict")
     done = read_json(marker)
     if done is not None:
-        return _result("predict", tile_id, t0, True, **done)
+        return task_result("predict", tile_id, t0, True, **done)
     shift = read_json(layout.shift(zone.id))
     if shift is None:
         raise InputError(f"The co-registration of zone {zone.id} is missing, so tile {tile_id} cannot be aligned.",
@@ -252,7 +170,7 @@ def predict_tile(job_path: str, tile_id: str) -> dict[str, Any]:
     t_predict = time.perf_counter()
     scenes = layout.scenes(zone.id, tile.id)
     pre_path, post_path = scenes / "pre.tif", scenes / "post.tif"
-    _, predictor = _model(job)
+    _, predictor = loaded_model(job)
     whole = predictor.window_plan(zone.grid.height, zone.grid.width)
     if (whole.rows, whole.wy, whole.cols, whole.wx) != (zone.rows, zone.wy, zone.cols, zone.wx):
         raise InputError("The predictor's windows differ from the batch plan's (another model or window size?).",
@@ -285,7 +203,7 @@ def predict_tile(job_path: str, tile_id: str) -> dict[str, Any]:
     info["predict_seconds"] = round(time.perf_counter() - t_predict, 3)
     write_json(marker, info)
     shutil.rmtree(scenes, ignore_errors=True)  # the scene cache keeps them; the tile needs them no more
-    return _result("predict", tile_id, t0, False, fetch=None if fetch_reused else fetched, **info)
+    return task_result("predict", tile_id, t0, False, fetch=None if fetch_reused else fetched, **info)
 
 
 def change_tile(job_path: str, tile_id: str, zone_state: str) -> dict[str, Any]:
@@ -295,14 +213,14 @@ def change_tile(job_path: str, tile_id: str, zone_state: str) -> dict[str, Any]:
     from .mosaic import ZoneReader
 
     t0 = time.perf_counter()
-    layout, job, plan = _load(job_path)
+    layout, job, plan = load_batch(job_path)
     tile = plan.tile(tile_id)
     zone = plan.zone(tile.zone)
     marker = layout.marker(zone.id, tile.id, "change")
     done = read_json(marker)
     if done is not None and done.get("zone_state") == zone_state:
-        return _result("change", tile_id, t0, True, **done)
-    card = _card(job)
+        return task_result("change", tile_id, t0, True, **done)
+    card = model_card(job)
     options = job.detection_options()
     threshold = float(card.threshold if options.threshold is None else options.threshold)
     finished = [t.id for t in plan.tiles_of(zone.id) if read_json(layout.marker(zone.id, t.id, "predict")) is not None]
@@ -339,7 +257,7 @@ def change_tile(job_path: str, tile_id: str, zone_state: str) -> dict[str, Any]:
     record = {"zone_state": zone_state, "view_margin_px": margin, **owned,
               "class_px": np.bincount(pair.change[core].ravel(), minlength=256)[[0, 1, 2, 3, 255]].tolist()}
     write_json(marker, record)
-    return _result("change", tile_id, t0, False, **record)
+    return task_result("change", tile_id, t0, False, **record)
 
 
 def _owned(pair, view, core, transform, min_area_ha: float, new_class: int, vanished_class: int) -> dict[str, Any]:
@@ -402,78 +320,6 @@ def _write_core(path: Path, array: np.ndarray, core, zone, dtype: str, nodata: f
     os.replace(tmp, path)
 
 
-# -- outputs -------------------------------------------------------------------------------------
-def output_names(plan, zone_id: str) -> dict[str, str]:
-    """``change.tif`` and ``probability_post.tif`` for a region in one zone; with several zones
-    one of each per zone: ``change_epsg32718.tif``, ``probability_post_epsg32718.tif``."""
-    suffix = "" if len(plan.zones) == 1 else f"_{zone_id}"
-    return {"change": f"change{suffix}.tif", "probability_post": f"probability_post{suffix}.tif"}
-
-
-def finalize_zone(job_path: str, zone_id: str) -> dict[str, Any]:
-    """The zone's COG mosaics (region tiles' cores; unfinished tiles are nodata) and its new
-    landslides in raster order (``<zone>/new_landslides.json``)."""
-    from .. import exports
-    from .mosaic import covering_window, write_vrt
-
-    t0 = time.perf_counter()
-    layout, job, plan = _load(job_path)
-    zone = plan.zone(zone_id)
-    tiles = plan.tiles_of(zone_id, "region")
-    finished = [t for t in tiles if read_json(layout.marker(zone_id, t.id, "change")) is not None]
-    bbox = covering_window(t.core for t in tiles)
-    grid = bbox.grid(zone.grid)
-    names = output_names(plan, zone_id)
-    card = _card(job)
-    provenance = {"batch": job.key(), "zone": zone_id, "crs": zone.grid.crs.to_string(),
-                  "tiles": len(tiles), "tiles_mapped": len(finished), "source": job.source,
-                  "pre": job.pre, "post": job.post, "settings": job.options}
-    outputs = {}
-    for kind, dtype, nodata, path_of in (("change", "uint8", 255, layout.change),
-                                         ("probability_post", "float32", float("nan"), layout.probability_post)):
-        sources = [(path_of(zone_id, t.id), _in_mosaic(t.core, bbox)) for t in finished]
-        vrt = write_vrt(layout.zone_dir(zone_id) / f"{kind}.vrt", grid, sources, dtype, nodata)
-        exports.cog_from_geotiff(vrt, layout.out / names[kind], "change" if kind == "change" else "probability",
-                                 card.to_dict(), provenance)
-        outputs[kind] = names[kind]
-    features = []
-    for t in finished:
-        features += (read_json(layout.features(zone_id, t.id)) or {}).get("features", [])
-    features.sort(key=lambda f: tuple(f["properties"]["_first_px"]))
-    write_json(layout.zone_dir(zone_id) / "new_landslides.json", {"features": features})
-    return _result("merge", zone_id, t0, False, outputs=outputs, tiles=len(tiles), tiles_mapped=len(finished),
-                   grid={"crs": grid.crs.to_string(), "transform": list(grid.transform)[:6], "width": grid.width,
-                         "height": grid.height})
-
-
-def _in_mosaic(core, bbox):
-    """``core`` in the pixels of the mosaic ``bbox``."""
-    from .tiling import PixelWindow
-
-    return PixelWindow(core.row0 - bbox.row0, core.row1 - bbox.row0, core.col0 - bbox.col0, core.col1 - bbox.col0)
-
-
-def finalize_region(job_path: str, settings: Optional[dict] = None) -> dict[str, Any]:
-    """``new_landslides.geojson``: every zone's new landslides, numbered in raster order per zone."""
-    from .. import exports
-
-    t0 = time.perf_counter()
-    layout, job, plan = _load(job_path)
-    card = _card(job)
-    features = []
-    for zone in plan.zones:
-        for f in (read_json(layout.zone_dir(zone.id) / "new_landslides.json") or {}).get("features", []):
-            props = {k: v for k, v in f["properties"].items() if k != "_first_px"}
-            props["id"] = len(features) + 1
-            features.append({**f, "properties": props})
-    exports.write_geojson(features, layout.out / "new_landslides.geojson", card.to_dict(),
-                          {"batch": job.key(), "source": job.source, "pre": job.pre, "post": job.post,
-                           "zones": [z.id for z in plan.zones]},
-                          {"change_class": "new", **(settings or {})})
-    return _result("merge", "region", t0, False, new_count=len(features),
-                   new_landslides_ha=round(sum(f["properties"]["area_ha"] for f in features), 6))
-
-
 def zone_state(layout: BatchLayout, plan, zone_id: str) -> str:
     """What a zone's change depends on: the predicted tiles (their markers) and the shift."""
     from ..sources.request import stable_hash
@@ -483,5 +329,5 @@ def zone_state(layout: BatchLayout, plan, zone_id: str) -> str:
     return stable_hash(parts)[:16]
 
 
-__all__ = ["change_tile", "fetch_tile", "finalize_region", "finalize_zone", "output_names", "predict_tile",
-           "prepare_region", "zone_shift", "zone_state"]
+__all__ = ["change_tile", "fetch_tile", "predict_tile", "prepare_region", "sample_tile_ids", "zone_shift",
+           "zone_state"]
