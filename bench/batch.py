@@ -11,7 +11,8 @@ worker process), the share of the tile stages' worker time spent in scheduling a
 (workers x stage wall - task seconds), the share of the wall time spent merging, the start-up
 of the cluster, and the machine's load average before and after each run (the machine is
 shared: a speed-up measured under load is lower than on an idle machine). The demo world is
-rendered and cached first, so every run reads the same cached scenes. Ends with one JSON line.
+rendered and cached first; each run starts from a cache holding only that world (hard links),
+so every run cuts its own tiles. Ends with one JSON line.
 
     .venv/bin/python bench/batch.py [--km 8x6] [--tile-km 2.5] [--window 256] [--model default]
 """
@@ -45,6 +46,15 @@ def region_box(km_w: float, km_h: float, lon: float = -75.42, lat: float = -11.3
 
 def load() -> float:
     return round(os.getloadavg()[0], 2)
+
+
+def fresh_cache(world_cache: Path, cache: Path) -> None:
+    """A scene cache holding only the rendered world (hard links, instant), for one run."""
+    import shutil
+
+    shutil.copytree(world_cache, cache, copy_function=os.link, dirs_exist_ok=False,
+                    ignore=shutil.ignore_patterns(".locks", ".pins", ".tmp-*"))
+    os.environ["LANDSLIDE_CACHE_DIR"] = str(cache)
 
 
 def run_single(region: dict, out: Path, model: str, options) -> dict:
@@ -81,6 +91,7 @@ def run_batch_with(region: dict, out: Path, model: str, options, tile_km: float,
     tile_wall = sum(t.get(k, 0.0) for k in TILE_STAGES)
     task = sum(s["task_seconds"].get(k, 0.0) for k in TILE_STAGES)
     per_worker = sorted((w["peak_rss_mb"] for w in s["workers"]["per_process"].values()), reverse=True)
+    work_bytes = sum(f.stat().st_size for f in (out / "work").rglob("*") if f.is_file())
     return {"wall_s": round(wall, 2), "load_before": before, "load_after": load(),
             "tiles": s["tiles"]["total"], "failed": s["tiles"]["failed"], "new_count": s["totals"]["new_count"],
             "stages_s": {k: t.get(k) for k in ("cluster_start", "prepare", *TILE_STAGES, "merge")},
@@ -88,7 +99,9 @@ def run_batch_with(region: dict, out: Path, model: str, options, tile_km: float,
             "scheduling_share": round(max(workers * tile_wall - task, 0.0) / max(workers * tile_wall, 1e-9), 3),
             "merge_share": round(t.get("merge", 0.0) / wall, 3),
             "cluster_share": round(t.get("cluster_start", 0.0) / wall, 3),
-            "peak_rss_mb_per_worker": per_worker}
+            "model_share": round(s["task_seconds"].get("model", 0.0) / max(task, 1e-9), 3),
+            "task_seconds_per_stage": {k: s["task_seconds"].get(k, 0.0) for k in (*TILE_STAGES, "model")},
+            "work_dir_mb": round(work_bytes / 1e6, 1), "peak_rss_mb_per_worker": per_worker}
 
 
 def main() -> int:
@@ -105,7 +118,7 @@ def main() -> int:
     region = region_box(km_w, km_h)
     options = DetectionOptions(window_px=args.window, overlap_px=32, batch_size=1)
     root = Path(tempfile.mkdtemp(prefix="bench-batch-"))
-    os.environ["LANDSLIDE_CACHE_DIR"] = str(root / "cache")
+    os.environ["LANDSLIDE_CACHE_DIR"] = str(root / "world_cache")
     from landslide_core.sources import AnalysisRequest, DateWindow
     from landslide_core.sources.demo import DemoSource
 
@@ -116,11 +129,14 @@ def main() -> int:
     print(f"region {km_w:g} x {km_h:g} km ({grid.width} x {grid.height} px), tiles {args.tile_km:g} km, "
           f"window {args.window} px, model {args.model}; demo world rendered and cached in {world_s:.1f} s; "
           f"{os.cpu_count()} CPUs")
+    fresh_cache(root / "world_cache", root / "cache_single")
     single = run_single(region, root / "single", args.model, options)
     print(f"single process       : {single['wall_s']:7.1f} s  (load {single['load_before']} -> {single['load_after']})")
+    fresh_cache(root / "world_cache", root / "cache_1")
     one = run_batch_with(region, root / "b1", args.model, options, args.tile_km, 1)
     print(f"batch, 1 worker      : {one['wall_s']:7.1f} s  (load {one['load_before']} -> {one['load_after']})  "
           f"{one['tiles']} tiles, peak RSS {one['peak_rss_mb_per_worker']} MB")
+    fresh_cache(root / "world_cache", root / "cache_2")
     two = run_batch_with(region, root / "b2", args.model, options, args.tile_km, 2)
     print(f"batch, 2 workers     : {two['wall_s']:7.1f} s  (load {two['load_before']} -> {two['load_after']})  "
           f"peak RSS per worker {two['peak_rss_mb_per_worker']} MB")
@@ -131,7 +147,11 @@ def main() -> int:
     for name, r in (("1 worker", one), ("2 workers", two)):
         print(f"{name:>9}: stages {r['stages_s']}; scheduling+waiting {100 * r['scheduling_share']:.1f} % of "
               f"worker time in tile stages; merging {100 * r['merge_share']:.1f} %, cluster start "
-              f"{100 * r['cluster_share']:.1f} % of the wall time")
+              f"{100 * r['cluster_share']:.1f} % of the wall time; the model {100 * r['model_share']:.0f} % of the "
+              f"task seconds; work folder {r['work_dir_mb']} MB")
+    km2 = km_w * km_h
+    print(f"per km2 (1 worker): {one['task_seconds'] / km2:.3f} worker-seconds in tile stages, "
+          f"work folder {one['work_dir_mb'] / km2:.2f} MB")
     same = one["new_count"] == two["new_count"] == single["new_count"]
     print(f"new landslides: single {single['new_count']}, 1 worker {one['new_count']}, 2 workers {two['new_count']}"
           f" ({'the same' if same else 'DIFFERENT'})")

@@ -149,6 +149,9 @@ class _Stage:
         if not result.get("reused"):
             self.computed.setdefault(stage, set()).add(str(result.get("id")))
             self.task_seconds[stage] = self.task_seconds.get(stage, 0.0) + float(result.get("seconds", 0.0))
+        if stage == "predict" and not result.get("reused"):  # the model's own share of it
+            model_s = sum(float((result.get(d) or {}).get("seconds", 0.0)) for d in ("pre", "post"))
+            self.task_seconds["model"] = self.task_seconds.get("model", 0.0) + model_s
         fetched = result.get("fetch")
         if stage == "predict" and isinstance(fetched, dict):
             # a tile fetched inside its predict task: that part counts as fetch

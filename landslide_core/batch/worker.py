@@ -91,10 +91,22 @@ def imagery_source(job):
         return source
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (MB): Linux's VmHWM, which starts afresh in a new
+    program (``ru_maxrss`` would carry over the peak of the process that started the worker)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024.0, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
+
+
 def task_result(stage: str, ident: str, t0: float, reused: bool, **more: Any) -> dict[str, Any]:
     return {"stage": stage, "id": ident, "reused": bool(reused), "seconds": round(time.perf_counter() - t0, 3),
-            "pid": os.getpid(), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
-            **more}
+            "pid": os.getpid(), "peak_rss_mb": peak_rss_mb(), **more}
 
 
-__all__ = ["imagery_source", "load_batch", "loaded_model", "model_card", "task_result"]
+__all__ = ["imagery_source", "load_batch", "loaded_model", "model_card", "peak_rss_mb", "task_result"]
