@@ -225,7 +225,8 @@ def _run_stages(stages: _Stage, layout: BatchLayout, job: BatchJob, plan: BatchP
             raise SourceError(f"The source could not prepare the region: {errors['region']}")
     # the zones' co-registration first: fetch the tiles holding its samples, estimate it once
     zones = sorted({t.zone for t in need_predict if read_json(layout.shift(t.zone)) is None})
-    samples = [plan.tile(tid) for z in zones for tid in tasks.sample_tile_ids(plan, z)]
+    coregister = job.detection_options().coregister
+    samples = [plan.tile(tid) for z in zones for tid in tasks.sample_tile_ids(plan, z)] if coregister else []
     samples = [t for t in samples if _marker(layout, t, "fetch") is None]
     _, errors = stages.run("fetch", tasks.fetch_tile, [(t.id, (t.id,)) for t in samples])
     for tid, reason in errors.items():
