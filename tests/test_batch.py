@@ -302,3 +302,24 @@ def test_local_files_with_misregistered_dates_are_coregistered_once_per_zone(wor
     for key in ("rows_px", "cols_px", "applied"):
         assert zone["coregistration"][key] == summary["coregistration"][key]
     assert_same_result(out, ref / "result")
+
+
+def test_cancelled_batch_stops_and_a_rerun_resumes(workdir, cluster, tile_km, reference):
+    from landslide_core.errors import Cancelled
+    from landslide_core.progress import CancelToken
+
+    token = CancelToken()
+
+    def cancel_after_first_tile(event: dict) -> None:
+        if event["stage"] == "predict":
+            token.cancel()
+
+    out = workdir / "cancelled"
+    with pytest.raises(Cancelled):
+        run_batch(settings(out, tile_km, cluster), on_event=cancel_after_first_tile, cancel=token)
+    assert not (out / "summary.json").exists()
+    done = [p for p in (out / "work").rglob("predict.done")]
+    assert 1 <= len(done) < len(make_plan(REGION, tile_km, OPTIONS.window_px, OPTIONS.overlap_px, 16).tiles)
+    summary = run_batch(settings(out, tile_km, cluster))
+    assert summary["tiles"]["failed"] == 0 and summary["tiles"]["reused"]["predict"] >= len(done)
+    assert_same_result(out, reference)

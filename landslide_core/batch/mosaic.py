@@ -16,7 +16,7 @@ Cloud-Optimized mosaics are written by :mod:`landslide_core.exports`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 from xml.sax.saxutils import escape
 
 import numpy as np
@@ -26,17 +26,25 @@ from rasterio.windows import Window
 from ..evidence import EVIDENCE_BANDS
 from ..grid import Grid
 from .layout import BatchLayout
-from .tiling import BatchPlan, PixelWindow
+from .tiling import BatchPlan, PixelWindow, Tile
 
 
 class ZoneReader:
     """Windows of one zone's probabilities and evidence, read from its finished tiles."""
 
-    def __init__(self, layout: BatchLayout, plan: BatchPlan, zone_id: str, finished: Iterable[str]):
+    def __init__(self, layout: BatchLayout, plan: BatchPlan, zone_id: str, finished: Callable[[Tile], bool]):
+        """``finished(tile)``: whether a tile's files are complete (asked once per tile, and
+        only for tiles a read touches)."""
         self.layout, self.plan = layout, plan
         self.zone = plan.zone(zone_id)
-        finished = set(finished)
-        self.tiles = sorted((t for t in plan.tiles_of(zone_id) if t.id in finished), key=lambda t: t.id)
+        self._finished = finished
+        self._known: dict[str, bool] = {}
+        self.tiles = sorted(plan.tiles_of(zone_id), key=lambda t: t.id)
+
+    def _ready(self, tile: Tile) -> bool:
+        if tile.id not in self._known:
+            self._known[tile.id] = bool(self._finished(tile))
+        return self._known[tile.id]
 
     def probability(self, window: PixelWindow, which: str) -> np.ndarray:
         """Probability (float32, NaN = not assessable) of ``which`` date ('pre' or 'post')."""
@@ -44,7 +52,7 @@ class ZoneReader:
         wsum = np.zeros((window.height, window.width), np.float32)
         for tile in self.tiles:
             part = tile.extent.intersection(window)
-            if part.empty:
+            if part.empty or not self._ready(tile):
                 continue
             with rasterio.open(self.layout.accum(tile.zone, tile.id, which)) as ds:
                 win = Window(part.col0 - tile.fetch.col0, part.row0 - tile.fetch.row0, part.width, part.height)
@@ -62,7 +70,7 @@ class ZoneReader:
         out = {name: np.full((window.height, window.width), np.nan, np.float32) for name in EVIDENCE_BANDS}
         for tile in self.tiles:
             part = tile.core.intersection(window)
-            if part.empty:
+            if part.empty or not self._ready(tile):
                 continue
             with rasterio.open(self.layout.evidence(tile.zone, tile.id)) as ds:
                 names = [d or "" for d in ds.descriptions]

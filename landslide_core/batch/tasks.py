@@ -22,9 +22,11 @@ Then :mod:`.merge` writes the outputs.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -186,17 +188,19 @@ def predict_tile(job_path: str, tile_id: str) -> dict[str, Any]:
             used_pre = aligned
         info = {}
         for which, scene in (("pre", used_pre), ("post", post_path)):
-            pred = predictor.predict_file(scene, layout.accum(zone.id, tile.id, which), stage=f"predict {which}",
-                                          plan=part, accumulate=True, creation=FAST_TIFF)
+            with _unique(layout.accum(zone.id, tile.id, which)) as tmp:
+                pred = predictor.predict_file(scene, tmp, stage=f"predict {which}", plan=part, accumulate=True,
+                                              creation=FAST_TIFF)
             info[which] = {"valid_px": pred.valid_px, "windows_run": pred.windows_run, "seconds": round(pred.seconds, 3)}
         spectral = read_spectral_pair(used_pre, post_path)
         slope, elevation = read_terrain(post_path)
         sl = tile.core.slices_in(tile.fetch)
         core_spectral = SpectralPair(spectral.ndvi_pre[sl], spectral.ndvi_post[sl], spectral.visible_pre[sl],
                                      spectral.visible_post[sl])
-        write_evidence(layout.evidence(zone.id, tile.id), core_spectral, slope[sl], elevation[sl],
-                       tile.core.transform(zone.grid.transform), zone.grid.crs,
-                       {"tile": tile_id, "zone": zone.id, "coregistration": shift}, creation=FAST_TIFF)
+        with _unique(layout.evidence(zone.id, tile.id)) as tmp:
+            write_evidence(tmp, core_spectral, slope[sl], elevation[sl], tile.core.transform(zone.grid.transform),
+                           zone.grid.crs, {"tile": tile_id, "zone": zone.id, "coregistration": shift},
+                           creation=FAST_TIFF)
     finally:
         aligned.unlink(missing_ok=True)
         aligned.with_name(aligned.name + ".partial").unlink(missing_ok=True)
@@ -223,8 +227,8 @@ def change_tile(job_path: str, tile_id: str, zone_state: str) -> dict[str, Any]:
     card = model_card(job)
     options = job.detection_options()
     threshold = float(card.threshold if options.threshold is None else options.threshold)
-    finished = [t.id for t in plan.tiles_of(zone.id) if read_json(layout.marker(zone.id, t.id, "predict")) is not None]
-    reader = ZoneReader(layout, plan, zone.id, finished)
+    reader = ZoneReader(layout, plan, zone.id,
+                        lambda t: read_json(layout.marker(t.zone, t.id, "predict")) is not None)
     context = context_px(options.rules, options.change, zone.grid.pixel_size_m)
     cap = plan.change_margin_cap_px(tile)
     margin = min(2 * context, cap)
@@ -310,14 +314,24 @@ def _owned(pair, view, core, transform, min_area_ha: float, new_class: int, vani
 def _write_core(path: Path, array: np.ndarray, core, zone, dtype: str, nodata: float) -> None:
     import rasterio
 
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
     creation = {**FAST_TIFF, "predictor": 3 if dtype == "float32" else 2}
-    with rasterio.open(tmp, "w", driver="GTiff", width=core.width, height=core.height, count=1, dtype=dtype,
-                       crs=zone.grid.crs, transform=core.transform(zone.grid.transform), nodata=nodata, tiled=True,
-                       blockxsize=256, blockysize=256, **creation) as ds:
+    with _unique(Path(path)) as tmp, rasterio.open(
+            tmp, "w", driver="GTiff", width=core.width, height=core.height, count=1, dtype=dtype, crs=zone.grid.crs,
+            transform=core.transform(zone.grid.transform), nodata=nodata, tiled=True, blockxsize=256, blockysize=256,
+            **creation) as ds:
         ds.write(np.asarray(array).astype(dtype, copy=False), 1)
-    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _unique(path: Path):
+    """A temporary name of this task's own beside ``path``, renamed onto it when the block
+    succeeds: a task left running by a cancelled batch never writes into a rerun's file."""
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:12]}{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def zone_state(layout: BatchLayout, plan, zone_id: str) -> str:
