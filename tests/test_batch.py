@@ -323,3 +323,18 @@ def test_cancelled_batch_stops_and_a_rerun_resumes(workdir, cluster, tile_km, re
     summary = run_batch(settings(out, tile_km, cluster))
     assert summary["tiles"]["failed"] == 0 and summary["tiles"]["reused"]["predict"] >= len(done)
     assert_same_result(out, reference)
+
+
+def test_cli_runs_on_an_existing_scheduler(cluster, tmp_path, capsys):
+    lc, _ = cluster
+    path = tmp_path / "region.geojson"
+    path.write_text(json.dumps(box(-75.40, -11.29, -75.391, -11.282)))  # about 1 km2: one tile
+    out = tmp_path / "out"
+    code = main(["batch", "--region", str(path), "--pre-start", "2021-01-01", "--pre-end", "2021-01-31",
+                 "--post-start", "2021-04-01", "--post-end", "2021-04-30", "--model", "index", "--out", str(out),
+                 "--scheduler", lc.scheduler_address])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["workers"]["scheduler"] == lc.scheduler_address and summary["tiles"]["ok"] == 1
+    assert (out / "change.tif").exists() and f"workers at {lc.scheduler_address}" in captured.err
