@@ -83,10 +83,14 @@ def prepare_job(settings: BatchSettings) -> tuple[BatchJob, BatchPlan]:
         source_options["world"] = settings.region
     elif name == "local":
         source_options["grid_from"] = "request"
+        for key in ("pre_path", "post_path", "dem_path"):  # the workers may start in another folder
+            if source_options.get(key):
+                source_options[key] = str(Path(source_options[key]).resolve())
     get_source(name, **source_options)  # unknown options: InputError now, not on every worker
     job = BatchJob(region=settings.region, pre=settings.pre.to_json(), post=settings.post.to_json(),
                    cloud_limit_pct=float(settings.cloud_limit_pct), composite=settings.composite, source=name,
-                   source_options=source_options, model_path=str(model_path), model_sha256=card.weights_sha256,
+                   source_options=source_options, model_path=str(Path(model_path).resolve()),
+                   model_sha256=card.weights_sha256,
                    options=options_to_dict(options), tile_km=float(settings.tile_km))
     return job, plan
 
@@ -183,7 +187,7 @@ def run_batch(settings: BatchSettings, progress: Optional[ProgressFn] = None, lo
     t_start = time.perf_counter()
     say = log or (lambda _msg: None)
     job, plan = prepare_job(settings)
-    layout = BatchLayout(make_out_dir(Path(settings.out)))
+    layout = BatchLayout(make_out_dir(Path(settings.out).resolve()))  # workers may start elsewhere
     existing = read_json(layout.job)
     if existing is not None and existing.get("key") != job.key():
         raise InputError(f"The folder {layout.out} holds a batch of other inputs (region, dates, source, model or "
