@@ -9,4 +9,4 @@ import streamlit as st
 
 from dashboard import home, ui
 
-st.navigation(ui.navigation_pages(home.render), position="sidebar").run()
+st.navigation(ui.navigation_pages(home.render), position="top").run()

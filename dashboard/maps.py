@@ -1,17 +1,22 @@
 """Folium maps for the pages: AOI drawing and result overlays, all working offline.
 
 Every map is passed through :func:`dashboard.offline_assets.localize`, so its Leaflet and
-plugin files come from this app, not from a CDN. Basemap tiles are optional layers: with no
-internet the tiles stay blank and the overlays (compact PNG image overlays) still show on
-the map's plain background.
+plugin files come from this app, not from a CDN. Context with no internet: a light basemap of
+borders, rivers and towns drawn from installed data (:mod:`dashboard.basemap_data`), and once
+scenes are fetched their own true colour and hillshade. Online tiles (OpenStreetMap,
+satellite) are optional layers; when they fail to load the map says so and falls back to the
+offline basemap.
 """
 from __future__ import annotations
 
+import html
 import os
 from typing import Any, Iterable, Optional, Sequence
 
 import folium
+from branca.element import Element, MacroElement
 from folium import plugins
+from jinja2 import Template
 
 from . import offline_assets
 
@@ -20,12 +25,83 @@ SATELLITE_NAME = "Satellite (Esri World Imagery)"
 SATELLITE_TILES = "https://server.arcgisonline.com/ArcGIS/rest/services/World_Imagery/MapServer/tile/{z}/{y}/{x}"
 SATELLITE_ATTR = "Esri, Maxar, Earthstar Geographics"
 PLAIN_NAME = "Plain background (offline)"
+OFFLINE_NAME = "Borders, rivers and towns (offline)"
+TILE_FAILURE_TEXT = ("Online map tiles could not be loaded (no internet?). Showing the offline map of "
+                     "borders, rivers and towns instead; the analysis layers are not affected.")
+#: Keep the area clear of the map's controls (zoom and draw tools, layers, scale): pixels.
+FIT_PADDING_PX = (56, 56)
+#: Do not zoom closer than this when fitting a small area (Leaflet zoom level).
+FIT_MAX_ZOOM = 16
 #: 1x1 transparent PNG: the tile of the plain background layer (no request leaves the app).
 _BLANK_TILE = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNk"
                "YAAAAAYAAjCB0C8AAAAASUVORK5CYII=")
 
 AOI_STYLE = {"color": "#b5442c", "weight": 3, "fill": True, "fillOpacity": 0.05}
 HIGHLIGHT_STYLE = {"color": "#00e5ff", "weight": 4, "fill": False}
+RIVER_STYLE = {"color": "#6a9fd4", "weight": 1.6, "opacity": 0.9}
+REGION_STYLE = {"color": "#8c7f99", "weight": 1.0, "opacity": 0.8, "dashArray": "4 4"}
+COUNTRY_STYLE = {"color": "#5b4a6b", "weight": 2.2, "opacity": 0.9}
+#: The look of the maps: no page margin (the component's frame is exactly the map's height, so a
+#: margin would cut off the map's bottom edge), a light land colour behind everything, quiet town
+#: labels, the tile-failure note.
+MAP_CSS = """<style>
+html, body { margin: 0; padding: 0; overflow: hidden; }
+.leaflet-container { background: #f3f0e8; }
+.leaflet-tooltip.landslide-town { background: transparent; border: none; box-shadow: none; padding: 0 2px;
+  color: #3b3b3b; font: 11px/1.2 sans-serif; text-shadow: 0 0 2px #fff, 0 0 2px #fff, 0 0 3px #fff; }
+.leaflet-tooltip-right.landslide-town:before { display: none; }
+.landslide-tile-notice { background: #fff8e1; border: 1px solid #e0b000; border-radius: 4px; padding: 4px 8px;
+  max-width: 260px; font: 12px/1.35 sans-serif; color: #5a4500; }
+</style>"""
+
+
+class TileFailureNotice(MacroElement):
+    """When online tiles fail to load: a note on the map, the offline basemap switched on, and
+    (when no tile of that layer ever loaded) the plain background instead of the blank layer."""
+
+    _template = Template("""
+{% macro script(this, kwargs) %}
+(function () {
+    var map = {{ this._parent.get_name() }};
+    var plain = {{ this.plain.get_name() }};
+    var fallback = {{ this.fallback.get_name() if this.fallback else 'null' }};
+    var told = false;
+    function watch(layer) {
+        var loaded = 0, failed = 0;
+        layer.on('tileload', function () { loaded += 1; });
+        layer.on('tileerror', function () {
+            failed += 1;
+            if (!told) {
+                told = true;
+                var note = L.control({position: 'bottomleft'});
+                note.onAdd = function () {
+                    var div = L.DomUtil.create('div', 'landslide-tile-notice');
+                    div.setAttribute('role', 'status');
+                    div.textContent = {{ this.message|tojson }};
+                    return div;
+                };
+                note.addTo(map);
+            }
+            if (fallback && !map.hasLayer(fallback)) { fallback.addTo(map); }
+            if (loaded === 0 && failed >= 2 && map.hasLayer(layer)) {
+                map.removeLayer(layer);
+                plain.addTo(map);
+            }
+        });
+    }
+    {% for layer in this.layers %}watch({{ layer.get_name() }});
+    {% endfor %}
+})();
+{% endmacro %}
+""")
+
+    def __init__(self, layers, plain, fallback=None, message: str = TILE_FAILURE_TEXT):
+        super().__init__()
+        self._name = "TileFailureNotice"
+        self.layers = list(layers)
+        self.plain = plain
+        self.fallback = fallback
+        self.message = message
 
 
 def basemaps_default() -> bool:
@@ -33,24 +109,66 @@ def basemaps_default() -> bool:
     return os.environ.get("LANDSLIDE_BASEMAPS", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
-def new_map(center_latlon: Sequence[float], zoom: int = 13, basemaps: bool = True) -> folium.Map:
-    """A map with no CDN tiles by default: a plain background, plus OSM and satellite layers
-    when ``basemaps`` (they need internet; without it they stay blank)."""
+def new_map(center_latlon: Sequence[float], zoom: int = 13, basemaps: bool = True,
+            context_bounds: Optional[list[list[float]]] = None) -> folium.Map:
+    """A map with no CDN tiles by default: a plain background and the offline basemap around
+    ``context_bounds`` ([[s, w], [n, e]], default: around the centre), plus OSM and satellite
+    layers when ``basemaps`` (they need internet; when they fail the map says so)."""
     m = folium.Map(location=list(center_latlon), zoom_start=zoom, tiles=None, control_scale=True,
                    prefer_canvas=False)
-    add_basemaps(m, basemaps)
+    add_basemaps(m, basemaps, context_bounds or [list(center_latlon), list(center_latlon)])
     return m
 
 
-def add_basemaps(m: folium.Map, basemaps: bool) -> None:
-    """The plain background layer, plus OpenStreetMap and satellite when ``basemaps``."""
-    folium.TileLayer(tiles=_BLANK_TILE, attr="no basemap", name=PLAIN_NAME, overlay=False,
-                     control=True, show=not basemaps).add_to(m)
+def add_basemaps(m: folium.Map, basemaps: bool, context_bounds: Optional[list[list[float]]] = None) -> None:
+    """The plain background layer and the offline basemap (borders, rivers, towns) around
+    ``context_bounds``, plus OpenStreetMap and satellite when ``basemaps``."""
+    plain = folium.TileLayer(tiles=_BLANK_TILE, attr="no basemap", name=PLAIN_NAME, overlay=False,
+                             control=True, show=not basemaps)
+    plain.add_to(m)
+    online = []
     if basemaps:
-        folium.TileLayer("OpenStreetMap", name=OSM_NAME, overlay=False, control=True,
-                         show=True).add_to(m)
-        folium.TileLayer(tiles=SATELLITE_TILES, attr=SATELLITE_ATTR, name=SATELLITE_NAME,
-                         overlay=False, control=True, show=False, max_zoom=19).add_to(m)
+        online.append(folium.TileLayer("OpenStreetMap", name=OSM_NAME, overlay=False, control=True, show=True))
+        online.append(folium.TileLayer(tiles=SATELLITE_TILES, attr=SATELLITE_ATTR, name=SATELLITE_NAME,
+                                       overlay=False, control=True, show=False, max_zoom=19))
+        for layer in online:
+            layer.add_to(m)
+    offline = offline_basemap(context_bounds, show=not basemaps) if context_bounds else None
+    if offline is not None:
+        offline.add_to(m)
+    if online:
+        TileFailureNotice(online, plain, offline).add_to(m)
+    m.get_root().header.add_child(Element(MAP_CSS), name="landslide_map_css")
+
+
+def offline_basemap(bounds_latlon: list[list[float]], show: bool = True) -> Optional[folium.FeatureGroup]:
+    """Borders, rivers and towns around ``bounds_latlon`` as one layer, or None without the data."""
+    from .basemap_data import ContextLayers, context_layers
+
+    (south, west), (north, east) = bounds_latlon
+    ctx = context_layers(west, south, east, north)
+    if ctx is None or ctx.empty:
+        return None
+    group = folium.FeatureGroup(name=OFFLINE_NAME, overlay=True, control=True, show=show)
+    for lines, style, name in ((ctx.rivers, RIVER_STYLE, "rivers"), (ctx.regions, REGION_STYLE, "regions"),
+                               (ctx.countries, COUNTRY_STYLE, "countries")):
+        if lines:
+            folium.GeoJson(ContextLayers.lines_geojson(lines), name=name, control=False, interactive=False,
+                           style_function=lambda _f, st=style: st).add_to(group)
+    for town in ctx.towns:  # background only: never in the way of clicks and drawing
+        marker = folium.CircleMarker([town["lat"], town["lon"]], radius=3 if town["label"] else 2,
+                                     color="#444", weight=1, fill=True, fill_color="#fff", fill_opacity=1.0)
+        marker.options["interactive"] = False  # (folium's path options have no such key)
+        if town["label"]:
+            folium.Tooltip(html.escape(town["name"]).replace("`", "'"), permanent=True, direction="right",
+                           offset=(4, 0), class_name="landslide-town").add_to(marker)
+        marker.add_to(group)
+    return group
+
+
+def fit(m, bounds_latlon: list[list[float]]) -> None:
+    """Fit the view to ``bounds_latlon`` with room for the controls, not closer than FIT_MAX_ZOOM."""
+    m.fit_bounds(bounds_latlon, padding=FIT_PADDING_PX, max_zoom=FIT_MAX_ZOOM)
 
 
 def geometry_bounds_latlon(geometry: dict) -> list[list[float]]:
@@ -67,17 +185,22 @@ def add_aoi(m: folium.Map, aoi: dict, name: str = "Area of interest") -> None:
 
 
 def aoi_map(aoi: Optional[dict], fallback_center_latlon: Sequence[float], basemaps: bool,
-            draw: bool = True) -> folium.Map:
-    """The Monitor page's map: the current AOI and tools to draw a polygon or rectangle."""
+            draw: bool = True, scene_overlays: Iterable[dict[str, Any]] = ()) -> folium.Map:
+    """The Monitor page's map: the current AOI and tools to draw a polygon or rectangle.
+
+    ``scene_overlays``: image overlays of scenes already fetched for this area (true colour,
+    hillshade), drawn under the AOI outline (same form as in :func:`overlays_map`)."""
     if aoi:
         bounds = geometry_bounds_latlon(aoi)
         center = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
     else:
         center = list(fallback_center_latlon)
-    m = new_map(center, zoom=13, basemaps=basemaps)
+        bounds = [center, center]
+    m = new_map(center, zoom=13, basemaps=basemaps, context_bounds=bounds)
+    _add_overlays(m, scene_overlays, None, None)
     if aoi:
         add_aoi(m, aoi)
-        m.fit_bounds(bounds)
+        fit(m, bounds)
     if draw:
         plugins.Draw(
             export=False, position="topleft", show_geometry_on_click=False,
@@ -103,9 +226,9 @@ def overlays_map(overlays: Iterable[dict[str, Any]], bounds_latlon: list[list[fl
     """
     center = [(bounds_latlon[0][0] + bounds_latlon[1][0]) / 2,
               (bounds_latlon[0][1] + bounds_latlon[1][1]) / 2]
-    m = new_map(center, zoom=14, basemaps=basemaps)
+    m = new_map(center, zoom=14, basemaps=basemaps, context_bounds=bounds_latlon)
     _add_overlays(m, overlays, aoi, highlight)
-    m.fit_bounds(_view_bounds(bounds_latlon, highlight))
+    fit(m, _view_bounds(bounds_latlon, highlight))
     folium.LayerControl(collapsed=True).add_to(m)
     offline_assets.localize(m)
     return m
@@ -141,10 +264,12 @@ def dual_overlays_map(left: Iterable[dict[str, Any]], right: Iterable[dict[str, 
               (bounds_latlon[0][1] + bounds_latlon[1][1]) / 2]
     dual = plugins.DualMap(location=center, tiles=None, zoom_start=14, control_scale=True)
     for side, overlays in ((dual.m1, left), (dual.m2, right)):
-        add_basemaps(side, basemaps)
+        add_basemaps(side, basemaps, bounds_latlon)
         _add_overlays(side, overlays, aoi, highlight)
         folium.LayerControl(collapsed=True).add_to(side)
-    dual.fit_bounds(_view_bounds(bounds_latlon, highlight))
+    view = _view_bounds(bounds_latlon, highlight)
+    for side in (dual.m1, dual.m2):
+        fit(side, view)
     offline_assets.localize(dual)
     offline_assets.localize(dual.get_root())
     return dual

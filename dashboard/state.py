@@ -40,9 +40,15 @@ BBOX_W, BBOX_S, BBOX_E, BBOX_N = "w_bbox_west", "w_bbox_south", "w_bbox_east", "
 CMP_THRESHOLD = "w_cmp_threshold"
 CMP_OPACITY = "w_cmp_opacity_pct"
 
+def _object_setting_keys() -> tuple[str, ...]:
+    from dashboard.object_settings import KEYS
+
+    return KEYS
+
+
 WIDGET_KEYS = (PRE_START, PRE_END, POST_START, POST_END, CLOUD_LIMIT, SOURCE, MODEL, THRESHOLD,
                OVERLAP, COMPOSITE, BASEMAPS, BBOX_W, BBOX_S, BBOX_E, BBOX_N, CMP_THRESHOLD,
-               CMP_OPACITY)
+               CMP_OPACITY) + _object_setting_keys()
 
 SOURCES = ("demo", "earthengine", "local")
 SOURCE_LABELS = {"demo": "Demo (synthetic event, offline)", "earthengine": "Earth Engine (Sentinel-2 L1C)",
@@ -115,7 +121,6 @@ def init() -> None:
     """
     ss = st.session_state
     if "_initialised" not in ss:
-        ss["_initialised"] = True
         try:
             set_demo_event(only_missing=True)
         except Exception:  # noqa: BLE001 - no demo: start with no area and recent windows
@@ -127,14 +132,17 @@ def init() -> None:
                                PRE_START: today - dt.timedelta(days=120), PRE_END: today - dt.timedelta(days=61),
                                POST_START: today - dt.timedelta(days=60), POST_END: today}.items():
                 ss.setdefault(key, value)
-        ss.setdefault(CLOUD_LIMIT, DEFAULT_CLOUD_LIMIT_PCT)
-        ss.setdefault(OVERLAP, DEFAULT_OVERLAP_PX)
-        ss.setdefault(COMPOSITE, "least_cloudy")
-        from dashboard.maps import basemaps_default
+        # Last: a first run interrupted before this point (the user clicked on at once) starts over.
+        ss["_initialised"] = True
+    # Every run (a widget value Streamlit dropped comes back as its default, never as "online").
+    from dashboard.maps import basemaps_default
 
-        ss.setdefault(BASEMAPS, basemaps_default())
-        ss.setdefault(JOB, None)
-        ss.setdefault(RESULT_FOLDER, None)
+    ss.setdefault(CLOUD_LIMIT, DEFAULT_CLOUD_LIMIT_PCT)
+    ss.setdefault(OVERLAP, DEFAULT_OVERLAP_PX)
+    ss.setdefault(COMPOSITE, "least_cloudy")
+    ss.setdefault(BASEMAPS, basemaps_default())
+    ss.setdefault(JOB, None)
+    ss.setdefault(RESULT_FOLDER, None)
     keep()
 
 

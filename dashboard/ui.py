@@ -139,16 +139,28 @@ class ModelEntry:
 
     @property
     def label(self) -> str:
+        from landslide_core.zoo import TRAINING_FREE
+
         c = self.card
+        if c.architecture in TRAINING_FREE:
+            return f"{c.name} (training-free spectral baseline)"
         return f"{c.name} ({c.architecture}, {c.band_set})"
 
 
 def list_model_entries(models_dir: Optional[Path] = None) -> list[ModelEntry]:
-    """Usable model cards in the models folder (default model first)."""
-    from landslide_core.checkpoint import DEFAULT_MODEL_NAME, scan_models
+    """Usable model cards in the models folder (default model first), and the shipped
+    training-free baseline wherever the models folder is."""
+    from landslide_core.checkpoint import DEFAULT_MODEL_NAME, MODELS_DIR, scan_models
+    from landslide_core.zoo import TRAINING_FREE
 
-    entries = [ModelEntry(m.path, m.card) for m in scan_models(models_dir or state.models_dir()) if m.usable]
-    entries.sort(key=lambda e: (e.path.stem != DEFAULT_MODEL_NAME, e.path.stem))
+    folder = Path(models_dir or state.models_dir())
+    entries = [ModelEntry(m.path, m.card) for m in scan_models(folder) if m.usable]
+    names = {e.path.stem for e in entries}
+    if folder.resolve() != MODELS_DIR.resolve():
+        entries += [ModelEntry(m.path, m.card) for m in scan_models(MODELS_DIR)
+                    if m.usable and m.card.architecture in TRAINING_FREE and m.path.stem not in names]
+    entries.sort(key=lambda e: (e.path.stem != DEFAULT_MODEL_NAME, e.card.architecture in TRAINING_FREE,
+                                e.path.stem))
     return entries
 
 
@@ -203,30 +215,20 @@ def aoi_from_drawing(drawing: dict) -> dict:
     return aoi
 
 
-def file_extent_aoi(path: str) -> dict:
-    """The lon/lat outline of a GeoTIFF's extent, as an AOI polygon."""
-    import rasterio
-    from rasterio.warp import transform_bounds
-
-    from landslide_core.errors import InputError as _InputError
-
-    try:
-        with rasterio.open(path) as ds:
-            if ds.crs is None:
-                raise _InputError(f"{Path(path).name} has no coordinate reference system.",
-                                  "Write it with its CRS (e.g. its UTM zone).")
-            west, south, east, north = transform_bounds(ds.crs, "EPSG:4326", *ds.bounds)
-    except rasterio.errors.RasterioIOError as exc:
-        raise _InputError(f"{Path(path).name} is not a readable GeoTIFF ({exc}).",
-                          "Upload a complete GeoTIFF.") from None
-    return {"type": "Polygon", "coordinates": [[[west, south], [east, south], [east, north],
-                                               [west, north], [west, south]]]}
-
-
 def aoi_area_km2(aoi: dict) -> float:
     from landslide_core.sources.aoi import aoi_area_km2 as area
 
     return area(aoi)
+
+
+def escape_markdown(text: str) -> str:
+    """Text shown as itself inside a line of st.markdown: the characters that would format it
+    (``*``, backticks, brackets, ``<>``, ``#``, ``|``, ``~``, ``$``, and ``_`` at a word's edge)
+    escaped; an underscore inside a word (snake_case) never formats and is left alone."""
+    import re
+
+    text = re.sub(r"([\\`*\[\]<>#|~$])", r"\\\1", str(text))
+    return re.sub(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])", r"\\_", text)
 
 
 def page_link(page: str, label: str, icon: Optional[str] = None) -> None:

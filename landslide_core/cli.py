@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 
 from .errors import UserError
 
-COMMAND_MODULES = ("detect", "fetch", "batch", "sources", "generate", "training")
+COMMAND_MODULES = ("detect", "fetch", "batch", "sources", "generate", "training", "watch")
 
 
 def build_parser() -> argparse.ArgumentParser:

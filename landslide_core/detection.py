@@ -164,10 +164,13 @@ def _detect_one(scene_path: Path, out_dir: Path, predictor: Predictor, card: Mod
         slope, elevation = read_terrain(scene_path, cancel)
         mask, ruled = landslide_mask(prob, threshold, transform, options.min_area_ha, options.grow_ratio,
                                      options.rules, slope, elevation)
+        check_cancel(cancel)
         features = polygons_from_mask(mask, prob, slope, transform, crs, options.min_area_ha,
                                       extra=_measures_of(slope, elevation, transform, options.rules))
+        check_cancel(cancel)
         rejected = polygons_from_mask(np.where(ruled.rejected_mask(), 1, 0).astype(np.uint8), prob, slope,
                                       transform, crs, 0.0, extra=_rejection_of(ruled))
+        check_cancel(cancel)
         t_post = time.perf_counter()
         card_dict = card.to_dict()
         exports.cog_from_geotiff(raw_prob, out_dir / "probability.tif", "probability", card_dict, provenance)
@@ -322,6 +325,7 @@ def _detect_pair_into(out_dir: Path, pre_path: Path, post_path: Path, options, c
     pair = summarise_pair(pre_res.prob, post_res.prob, post_res.slope_deg, post_res.transform, post_res.crs,
                           threshold, options.min_area_ha, elevation_m=post_res.elevation_m, spectral=spectral,
                           grow_ratio=options.grow_ratio, rules=options.rules, settings=options.change)
+    check_cancel(cancel)
     card_dict = card.to_dict()
     provenance = {"pre": pre_res.summary["provenance"], "post": post_res.summary["provenance"],
                   "coregistration": shift, "settings": {"threshold": threshold, **options.object_settings()}}

@@ -150,6 +150,51 @@ def read_slope_deg(scene_path: str | Path) -> np.ndarray:
         return slope_horn_deg(dem, w, h)
 
 
+def read_elevation(scene_path: str | Path) -> Optional[tuple[np.ndarray, Affine, CRS]]:
+    """The scene's elevation band (metres, NaN where missing) with its grid; None without one."""
+    with rasterio.open(scene_path) as ds:
+        desc = [(d or "").strip().lower() for d in ds.descriptions]
+        if "elevation" in desc:
+            idx = desc.index("elevation") + 1
+        elif ds.count in (13, 14) and not any(desc):
+            idx = ds.count  # contract order without descriptions: elevation last
+        else:
+            return None
+        dem = ds.read(idx, out_dtype=np.float32)
+        if ds.nodata is not None and np.isfinite(ds.nodata):
+            dem[dem == np.float32(ds.nodata)] = np.nan
+        return dem, ds.transform, ds.crs
+
+
+def hillshade(dem: np.ndarray, xres_m: float, yres_m: float, azimuth_deg: float = 315.0,
+              altitude_deg: float = 45.0) -> np.ndarray:
+    """Shaded relief (0-1, NaN where the DEM is missing), lit from ``azimuth_deg`` (clockwise
+    from north) at ``altitude_deg`` above the horizon; rows run north to south."""
+    z = np.where(np.isfinite(dem), dem, np.nanmean(dem) if np.isfinite(dem).any() else 0.0).astype(np.float64)
+    dz_dy, dz_dx = np.gradient(z, yres_m, xres_m)
+    slope = np.arctan(np.hypot(dz_dx, dz_dy))
+    aspect = np.arctan2(-dz_dx, dz_dy)  # downslope direction, clockwise from north (rows go south)
+    zen, az = np.radians(90.0 - altitude_deg), np.radians(azimuth_deg)
+    shade = np.cos(zen) * np.cos(slope) + np.sin(zen) * np.sin(slope) * np.cos(az - aspect)
+    shade = np.clip(shade, 0.0, 1.0).astype(np.float32)
+    shade[~np.isfinite(dem)] = np.nan
+    return shade
+
+
+def hillshade_overlay(scene_path: str | Path, max_px: int = MAX_DISPLAY_PX) -> Optional[tuple[bytes, list[list[float]]]]:
+    """The scene's DEM as a grey shaded-relief PNG in lon/lat, or None without elevation."""
+    read = read_elevation(scene_path)
+    if read is None:
+        return None
+    dem, transform, crs = read
+    w, h = pixel_size_m(transform)
+    shade = hillshade(dem, w, h)
+    ll, bounds = to_lonlat(shade, transform, crs, Resampling.bilinear, max_px, nodata=np.nan)
+    grey = (np.nan_to_num(ll) * 200 + 40).round().astype(np.uint8)
+    rgba = np.stack([grey, grey, grey, np.where(np.isfinite(ll), 255, 0).astype(np.uint8)], axis=-1)
+    return png_bytes(rgba), bounds
+
+
 def stretch_limits(*stacks: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Per-band 2nd and 98th percentiles over the valid pixels of all given (rgb, valid)."""
     samples = [rgb[:, valid] for rgb, valid in stacks if valid.any()]
@@ -195,7 +240,8 @@ def write_slope(folder: Path, scene_path: str | Path) -> Path:
 
 def build_display(folder: str | Path, pre_scene: str | Path, post_scene: str | Path,
                   max_px: int = MAX_DISPLAY_PX) -> dict[str, Any]:
-    """Write ``display/pre_rgb.png``, ``display/post_rgb.png`` and ``slope_deg.tif`` into an
+    """Write ``display/pre_rgb.png``, ``display/post_rgb.png``, ``display/hillshade.png`` (the
+    'after' scene's DEM, when it has one) and ``slope_deg.tif`` into an
     analysis folder; returns ``{"bounds": [[s, w], [n, e]], "pre_rgb": rel path, ...}``."""
     folder = Path(folder)
     out_dir = folder / DISPLAY_DIR
@@ -209,6 +255,10 @@ def build_display(folder: str | Path, pre_scene: str | Path, post_scene: str | P
         (out_dir / f"{date}_rgb.png").write_bytes(png)
         info[f"{date}_rgb"] = f"{DISPLAY_DIR}/{date}_rgb.png"
         info["bounds"] = bounds
+    shaded = hillshade_overlay(post_scene, max_px)
+    if shaded is not None:
+        (out_dir / "hillshade.png").write_bytes(shaded[0])
+        info["hillshade"] = f"{DISPLAY_DIR}/hillshade.png"
     write_slope(folder, post_scene)
     info["slope"] = SLOPE_FILE
     (out_dir / "display.json").write_text(json.dumps(info))

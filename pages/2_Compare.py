@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import compare, state, ui
+from dashboard import compare, state, ui, watchlist
 from dashboard.errors import show_error
 from landslide_core.errors import UserError
 
 ui.page_setup("Compare")
 ss = st.session_state
+watchlist.open_linked_result()  # /Compare?result=KEY, the link in a watchlist alert
 
 st.title("Compare before and after")
 
@@ -19,12 +20,13 @@ except UserError as exc:  # a damaged result folder: say so, keep the session
     ss[state.RESULT_FOLDER] = None
     st.stop()
 if result is None:
-    st.info("No analysis to show yet. Run one on the Monitor page (the demo event is preselected).",
-            icon=":material/info:")
+    st.info("No analysis in this session yet. Run one on the Monitor page (the demo event is preselected), "
+            "or open an earlier one from the history on the Home page.", icon=":material/info:")
     ui.page_link("pages/1_Monitor.py", "Go to the Monitor page", ":material/travel_explore:")
     st.stop()
 
 compare.header(result)
+compare.warnings(result)
 
 # ---------------------------------------------------------------- threshold and statistics
 default_t = compare.default_threshold(result)
@@ -57,7 +59,7 @@ compare.statistics(view)
 # ---------------------------------------------------------------- maps
 locate_geometry = compare.locate_geometry(view, ss.get(state.LOCATE_ID))
 opacity = ss[state.CMP_OPACITY] / 100.0
-basemaps = bool(ss.get(state.BASEMAPS, True))
+basemaps = bool(ss.get(state.BASEMAPS))
 if view_mode == "Side by side":
     left, right = st.columns(2, gap="small")
     left.markdown("**Before**: true colour, landslides in yellow")

@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import state, ui
+from dashboard import state, training, ui
 from dashboard.errors import show_error
 from landslide_core.bands import BAND_SETS
 from landslide_core.training import TrainConfig, runs
@@ -29,6 +29,8 @@ st.caption(f"Runs are kept in `{runs.runs_root().resolve()}` (set LANDSLIDE_RUNS
 # ---------------------------------------------------------------- settings
 st.subheader("1. Data and settings")
 defaults = TrainConfig()
+training.recipe_picker()
+training.practice_data()
 c1, c2 = st.columns(2, gap="medium")
 with c1:
     data_dir = st.text_input(
@@ -38,23 +40,23 @@ with c1:
     band_set = st.selectbox("Band set", list(BAND_SETS), key="tr_bands",
                             format_func=lambda k: f"{k}: {', '.join(BAND_SETS[k])}")
     arch = st.selectbox("Architecture", list(TRAINABLE), key="tr_arch")
-    epochs = st.number_input("Epochs (at most; early stopping may end sooner)", 1, 1000, defaults.epochs,
-                             key="tr_epochs")
+    epochs = st.number_input("Epochs (at most; early stopping may end sooner)", 1, 1000, key="tr_epochs")
 with c2:
     alpha = st.slider("alpha: weight of Dice against WCE", 0.0, 1.0, defaults.alpha, 0.05, key="tr_alpha",
                       help="Loss = (1 - alpha) * WCE + alpha * Dice (thesis eq. 4).")
     beta = st.number_input("beta: weight of landslide pixels in the WCE", 0.1, 100.0, defaults.beta, 0.5,
                            key="tr_beta", help="The thesis uses 5; beta > 1 raises recall.")
-    batch_size = st.number_input("Batch size", 1, 512, defaults.batch_size, key="tr_batch")
+    batch_size = st.number_input("Batch size", 1, 512, key="tr_batch")
     lr = st.number_input("Learning rate (Adam)", 1e-6, 1.0, defaults.lr, 1e-4, format="%.5f", key="tr_lr")
 with st.expander("More settings"):
     m1, m2, m3 = st.columns(3)
-    patience = m1.number_input("Early stopping patience (epochs)", 1, 1000, defaults.patience, key="tr_patience")
+    patience = m1.number_input("Early stopping patience (epochs)", 1, 1000, key="tr_patience")
     seed = m2.number_input("Seed (the 80/20 split and the initial weights)", 0, 2**31 - 1, defaults.seed,
                            key="tr_seed")
     device = m3.selectbox("Device", ["auto", "cpu", "cuda"], key="tr_device")
     arch_kwargs_text = m1.text_input("Architecture options (JSON)", key="tr_arch_kwargs",
-                                     placeholder='{"base_channels": 16}')
+                                     placeholder='{"base_channels": 16}',
+                                     help="Empty: the architecture's full width (64 base channels for unet_vanilla).")
     val_share = m2.slider("Validation share", 0.05, 0.5, defaults.val_share, 0.05, key="tr_val_share")
     skip_bad = m3.checkbox("Skip unreadable or malformed files (else stop and name them)", key="tr_skip_bad")
 
@@ -79,7 +81,7 @@ if not infos:
     st.info("No runs yet. Choose a data folder above and press **Launch training**.")
     st.stop()
 
-st.dataframe(pd.DataFrame([i.row() for i in infos]), hide_index=True, width="stretch")
+training.runs_table(any(i.status is not None and i.status.state in ("queued", "running") for i in infos))
 names = [i.run_id for i in infos]
 if ss.get(RUN_SELECT) not in names:
     ss[RUN_SELECT] = names[0]

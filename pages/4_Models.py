@@ -44,22 +44,22 @@ st.dataframe(pd.DataFrame([{
 
 for e in entries:
     card = e.card
-    with st.expander(f"{card.name} · {card.architecture} · {card.band_set}", expanded=len(entries) == 1):
+    with st.expander(f"{ui.escape_markdown(card.name)} · {card.architecture} · {card.band_set}", expanded=len(entries) == 1):
         cols = st.columns(5)
         for col, (label, key) in zip(cols, (("F1", "f1"), ("Precision", "precision"), ("Recall", "recall"),
                                             ("IoU", "iou"), ("Val loss", "val_loss"))):
             value = _metric(card, key)
             col.metric(label, "-" if value is None else f"{value:.3f}")
         st.markdown(f"**Bands** ({card.scaling} scaling): {', '.join(card.bands)}  \n"
-                    f"**Trained on**: {card.trained_on or 'not recorded'}  \n"
-                    f"**Run**: {card.run_id or '-'} · **threshold** {card.threshold} · "
+                    f"**Trained on**: {ui.escape_markdown(card.trained_on or 'not recorded')}  \n"
+                    f"**Run**: {ui.escape_markdown(card.run_id or '-')} · **threshold** {card.threshold} · "
                     f"**created** {card.created} · **files**: {e.path.name}, {e.path.stem}.safetensors")
         if card.notes:
-            st.markdown(f"**Notes**: {card.notes}")
+            st.markdown(f"**Notes**: {ui.escape_markdown(card.notes)}")
         for name, score in (card.metrics or {}).items():  # further scores, e.g. on held-out data
             if isinstance(score, dict) and isinstance(score.get("f1"), (int, float)):
                 st.markdown(f"**{name.replace('_', ' ')}**: F1 {score['f1']:.3f}"
-                            + (f" · {score['data']}" if score.get("data") else ""))
+                            + (f" · {ui.escape_markdown(score['data'])}" if score.get("data") else ""))
         try:
             st.json(card.to_dict(), expanded=False)
         except Exception as exc:  # noqa: BLE001

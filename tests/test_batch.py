@@ -266,13 +266,17 @@ def test_cli_refuses_bad_batch_options(tmp_path, capsys):
     assert not (tmp_path / "out" / "work").exists()
 
 
+#: A little taller than REGION: 4 co-registration samples of 256 px (a reliable estimate needs 3)
+LOCAL_REGION = box(-75.41, -11.30, -75.3825, -11.2745)
+
+
 def shifted_pair(root: Path) -> tuple[Path, Path]:
     """A 'before' and 'after' GeoTIFF of the region, the 'before' one misregistered by a pixel or so."""
     from scipy import ndimage
 
     from landslide_core.scene import read_scene, write_scene
 
-    request = AnalysisRequest(REGION, PRE, POST)
+    request = AnalysisRequest(LOCAL_REGION, PRE, POST)
     fetch_pair(request, DemoSource(clouds=False), root / "demo")
     pre = read_scene(root / "demo" / "pre.tif")
     keep = [i for i, b in enumerate(pre.band_names) if b != "slope"]
@@ -283,11 +287,11 @@ def shifted_pair(root: Path) -> tuple[Path, Path]:
     return root / "pre.tif", root / "demo" / "post.tif"
 
 
-def test_local_files_with_misregistered_dates_are_coregistered_once_per_zone(workdir, cluster, tile_km):
+def test_local_files_with_misregistered_dates_are_coregistered_once_per_zone(workdir, cluster):
     from landslide_core.sources.local import LocalFilesSource
 
     pre, post = shifted_pair(workdir / "local")
-    request = AnalysisRequest(REGION, PRE, POST)
+    request = AnalysisRequest(LOCAL_REGION, PRE, POST)
     ref = workdir / "local" / "reference"
     source = LocalFilesSource(pre_path=pre, post_path=post, grid_from="request")
     fetch_pair(request, source, ref / "scenes")
@@ -295,8 +299,9 @@ def test_local_files_with_misregistered_dates_are_coregistered_once_per_zone(wor
     summary = detect_pair(ref / "scenes" / "pre.tif", ref / "scenes" / "post.tif", ref / "result", "index", options)
     assert summary["coregistration"]["applied"], summary["coregistration"]
     out = workdir / "local" / "batch"
-    got = run_batch(settings(out, tile_km, cluster, source="local", model="index",
+    got = run_batch(settings(out, 1.4, cluster, region=LOCAL_REGION, source="local", model="index",
                              source_options={"pre_path": str(pre), "post_path": str(post)}))
+    assert got["tiles"]["total"] >= 4
     assert got["tiles"]["failed"] == 0
     (zone,) = got["zones"]
     for key in ("rows_px", "cols_px", "applied"):

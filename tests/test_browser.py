@@ -1,17 +1,19 @@
 """The dashboard in a real browser: Debian's Chromium driven by Playwright, fully offline.
 
 Starts ``streamlit run app.py`` on 127.0.0.1 with the shipped default model (copied into a
-temporary models folder) and temporary cache folders,
-opens the Monitor page (the demo event is preselected), presses "Run analysis", waits for the
-result, goes to the Compare page and checks that the maps (``.leaflet-container``) and the
-statistics render. Every request the browser makes must stay on 127.0.0.1 (no CDN, no tiles).
-Screenshots go to ``test-artifacts/`` (git-ignored).
+temporary models folder) and temporary cache, results and runs folders. One browser session
+runs the demo analysis and walks every page; a second session checks that it does not see
+the first one's analysis; other sessions check the online-tile failure note and the live runs
+table. Every request the first sessions make must stay on 127.0.0.1 (no CDN, no tiles).
+Screenshots (desktop width and 820 px) go to ``test-artifacts/`` (git-ignored).
 
 Skipped when Chromium is not installed, unless env CI is set (then it fails).
 """
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -30,6 +32,8 @@ ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-dev-shm-usage"]
+DESKTOP = {"width": 1400, "height": 1000}
+NARROW = {"width": 820, "height": 1000}
 
 
 def _chromium() -> str:
@@ -71,8 +75,10 @@ def server(tmp_path_factory):
         shutil.copy(path, root / "models" / path.name)
     port = _free_port()
     env = dict(os.environ, LANDSLIDE_MODELS_DIR=str(root / "models"), LANDSLIDE_CACHE_DIR=str(root / "cache"),
-               LANDSLIDE_RESULTS_DIR=str(root / "results"), LANDSLIDE_BASEMAPS="0", OMP_NUM_THREADS="1",
-               PYTHONPATH=str(ROOT))
+               LANDSLIDE_RESULTS_DIR=str(root / "results"), LANDSLIDE_RUNS_DIR=str(root / "runs"),
+               LANDSLIDE_LOCK_DIR=str(root / "locks"), LANDSLIDE_BASEMAPS="0", OMP_NUM_THREADS="1",
+               PYTHONPATH=str(ROOT), LANDSLIDE_DATA_DIR=str(root / "data"))
+    env.pop("LANDSLIDE_DB_URL", None)  # the watchlist: SQLite in the temporary data folder
     log = open(root / "streamlit.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
@@ -81,7 +87,7 @@ def server(tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, proc)
-        yield url
+        yield {"url": url, "root": root}
     finally:
         proc.terminate()
         try:
@@ -93,108 +99,345 @@ def server(tmp_path_factory):
         shutil.copy(root / "streamlit.log", ARTIFACTS / "streamlit.log")
 
 
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
 def _screenshot(page, name: str) -> None:
     """The whole page: Streamlit scrolls inside its own container, so grow the viewport."""
+    size = page.viewport_size
     height = page.evaluate("() => Math.max(...[...document.querySelectorAll('section, div')]"
                            ".map(e => e.scrollHeight))")
-    page.set_viewport_size({"width": 1400, "height": min(max(int(height) + 40, 1000), 6000)})
+    page.set_viewport_size({"width": size["width"], "height": min(max(int(height) + 40, 1000), 6000)})
     page.wait_for_timeout(800)
     page.screenshot(path=str(ARTIFACTS / name))
-    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.set_viewport_size(size)
 
 
 def _map_frames(page):
     return page.frame_locator('iframe[title="streamlit_folium.st_folium"]')
 
 
-def test_demo_analysis_in_the_browser(server):
-    from playwright.sync_api import expect, sync_playwright
+def _nav(page, name: str) -> None:
+    """Go to a page through the app's navigation (the same browser session)."""
+    page.locator(f'a[data-testid="stTopNavLink"]:has-text("{name}")').first.click()
 
-    ARTIFACTS.mkdir(exist_ok=True)
+
+def _open_app(page, url: str) -> None:
+    page.goto(url + "/", wait_until="domcontentloaded")
+    from playwright.sync_api import expect
+
+    expect(page.get_by_text("Your analyses")).to_be_visible(timeout=90_000)
+
+
+def _offline_guard(page) -> tuple[list, list]:
     outside: list[str] = []
     failed: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
 
-        def on_request(req):
-            host = urlparse(req.url).hostname
-            if req.url.startswith(("http://", "https://", "ws://", "wss://")) and host not in ("127.0.0.1", "localhost"):
-                outside.append(req.url)
+    def on_request(req):
+        host = urlparse(req.url).hostname
+        if req.url.startswith(("http://", "https://", "ws://", "wss://")) and host not in ("127.0.0.1", "localhost"):
+            outside.append(req.url)
 
-        page.on("request", on_request)
-        page.on("requestfailed", lambda req: failed.append(f"{req.url} {req.failure}"))
-        try:
-            page.goto(server + "/", wait_until="domcontentloaded")
-            expect(page.get_by_text("Recent analyses")).to_be_visible(timeout=90_000)
-            expect(page.get_by_text("Demo: ready")).to_be_visible(timeout=30_000)
-            _screenshot(page, "0_home.png")
-            page.goto(server + "/Monitor", wait_until="domcontentloaded")
-            run = page.get_by_role("button", name="Run analysis")
-            expect(run).to_be_visible(timeout=90_000)
-            # The drawing map renders from the app's own Leaflet files, with the draw tools.
-            frame = _map_frames(page).first
-            expect(frame.locator(".leaflet-container")).to_be_visible(timeout=60_000)
-            expect(frame.locator(".leaflet-draw-draw-rectangle")).to_be_visible(timeout=30_000)
-            expect(frame.locator("path.leaflet-interactive").first).to_be_visible(timeout=30_000)  # the AOI
-            expect(page.get_by_text("Demo event", exact=False).first).to_be_visible()
-            _screenshot(page, "1_monitor.png")
+    page.on("request", on_request)
+    page.on("requestfailed", lambda req: failed.append(f"{req.url} {req.failure}"))
+    return outside, failed
 
-            run.click()
-            try:  # the progress panel, while it lasts (a short run may finish before this)
-                expect(page.get_by_role("button", name="Cancel")).to_be_visible(timeout=20_000)
-                page.screenshot(path=str(ARTIFACTS / "2a_monitor_running.png"), full_page=True)
-            except AssertionError:
-                pass
-            expect(page.get_by_text("Analysis finished")).to_be_visible(timeout=420_000)
-            _screenshot(page, "2_monitor_done.png")
 
-            page.get_by_role("link", name="Compare before and after").click()
-            expect(page.get_by_text("Compare before and after").first).to_be_visible(timeout=60_000)
-            expect(page.get_by_test_id("stMetricLabel").filter(has_text="New landslides").first).to_be_visible(
-                timeout=120_000)
-            # Before and after side by side: two Leaflet maps in one component, moving together.
-            dual = _map_frames(page).first
-            expect(dual.locator(".leaflet-container").nth(0)).to_be_visible(timeout=60_000)
-            expect(dual.locator(".leaflet-container").nth(1)).to_be_visible(timeout=60_000)
-            expect(dual.locator("img.leaflet-image-layer").first).to_be_attached(timeout=30_000)
-            synced = [f for f in page.frames if f.url and "streamlit_folium" in f.url]
-            assert synced and any(f.evaluate("() => typeof L !== 'undefined' && typeof L.Map.prototype.sync")
-                                  == "function" for f in synced), "Leaflet.Sync did not load"
-            # The default model finds the demo event's new landslides.
-            new_metric = page.get_by_test_id("stMetric").filter(has_text="New landslides").first
-            new_count = int(new_metric.get_by_test_id("stMetricValue").inner_text().strip())
-            assert new_count > 0, "the demo analysis found no new landslides"
-            expect(page.get_by_text("Downloads")).to_be_visible()
-            page.wait_for_timeout(1500)  # let the overlays paint
-            _screenshot(page, "3_compare.png")
+def _no_horizontal_overflow(page) -> list[str]:
+    """Texts cut off in the page: metrics, buttons, tabs, whose content is wider than their box."""
+    return page.evaluate("""() => {
+        const bad = [];
+        const sel = '[data-testid="stMetricLabel"] p, [data-testid="stMetricValue"] div, button p, '
+                  + '[data-baseweb="tab"] p, [data-testid="stTopNavLink"] span';
+        for (const el of document.querySelectorAll(sel)) {
+            if (el.offsetParent === null) continue;
+            if (el.scrollWidth > el.clientWidth + 1) bad.push(el.textContent.trim().slice(0, 40));
+        }
+        if (document.documentElement.scrollWidth > window.innerWidth + 1) bad.push('page wider than the window');
+        return bad;
+    }""")
 
-            # Back on the Monitor page the inputs are kept; then draw a rectangle as the new area.
-            page.get_by_test_id("stSidebarNav").get_by_text("Monitor").click()
-            expect(run).to_be_visible(timeout=60_000)
-            expect(page.get_by_text("Demo event").first).to_be_visible(timeout=30_000)
-            # The same request again comes from the cache.
-            run.click()
-            expect(page.get_by_text("the result came from the cache")).to_be_visible(timeout=60_000)
-            frame = _map_frames(page).first
-            container = frame.locator(".leaflet-container")
-            expect(container).to_be_visible(timeout=60_000)
-            frame.locator(".leaflet-draw-draw-rectangle").click()
-            box = container.bounding_box()
-            x0, y0 = box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.45
-            page.mouse.move(x0, y0)
-            page.mouse.down()
-            page.mouse.move(x0 + 40, y0 + 30, steps=8)
-            page.mouse.up()
-            expect(page.get_by_text("Drawn on the map").first).to_be_visible(timeout=60_000)
-            area = page.get_by_test_id("stMetric").filter(has_text="Area").first.inner_text()
-            _screenshot(page, "4_monitor_drawn.png")
-            assert "19.3" not in area, f"the drawn rectangle did not replace the demo area: {area}"
-        except BaseException:
-            page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
+
+def _box_clear_of_controls(frame) -> dict:
+    """The area outline's box and the map controls' boxes, inside the map frame."""
+    return frame.locator(".leaflet-container").evaluate("""(c) => {
+        const r = (e) => { const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; };
+        const aoi = [...c.querySelectorAll('path.leaflet-interactive')].find(p => p.getAttribute('stroke') === '#b5442c');
+        return {map: r(c), aoi: aoi ? r(aoi) : null,
+                controls: [...c.querySelectorAll('.leaflet-control-zoom, .leaflet-draw, .leaflet-control-layers')].map(r)};
+    }""")
+
+
+def _overlaps(a, b) -> bool:
+    return not (a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1])
+
+
+def test_demo_analysis_in_the_browser(server, browser):
+    """Item 14-16 and 19 in a real browser: offline context, the run, Compare's maps, a new area
+    clearing the old result, a rejected drawing, the 820 px layout."""
+    from playwright.sync_api import expect
+
+    url = server["url"]
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    outside, failed = _offline_guard(page)
+    try:
+        _open_app(page, url)
+        expect(page.get_by_text("Demo (synthetic event, offline): ready")).to_be_visible(timeout=30_000)
+        _screenshot(page, "0_home.png")
+        _nav(page, "Monitor")
+        run = page.get_by_role("button", name="Run analysis")
+        expect(run).to_be_visible(timeout=90_000)
+        # The drawing map renders from the app's own Leaflet files, with the draw tools.
+        frame = _map_frames(page).first
+        expect(frame.locator(".leaflet-container")).to_be_visible(timeout=60_000)
+        expect(frame.locator(".leaflet-draw-draw-rectangle")).to_be_visible(timeout=30_000)
+        expect(frame.locator("path[stroke='#b5442c']").first).to_be_visible(timeout=30_000)  # the AOI
+        expect(page.get_by_text("Demo event", exact=False).first).to_be_visible()
+        # Item 15: the area is fitted with room for the controls around it.
+        boxes = _box_clear_of_controls(frame)
+        assert boxes["aoi"], "the area's outline is not on the map"
+        assert not any(_overlaps(boxes["aoi"], c) for c in boxes["controls"]), boxes
+        m, a = boxes["map"], boxes["aoi"]
+        assert a[0] - m[0] >= 30 and m[2] - a[2] >= 30 and a[1] - m[1] >= 30 and m[3] - a[3] >= 30, boxes
+        # Item 15: offline, the map still has context: rivers, borders and town names around the area.
+        for _ in range(3):
+            frame.locator(".leaflet-control-zoom-out").click()
+            page.wait_for_timeout(400)
+        expect(frame.locator(".landslide-town").first).to_be_visible(timeout=10_000)
+        assert frame.locator(".landslide-town").count() >= 5
+        assert frame.locator("path[stroke='#6a9fd4']").count() >= 1  # rivers
+        _screenshot(page, "1_monitor_offline_context.png")
+
+        run.click()
+        try:  # the progress panel, while it lasts (a short run may finish before this)
+            expect(page.get_by_role("button", name="Cancel")).to_be_visible(timeout=20_000)
+            page.screenshot(path=str(ARTIFACTS / "2a_monitor_running.png"), full_page=True)
+        except AssertionError:
+            pass
+        expect(page.get_by_text("Analysis finished")).to_be_visible(timeout=420_000)
+        # Item 15: once fetched, the scene itself is on the drawing map.
+        expect(_map_frames(page).first.locator("img.leaflet-image-layer").first).to_be_attached(timeout=30_000)
+        _screenshot(page, "2_monitor_done.png")
+
+        page.get_by_role("link", name="Compare before and after").click()
+        expect(page.get_by_text("Compare before and after").first).to_be_visible(timeout=60_000)
+        expect(page.get_by_test_id("stMetricLabel").filter(has_text="New landslides").first).to_be_visible(
+            timeout=120_000)
+        # Before and after side by side: two Leaflet maps in one component, moving together.
+        dual = _map_frames(page).first
+        expect(dual.locator(".leaflet-container").nth(0)).to_be_visible(timeout=60_000)
+        expect(dual.locator(".leaflet-container").nth(1)).to_be_visible(timeout=60_000)
+        expect(dual.locator("img.leaflet-image-layer").first).to_be_attached(timeout=30_000)
+        synced = [f for f in page.frames if f.url and "streamlit_folium" in f.url]
+        assert synced and any(f.evaluate("() => typeof L !== 'undefined' && typeof L.Map.prototype.sync")
+                              == "function" for f in synced), "Leaflet.Sync did not load"
+        # Item 19: the maps' bottom edge (scale, attribution) is inside the frame, not cut off.
+        clipped = dual.locator("body").evaluate("""() => [...document.querySelectorAll(
+            '.leaflet-container, .leaflet-control-scale, .leaflet-control-attribution')]
+            .filter(e => e.getBoundingClientRect().bottom > window.innerHeight + 0.5).length""")
+        assert clipped == 0, "the Compare maps are cut off at the bottom"
+        # The default model finds the demo event's new landslides.
+        new_metric = page.get_by_test_id("stMetric").filter(has_text="New landslides").first
+        new_count = int(new_metric.get_by_test_id("stMetricValue").inner_text().strip())
+        assert new_count > 0, "the demo analysis found no new landslides"
+        expect(page.get_by_text("Downloads")).to_be_visible()
+        page.wait_for_timeout(1500)  # let the overlays paint
+        _screenshot(page, "3_compare.png")
+
+        # Item 19: at 820 px wide nothing is cut off or overflows (Compare, Monitor, Home).
+        page.set_viewport_size(NARROW)
+        page.wait_for_timeout(1500)
+        assert _no_horizontal_overflow(page) == [], "Compare at 820 px"
+        _screenshot(page, "3_compare_820px.png")
+        _nav(page, "Home")
+        expect(page.get_by_text("Your analyses")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("19.31 km² around").first).to_be_visible()  # which area (item 19)
+        page.wait_for_timeout(1000)
+        assert _no_horizontal_overflow(page) == [], "Home at 820 px"
+        _screenshot(page, "0_home_820px.png")
+        _nav(page, "Monitor")
+        expect(run).to_be_visible(timeout=60_000)
+        page.wait_for_timeout(1500)
+        assert _no_horizontal_overflow(page) == [], "Monitor at 820 px"
+        _screenshot(page, "1_monitor_820px.png")
+        page.set_viewport_size(DESKTOP)
+
+        # Back on the Monitor page the inputs are kept; the same request again comes from the cache.
+        expect(page.get_by_text("Demo event").first).to_be_visible(timeout=30_000)
+        run.click()
+        expect(page.get_by_text("the result came from the cache")).to_be_visible(timeout=60_000)
+        # Item 16: a rejected drawing leaves the map (here: far larger than the limit).
+        frame = _map_frames(page).first
+        container = frame.locator(".leaflet-container")
+        expect(container).to_be_visible(timeout=60_000)
+        for _ in range(5):
+            frame.locator(".leaflet-control-zoom-out").click()
+            page.wait_for_timeout(300)
+        frame.locator(".leaflet-draw-draw-rectangle").click()
+        box = container.bounding_box()
+        page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.2)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.8, box["y"] + box["height"] * 0.8, steps=8)
+        page.mouse.up()
+        expect(page.get_by_text("The drawn shape was not used").first).to_be_visible(timeout=60_000)
+        frame = _map_frames(page).first
+        expect(frame.locator(".leaflet-container")).to_be_visible(timeout=60_000)
+        page.wait_for_timeout(1500)
+        assert frame.locator("path[stroke='#3388ff']").count() == 0, "the rejected drawing is still on the map"
+        expect(page.get_by_text("the result came from the cache")).to_be_visible()  # same inputs: result kept
+        # Item 16: a new area (drawn, accepted) clears the old result.
+        container = frame.locator(".leaflet-container")
+        frame.locator(".leaflet-draw-draw-rectangle").click()
+        box = container.bounding_box()
+        x0, y0 = box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.45
+        page.mouse.move(x0, y0)
+        page.mouse.down()
+        page.mouse.move(x0 + 40, y0 + 30, steps=8)
+        page.mouse.up()
+        expect(page.get_by_text("Drawn on the map").first).to_be_visible(timeout=60_000)
+        area = page.get_by_test_id("stMetric").filter(has_text="Area").first.inner_text()
+        assert "19.3" not in area, f"the drawn rectangle did not replace the demo area: {area}"
+        expect(page.get_by_text("the result came from the cache")).to_have_count(0)
+        expect(page.get_by_test_id("stMetric").filter(has_text="New landslides")).to_have_count(0)
+        expect(page.get_by_text("The inputs changed since the last analysis")).to_be_visible()
+        _screenshot(page, "4_monitor_drawn.png")
+
+        # Item 14: a second browser session sees none of this session's analyses.
+        other = browser.new_context(viewport=DESKTOP).new_page()
+        other_outside, _ = _offline_guard(other)
+        _open_app(other, url)
+        expect(other.get_by_text("None in this session yet")).to_be_visible(timeout=30_000)
+        expect(other.get_by_text("19.31 km² around")).not_to_be_visible()  # the history stays folded
+        _nav(other, "Compare")
+        expect(other.get_by_text("No analysis in this session yet")).to_be_visible(timeout=60_000)
+        expect(other.get_by_test_id("stMetric")).to_have_count(0)
+        _screenshot(other, "5_second_session_compare.png")
+        other.context.close()
+        outside += other_outside
+        # ... while the first session still has its own.
+        _nav(page, "Compare")
+        expect(page.get_by_test_id("stMetricLabel").filter(has_text="New landslides").first).to_be_visible(
+            timeout=60_000)
+    except BaseException:
+        page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
+        raise
+    finally:
+        context.close()
     assert not outside, f"the page requested outside hosts (must work offline): {outside[:5]}"
     static_failures = [f for f in failed if "/app/static/" in f]
     assert not static_failures, static_failures
+
+
+def test_online_tiles_that_fail_are_reported_on_the_map(server, browser):
+    """Item 15: with online basemaps switched on and no internet, the map says so and shows the
+    offline basemap (requests leaving the machine are refused here, as with no network)."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport=DESKTOP)
+    context.route(lambda u: urlparse(u).hostname not in ("127.0.0.1", "localhost"), lambda route: route.abort())
+    page = context.new_page()
+    try:
+        _open_app(page, server["url"])
+        _nav(page, "Monitor")
+        toggle = page.get_by_test_id("stCheckbox").filter(has_text="Online basemaps")
+        expect(toggle).to_be_visible(timeout=90_000)
+        toggle.locator("label").click()
+        frame = _map_frames(page).first
+        expect(frame.locator(".landslide-tile-notice")).to_be_visible(timeout=60_000)
+        expect(frame.locator(".landslide-tile-notice")).to_contain_text("could not be loaded")
+        _screenshot(page, "6_monitor_tiles_failed.png")
+    except BaseException:
+        page.screenshot(path=str(ARTIFACTS / "failure_tiles.png"), full_page=True)
+        raise
+    finally:
+        context.close()
+
+
+def test_runs_table_follows_the_run_state(server, browser):
+    """Item 18: the runs table says "running" once the run runs (no reload), not "queued"."""
+    from playwright.sync_api import expect
+
+    from landslide_core.training import TrainConfig
+
+    run_dir = server["root"] / "runs" / "20260101-000000-unet_vanilla-l4s14"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps(TrainConfig(data_dir="/nowhere", epochs=3).to_dict()))
+
+    def status(state: str) -> None:
+        (run_dir / "status.json").write_text(json.dumps({"state": state, "pid": os.getpid(), "heartbeat": time.time(),
+                                                         "epoch": 0, "total_epochs": 3, "message": state}))
+
+    status("queued")
+    page = browser.new_context(viewport=DESKTOP).new_page()
+    try:
+        _open_app(page, server["url"])
+        _nav(page, "Training")
+        grid = page.get_by_test_id("stDataFrame").first
+        expect(grid).to_be_visible(timeout=60_000)
+        cells = grid.locator('[role="gridcell"]')  # the grid's accessible table (it draws on a canvas)
+        expect(cells.filter(has_text="queued").first).to_be_attached(timeout=30_000)
+        status("running")
+        expect(cells.filter(has_text="running").first).to_be_attached(timeout=15_000)
+        expect(cells.filter(has_text="queued")).to_have_count(0)
+        _screenshot(page, "7_training_running.png")
+        status("stopped")
+    except BaseException:
+        page.screenshot(path=str(ARTIFACTS / "failure_runs.png"), full_page=True)
+        raise
+    finally:
+        page.context.close()
+
+
+def test_watchlist_in_the_browser(server, browser):
+    """The demo area goes on the watchlist from the Monitor page, is checked with "Check now",
+    and shows on the Watchlist page with its time line, whose point opens the check in Compare."""
+    from playwright.sync_api import expect
+
+    outside: list[str] = []
+    page = browser.new_context(viewport=DESKTOP).new_page()
+    page.on("request", lambda req: outside.append(req.url) if req.url.startswith(("http://", "https://"))
+            and urlparse(req.url).hostname not in ("127.0.0.1", "localhost") else None)
+    try:
+        page.goto(server["url"] + "/Monitor", wait_until="domcontentloaded")
+        expect(page.get_by_role("button", name="Run analysis")).to_be_visible(timeout=90_000)
+        page.get_by_text("Watch this area over time").click()
+        page.get_by_label("Name").fill("Demo valley")
+        page.get_by_label("Name").press("Enter")
+        page.get_by_role("button", name="Watch this area").click()
+        expect(page.get_by_text("Watching 'Demo valley'")).to_be_visible(timeout=60_000)
+
+        page.get_by_role("link", name="Open the watchlist").click()
+        expect(page.get_by_text("Watchlist").first).to_be_visible(timeout=60_000)
+        expect(_map_frames(page).first.locator("path.leaflet-interactive").first).to_be_visible(timeout=60_000)
+        page.get_by_role("button", name="Check now").click()
+        finished = page.get_by_text("Check finished")
+        expect(finished).to_be_visible(timeout=300_000)
+        found = int(re.search(r"Check finished: (\d+) new", finished.inner_text()).group(1))
+        plot = page.locator(".js-plotly-plot").first
+        expect(plot).to_be_visible(timeout=60_000)
+        point = plot.locator(".scatterlayer .trace .points path").first
+        expect(point).to_be_attached(timeout=30_000)
+        page.wait_for_timeout(800)
+        _screenshot(page, "8_watchlist.png")
+        point.click(force=True)  # a point of the time line opens that check in Compare
+        expect(page.get_by_text("Compare before and after").first).to_be_visible(timeout=60_000)
+        new_metric = page.get_by_test_id("stMetric").filter(has_text="New landslides").first
+        expect(new_metric).to_be_visible(timeout=120_000)
+        shown = int(new_metric.get_by_test_id("stMetricValue").inner_text().strip())
+        assert shown == found > 0, f"Compare shows {shown} new landslides, the check found {found}"
+        _screenshot(page, "9_compare_from_watchlist.png")
+    except BaseException:
+        page.screenshot(path=str(ARTIFACTS / "failure_watchlist.png"), full_page=True)
+        raise
+    finally:
+        page.context.close()
+    assert not outside, f"the page requested outside hosts (must work offline): {outside[:5]}"

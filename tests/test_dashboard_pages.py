@@ -80,7 +80,7 @@ def test_home_page_shows_sources_models_and_recent_analyses():
     text = _texts(at.markdown)
     assert "Sentinel-2" in text
     assert "tiny" in text  # the model card
-    assert "Demo: ready" in _texts(at.success)
+    assert "Demo (synthetic event, offline)**: ready" in _texts(at.success)
     assert "Earth Engine" in _texts(at.warning)  # no credentials: its self-test message
     assert any(b.label == "Test the sources again" for b in at.button)
 
@@ -148,7 +148,7 @@ def test_demo_flow_runs_end_to_end_then_compare_and_cache(dirs):
 def test_compare_without_any_analysis_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("LANDSLIDE_RESULTS_DIR", str(tmp_path / "empty"))
     at = _run(AppTest.from_file(COMPARE, default_timeout=TIMEOUT_S))
-    assert "No analysis to show yet" in _texts(at.info)
+    assert "No analysis in this session yet" in _texts(at.info)
 
 
 # ---------------------------------------------------------------- error paths
@@ -165,7 +165,7 @@ def test_no_aoi():
 def test_aoi_larger_than_the_limit():
     at = monitor(aoi=big_aoi())
     text = _texts(at.error)
-    assert "larger than the limit" in text and "km2" in text
+    assert "larger than the limit" in text and "km²" in text
 
 
 def test_reversed_windows():
@@ -364,3 +364,59 @@ def test_scene_chart_marks_the_chosen_dates_and_warns_when_none_qualifies():
     _run(at)
     text = _texts(at.warning)
     assert "window" in text and "cloud limit" in text and "raise the cloud limit" in text
+
+
+def test_object_rules_from_advanced_settings_reach_the_analysis_and_its_provenance(dirs):
+    from dashboard import object_settings
+
+    at = monitor()
+    assert at.number_input(key=object_settings.RULE_PREFIX + "min_slope_deg").value == 15.0
+    at.number_input(key=object_settings.RULE_PREFIX + "min_slope_deg").set_value(25.0)
+    at.number_input(key=object_settings.RULE_PREFIX + "max_rectangularity").set_value(1.0)  # = off
+    at.slider(key=object_settings.GROW_RATIO).set_value(0.8)
+    _run(at)
+    at.button(key="btn_run").click()
+    _run(at)
+    at = wait_for_job(at)
+    job = at.session_state[state.JOB]
+    assert job.error is None, repr(job.error)
+    folder = Path(at.session_state[state.RESULT_FOLDER])
+    done = json.loads((folder / "done.json").read_text())
+    assert done["options"]["rules"]["min_slope_deg"] == 25.0
+    assert done["options"]["rules"]["max_rectangularity"] is None
+    assert done["options"]["grow_ratio"] == 0.8
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["settings"]["rules"]["min_slope_deg"] == 25.0
+    # another rule value makes the shown result stale: it is cleared, not shown as current
+    at.number_input(key=object_settings.RULE_PREFIX + "min_slope_deg").set_value(20.0)
+    _run(at)
+    assert "Analysis finished" not in _texts(at.success)
+
+
+def test_model_picker_offers_the_training_free_baseline():
+    at = monitor()
+    box = at.selectbox(key=state.MODEL)
+    assert box.value.endswith("tiny.json")  # the folder's own model first
+    index = [o for o in box.options if "training-free" in o]
+    assert index == ["index (training-free spectral baseline)"]
+
+
+def test_compare_provenance_says_how_the_dates_were_aligned_and_what_the_rules_did(dirs, tmp_path):
+    from dashboard import compare
+
+    folder = _engineered_result(dirs, tmp_path)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert "coregistration" in summary and "settings" in summary
+    text = compare.coregistration_text({"rows_px": 1.0, "cols_px": -0.5, "applied": True, "magnitude_m": 11.2})
+    assert "shifted +1.00 px down, -0.50 px right (11.2 m)" in text
+    assert "not applied" in compare.coregistration_text({"applied": False, "reliable": False, "notes": ["few tiles"]})
+    objects = compare.objects_text({"settings": {"grow_ratio": 0.6, "rules": {"min_slope_deg": 15.0,
+                                                                                "max_rectangularity": None},
+                                                 "change": {"min_ndvi_drop": 0.12, "min_brightness_rise": 0.05}},
+                                    "post": {"rejected_by_rule": {"min_slope_deg": 2}}})
+    assert "min_slope_deg 15" in objects and "max_rectangularity" not in objects
+    assert "after: turned down 2 flat ground" in objects
+    at = AppTest.from_file(COMPARE, default_timeout=TIMEOUT_S)
+    at.session_state[state.RESULT_FOLDER] = str(folder)
+    _run(at)
+    assert "Co-registration" in _texts(at.markdown) and "Objects and change" in _texts(at.markdown)

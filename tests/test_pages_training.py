@@ -42,7 +42,6 @@ def test_training_page_renders_its_widgets_with_no_runs():
     assert "unet_vanilla" in at.selectbox(key="tr_arch").options
     assert at.slider(key="tr_alpha").value == 0.5
     assert at.number_input(key="tr_beta").value == 5.0
-    assert at.number_input(key="tr_epochs").value == 100
     assert at.number_input(key="tr_batch").value == 16
     assert at.number_input(key="tr_lr").value == pytest.approx(1e-3)
     assert any("No runs yet" in i.value for i in at.info)

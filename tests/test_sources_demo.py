@@ -35,7 +35,7 @@ def fake_synthetic(monkeypatch):
         return RawScene(data, SPECTRAL_BANDS + (ELEVATION,), np.ones((grid.height, grid.width), bool),
                         grid.transform, grid.crs, {"generator": "fake"})
 
-    def generate_event(grid, seed=0, pre_date="", post_date="", clouds=True):
+    def generate_event(grid, seed=0, pre_date="", post_date="", clouds=True, cancel=None):
         calls.append(dict(grid=grid, seed=seed, pre_date=pre_date, post_date=post_date, clouds=clouds))
         return types.SimpleNamespace(pre=scene(grid, seed, 0.0), post=scene(grid, seed, 500.0),
                                      new_landslides=np.zeros((grid.height, grid.width), bool))
@@ -70,8 +70,9 @@ def test_demo_is_deterministic_per_aoi_and_dates(fake_synthetic, tmp_path):
     src = DemoSource(cache=SceneCache(tmp_path, 10**9))
     req = AnalysisRequest(TINY, PRE, POST)
     assert src.list_scenes(req, PRE) == src.list_scenes(req, PRE)
-    other = AnalysisRequest(TINY, PRE, DateWindow(D(2023, 4, 1), D(2023, 6, 30)))
-    assert DemoSource.seed_for(req) != DemoSource.seed_for(other)
+    other_dates = AnalysisRequest(TINY, PRE, DateWindow(D(2023, 4, 1), D(2023, 6, 30)), cloud_limit_pct=5)
+    assert DemoSource.seed_for(req) == DemoSource.seed_for(other_dates)  # the area's seed, not the request's
+    assert DemoSource.seed_for(req) != DemoSource.seed_for(AnalysisRequest(SQUARE, PRE, POST))
     scenes = src.list_scenes(req, PRE)
     assert len(scenes) >= 11 and all(PRE.contains(s.date) for s in scenes)
     assert all(0 <= s.scene_cloud_pct <= 100 and s.aoi_coverage_pct == 100 for s in scenes)
@@ -130,3 +131,62 @@ def test_overlapping_windows_still_give_a_later_after_date(fake_synthetic, tmp_p
         assert a.date < b.date and req.post.contains(b.date)
     ev = src.event(req)
     assert ev.new_landslides.shape == (req.grid().height, req.grid().width)
+
+
+def test_demo_scene_list_does_not_change_with_the_cloud_limit_or_composite(fake_synthetic):
+    """Issue 15 item 17: the acquisitions belong to the area and the date, not to the request."""
+    src = DemoSource()
+    base = src.list_scenes(AnalysisRequest(TINY, PRE, POST, cloud_limit_pct=30.0), PRE)
+    for other in (AnalysisRequest(TINY, PRE, POST, cloud_limit_pct=5.0),
+                  AnalysisRequest(TINY, PRE, POST, cloud_limit_pct=80.0, composite="median"),
+                  AnalysisRequest(TINY, PRE, DateWindow(D(2023, 3, 20), D(2023, 6, 30)))):
+        assert src.list_scenes(other, PRE) == base
+    # Overlapping windows agree on the dates they share.
+    late = DateWindow(D(2023, 1, 20), D(2023, 3, 31))
+    shared = {s.date: s for s in src.list_scenes(AnalysisRequest(TINY, PRE, POST), late)}
+    assert [s for s in base if s.date in shared] == [shared[s.date] for s in base if s.date in shared]
+    assert len(shared) and any(s.date in shared for s in base)
+
+
+def test_demo_median_differs_from_least_cloudy(tmp_path):
+    """Issue 15 item 17: the median composite combines several dates, the least cloudy one."""
+    src = DemoSource(cache=SceneCache(tmp_path, 10**9))
+    least = AnalysisRequest(TINY, PRE, POST, cloud_limit_pct=60.0)
+    median = AnalysisRequest(TINY, PRE, POST, cloud_limit_pct=60.0, composite="median")
+    a, b = src.fetch(least, PRE), src.fetch(median, PRE)
+    assert len(a.provenance["dates"]) == 1 and len(b.provenance["dates"]) > 1
+    assert b.provenance["composite"] == "median"
+    assert a.path != b.path
+    sa, sb = read_scene(a.path), read_scene(b.path)
+    assert sa.data.shape == sb.data.shape
+    assert not np.allclose(sa.band("B4"), sb.band("B4"), equal_nan=True)
+    assert np.array_equal(sa.band("elevation"), sb.band("elevation"))  # the same terrain
+
+
+def test_another_cloud_limit_that_picks_the_same_date_reuses_the_scene(fake_synthetic, tmp_path):
+    src = DemoSource(cache=SceneCache(tmp_path, 10**9))
+    first = src.fetch(AnalysisRequest(TINY, PRE, POST, cloud_limit_pct=30.0), PRE)
+    again = src.fetch(AnalysisRequest(TINY, PRE, POST, cloud_limit_pct=40.0), PRE)
+    assert again.from_cache and again.provenance["dates"] == first.provenance["dates"]
+
+
+@pytest.mark.parametrize("composite", ["least_cloudy", "median"])
+def test_cancel_stops_a_demo_fetch_within_a_second(tmp_path, composite):
+    """Issue 15 item 19: the generator's cancel checks reach the demo source (a ~60 km2 area)."""
+    import threading
+    import time
+
+    from landslide_core.errors import Cancelled
+    from landslide_core.progress import CancelToken
+
+    h = 0.035
+    aoi = {"type": "Polygon", "coordinates": [[[-75.6 - h, -11.6 - h], [-75.6 + h, -11.6 - h], [-75.6 + h, -11.6 + h],
+                                               [-75.6 - h, -11.6 + h], [-75.6 - h, -11.6 - h]]]}
+    req = AnalysisRequest(aoi, PRE, POST, 30.0, composite)
+    token = CancelToken()
+    threading.Timer(0.3, token.cancel).start()
+    t0 = time.perf_counter()
+    with pytest.raises(Cancelled):
+        DemoSource(cache=SceneCache(tmp_path, 10**10)).fetch(req, PRE, cancel=token)
+    assert time.perf_counter() - t0 < 1.3
+    assert not list(tmp_path.glob("*.tif"))  # nothing half-written kept

@@ -118,10 +118,10 @@ def test_aoi_larger_than_the_limit_states_area_and_limit():
     with pytest.raises(InputError) as exc:
         request(aoi=square_km(25.0)).validate()
     msg = str(exc.value)
-    assert "625.0 km2" in msg and "limit of 400 km2" in msg and "smaller area" in msg
+    assert "625.0 km²" in msg and "limit of 400 km²" in msg and "smaller area" in msg
     request(aoi=square_km(20.0)).validate()  # exactly the limit passes
     assert aoi_area_km2(square_km(20.0)) == pytest.approx(MAX_AOI_KM2, rel=1e-6)
-    with pytest.raises(InputError, match="limit of 100 km2"):
+    with pytest.raises(InputError, match="limit of 100 km²"):
         request(aoi=square_km(11.0)).validate(max_area_km2=100)
 
 
@@ -181,3 +181,14 @@ def test_cloud_limit_outside_0_100(cloud):
 def test_unknown_composite():
     with pytest.raises(InputError, match="least_cloudy, median"):
         request(composite="max").validate()
+
+
+def test_overlapping_windows_are_refused():
+    """Issue 15 item 17: a 'before' window reaching into the 'after' window is refused, with the overlap."""
+    req = AnalysisRequest(SQUARE, DateWindow(datetime.date(2023, 1, 1), datetime.date(2023, 4, 10)),
+                          DateWindow(datetime.date(2023, 4, 1), datetime.date(2023, 5, 31)))
+    with pytest.raises(InputError, match="overlap from 2023-04-01 to 2023-04-10.*End the 'before' window"):
+        req.validate(today=datetime.date(2024, 1, 1))
+    AnalysisRequest(SQUARE, DateWindow(datetime.date(2023, 1, 1), datetime.date(2023, 3, 31)),
+                    DateWindow(datetime.date(2023, 4, 1), datetime.date(2023, 5, 31))).validate(
+        today=datetime.date(2024, 1, 1))

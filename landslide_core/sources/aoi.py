@@ -355,7 +355,7 @@ def check_aoi(aoi: dict, max_area_km2: float = MAX_AOI_KM2, max_grid_km2: float 
                          "Check that the coordinates are [longitude, latitude] in degrees.")
     if area > max_area_km2 + 0.05:
         raise InputError(
-            f"The area is {area:,.1f} km2, larger than the limit of {max_area_km2:,.0f} km2 "
+            f"The area is {area:,.1f} km², larger than the limit of {max_area_km2:,.0f} km² "
             f"(about {max_area_km2 ** 0.5:.0f} km x {max_area_km2 ** 0.5:.0f} km).",
             "Draw a smaller area, or split it into several areas under the limit.")
     check_grid_size(geometry, max_grid_km2 if max_grid_km2 is not None else max(MAX_GRID_KM2, 2.5 * max_area_km2))

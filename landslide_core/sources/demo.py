@@ -1,25 +1,31 @@
 """The demo source: a synthetic landslide event for any area and dates, offline.
 
-It wraps ``landslide_core.synthetic.generate_event`` behind the imagery-source interface. The
-event is generated on ``request.grid()`` with a seed taken from the request key, so the same
-area and dates always give the same scenes. A window that ends before the event date gets the
+It wraps ``landslide_core.synthetic`` behind the imagery-source interface. The event is
+generated on ``request.grid()`` with a seed taken from the area alone (the demo event's own
+for its area), so the same area always has the same terrain and landslides, whatever the
+dates, the cloud limit or the composite. A window that ends before the event date gets the
 event's "before" scene, any other window its "after" scene. The event date is the demo
 event's own date for the demo area, otherwise the day after the 'before' window ends.
-``list_scenes`` gives plausible synthetic acquisitions every 5 days with deterministic cloud
-cover (one fairly clear date per window).
+
+The acquisitions are the area's :class:`~.demo_timeline.DemoTimeline` passes: every 5 days,
+with a cloud cover that depends only on the area and the date (never on the window, the cloud
+limit or the composite that asks). The "least cloudy" composite renders the clearest pass of
+a window; the "median" composite renders the clearest few passes under the cloud limit, each
+under its own clouds, and takes the per-pixel median of their clear pixels.
+
+With ``timeline=True`` (what the watchlist uses) each scene is the chosen pass rendered from
+the area's timeline world, with the area's event on a known date (``event_date``).
 
 With ``world`` (an AOI, e.g. a regional batch's region), every request is served from the one
-synthetic world of that area: the world's scenes (seed, dates and grid of the world's own
-request) are rendered once, cached, and each request's grid is cut out of them
-(:mod:`landslide_core.sources.regrid`), so the tiles of a region see one consistent world and
-agree pixel for pixel with a request for the whole region. :meth:`DemoSource.prepare` renders
-the world ahead of the tiles.
+synthetic world of that area: the world's scenes (its seed, passes and grid) are rendered once,
+cached, and each request's grid is cut out of them (:mod:`landslide_core.sources.regrid`), so
+the tiles of a region see one consistent world and agree pixel for pixel with a request for
+the whole region. :meth:`DemoSource.prepare` renders the world ahead of the tiles.
 """
 from __future__ import annotations
 
 import dataclasses
 import datetime
-import random
 import threading
 from typing import Any, Optional
 
@@ -32,9 +38,10 @@ from .aoi import normalised_aoi
 from .base import FetchedScene, Readiness, SceneListing
 from .cache import SceneCache, scene_key
 from .request import MAX_AOI_KM2, AnalysisRequest, DateWindow, parse_date
-from .selection import choose_least_cloudy
+from .selection import choose_least_cloudy, dates_used
 
-REVISIT_DAYS = 5
+#: A median combines at most this many passes (the clearest under the cloud limit).
+MEDIAN_MAX_DATES = 5
 #: The largest world rendered for ``world``: the generator's limit (4096 px a side at 10 m).
 WORLD_MAX_KM2 = 1600.0
 
@@ -49,17 +56,37 @@ class DemoSource:
     """Synthetic Sentinel-2-like scenes with a landslide event, for any AOI and dates."""
 
     name = "demo"
-    version = "1"
+    version = "2"  # 2: passes per area and date (not per request); the median composite
 
     def __init__(self, cache: Optional[SceneCache] = None, clouds: bool = True,
-                 event_date: Optional[datetime.date] = None, world: Optional[dict] = None):
+                 event_date: Optional[datetime.date | str] = None, timeline: bool = False,
+                 world: Optional[dict] = None):
         self.cache = cache if cache is not None else SceneCache()
         self.clouds = clouds
-        self.event_date_override = event_date
-        self.world = normalised_aoi(world) if world is not None else None
+        self.event_date_override = parse_date(event_date, "demo event date") if event_date else None
         self._lock = threading.Lock()
         self._last: Optional[tuple[str, Any]] = None
+        self.world = normalised_aoi(world) if world is not None else None
         self._world_scenes: dict[str, FetchedScene] = {}
+        self.timeline = bool(timeline)
+        if self.timeline:  # the version names what decides the pixels (it keys analyses)
+            self.version = f"{DemoSource.version}+timeline" + (
+                f":{self.event_date_override}" if self.event_date_override else "")
+
+    @classmethod
+    def watch_options(cls, aoi: dict, baseline: DateWindow) -> dict[str, Any]:
+        """Options for watching ``aoi`` over time: the timeline, with the event the day after
+        the baseline window (the demo area: its own event date)."""
+        from .demo_timeline import default_event_date
+
+        return {"timeline": True, "event_date": default_event_date(aoi, baseline.end).isoformat()}
+
+    def over_time(self, request: AnalysisRequest):
+        """The timeline of the request's area (passes, clouds, its event)."""
+        from .demo_timeline import DemoTimeline
+
+        request = self.world_request(request)
+        return DemoTimeline(request.aoi, self.event_date(request))
 
     def readiness(self) -> Readiness:
         try:
@@ -80,10 +107,13 @@ class DemoSource:
 
     @classmethod
     def seed_for(cls, request: AnalysisRequest) -> int:
-        """The demo event's own seed for its area (so its truth is known), else from the request key."""
+        """The demo event's own seed for its area (so its truth is known), else the area's seed
+        (:func:`~.demo_timeline.area_seed`): the dates and settings of a request do not change it."""
         if cls.is_demo_area(request):
             return int(_synthetic().DEMO_EVENT.seed)
-        return int(request.key()[:8], 16)
+        from .demo_timeline import area_seed
+
+        return area_seed(request.aoi)
 
     def world_request(self, request: AnalysisRequest) -> AnalysisRequest:
         """The request whose synthetic world serves ``request``: the world's own (its AOI, the
@@ -101,22 +131,8 @@ class DemoSource:
         return request.pre.end + datetime.timedelta(days=1)
 
     def list_scenes(self, request: AnalysisRequest, window: DateWindow) -> list[SceneListing]:
-        request = self.world_request(request)
-        seed = self.seed_for(request)
-        rng = random.Random(f"{seed}:{window.start}:{window.end}")
-        first = window.start + datetime.timedelta(days=seed % REVISIT_DAYS)
-        dates = []
-        d = first if first <= window.end else window.end
-        while d <= window.end:
-            dates.append(d)
-            d += datetime.timedelta(days=REVISIT_DAYS)
-        clear_index = rng.randrange(len(dates))
-        out = []
-        for i, d in enumerate(dates):
-            scene = rng.uniform(2.0, 12.0) if i == clear_index else 80.0 * rng.random() ** 2
-            aoi = min(100.0, max(0.0, scene + rng.uniform(-10.0, 10.0)))
-            out.append(SceneListing(d, f"DEMO_{d:%Y%m%d}_{seed:08x}", round(scene, 1), round(aoi, 1), 100.0))
-        return out
+        """The area's passes in the window (the same for every request on that area)."""
+        return self.over_time(request).acquisitions(window)
 
     def chosen_date(self, request: AnalysisRequest, window: DateWindow,
                     after: Optional[datetime.date] = None) -> SceneListing:
@@ -130,6 +146,17 @@ class DemoSource:
         pre = self.chosen_date(request, request.pre)
         return pre, self.chosen_date(request, request.post, after=pre.date)
 
+    def median_dates(self, request: AnalysisRequest, window: DateWindow) -> list[SceneListing]:
+        """The passes a median of the window combines: the clearest few under the cloud limit."""
+        listings = self.list_scenes(request, window)
+        used = dates_used(listings, float(request.cloud_limit_pct), window, "median", "the demo")
+        keep = {c.date for c in sorted(used, key=lambda c: (c.aoi_cloud_pct, c.date))[:MEDIAN_MAX_DATES]}
+        return [s for s in listings if s.date in keep]
+
+    def role(self, request: AnalysisRequest, window: DateWindow) -> str:
+        """"pre" for a window that ends before the event date, else "post"."""
+        return "pre" if window.end < self.event_date(request) else "post"
+
     def event(self, request: AnalysisRequest):
         """The whole synthetic event of a request (scenes and truth: ``new_landslides``); with a
         ``world``, the world's event."""
@@ -142,17 +169,30 @@ class DemoSource:
         extra = {"clouds": self.clouds, "event_date": self.event_date(request).isoformat()}
         if self._cut_from_world(request):
             extra["world"] = self.world
-        return scene_key(self.name, self.version, request.normalised(), window.to_json(),
+        if self.timeline:  # one pass of one area, whatever window chose it: checks share scenes
+            return scene_key(self.name, self.version, {"aoi": normalised_aoi(request.aoi)},
+                             self.chosen_date(request, window).date.isoformat(), request.grid().key(), extra)
+        # Keyed by what decides the pixels: another cloud limit that picks the same passes reuses the scene.
+        role = self.role(request, window)
+        if request.composite == "median":
+            dates = [s.date.isoformat() for s in self.median_dates(request, window)]
+        else:
+            pre, post = self.pair_dates(request)
+            dates = [(pre if role == "pre" else post).date.isoformat()]
+        extra.update({"composite": request.composite, "dates": dates, "role": role})
+        return scene_key(self.name, self.version, {"aoi": normalised_aoi(request.aoi)}, window.to_json(),
                          request.grid().key(), extra)
 
-    def _event(self, request: AnalysisRequest, pre_date: datetime.date, post_date: datetime.date):
-        key = f"{request.key()}:{pre_date}:{post_date}:{self.clouds}"
+    def _event(self, request: AnalysisRequest, pre_date: datetime.date, post_date: datetime.date,
+               cancel: Optional[CancelToken] = None):
+        key = f"{self.seed_for(request)}:{request.grid().key()}:{pre_date}:{post_date}:{self.clouds}"
         with self._lock:
             if self._last is not None and self._last[0] == key:
                 return self._last[1]
             event = _synthetic().generate_event(request.grid(), seed=self.seed_for(request),
                                                 pre_date=pre_date.isoformat(),
-                                                post_date=post_date.isoformat(), clouds=self.clouds)
+                                                post_date=post_date.isoformat(), clouds=self.clouds,
+                                                cancel=cancel)
             self._last = (key, event)
             return event
 
@@ -173,6 +213,7 @@ class DemoSource:
         if not self._cut_from_world(request):
             return self._fetch_own(request, window, progress, cancel,
                                    WORLD_MAX_KM2 if self.world is not None else MAX_AOI_KM2)
+        from ..scene import SceneReader
         from .regrid import write_scene_on_grid
 
         request.validate()
@@ -182,9 +223,8 @@ class DemoSource:
         grid = request.grid()
         extra = {"grid": grid.key(), "cut_from_world": {"aoi": self.world, "grid": world.grid().key()}}
         path, hit = self.cache.get_or_create(self.cache_key(request, window),
-                                             lambda tmp: write_scene_on_grid(whole.path, grid, tmp, extra))
-        from ..scene import SceneReader
-
+                                             lambda tmp: write_scene_on_grid(whole.path, grid, tmp, extra),
+                                             cancel=cancel)
         with SceneReader(path) as reader:
             provenance = dict(reader.provenance)
         if progress:
@@ -208,6 +248,12 @@ class DemoSource:
         """The scene of ``request``'s own synthetic event (generated on its grid)."""
         request.validate(max_area_km2=max_area_km2)
         check_cancel(cancel)
+        if self.timeline:
+            return self.cache.fetch_scene(self.cache_key(request, window),
+                                          lambda: self._timeline_scene(request, window, progress, cancel))
+        if request.composite == "median":
+            return self.cache.fetch_scene(self.cache_key(request, window),
+                                          lambda: self._median_scene(request, window, progress, cancel))
 
         def make_scene() -> RawScene:
             pre, post = self.pair_dates(request)
@@ -215,7 +261,7 @@ class DemoSource:
             is_pre = window.end < event_date
             if progress:
                 progress(0, 1, "generate")
-            event = self._event(request, pre.date, post.date)
+            event = self._event(request, pre.date, post.date, cancel)
             check_cancel(cancel)
             scene = event.pre if is_pre else event.post
             this = pre if is_pre else post  # the date the scene was rendered for
@@ -236,3 +282,72 @@ class DemoSource:
             return scene
 
         return self.cache.fetch_scene(self.cache_key(request, window), make_scene)
+
+    def _timeline_scene(self, request: AnalysisRequest, window: DateWindow, progress: Optional[ProgressFn],
+                        cancel: Optional[CancelToken]) -> RawScene:
+        """The window's least cloudy pass under the limit, rendered from the area's timeline."""
+        timeline = self.over_time(request)
+        this = self.chosen_date(request, window)
+        if progress:
+            progress(0, 1, "generate")
+        listing = timeline.acquisition(this.date)
+        scene = timeline.render(request.grid(), listing, self.clouds)
+        check_cancel(cancel)
+        scene = dataclasses.replace(scene, provenance={
+            **dict(getattr(scene, "provenance", {}) or {}),
+            "source": self.name, "source_version": self.version, "synthetic": True,
+            "timeline": timeline.to_json(), "seed": timeline.seed,
+            "event_date": timeline.event_date.isoformat(), "role": timeline.state_on(this.date),
+            "window": window.to_json(), "dates": [this.date.isoformat()], "scenes": [this.to_json()],
+            "aoi_cloud_pct": round(100.0 * (1.0 - float(np.mean(scene.valid))), 2),
+            "grid": request.grid().key(),
+        })
+        if progress:
+            progress(1, 1, "generate")
+        return scene
+
+    def _median_scene(self, request: AnalysisRequest, window: DateWindow, progress: Optional[ProgressFn],
+                      cancel: Optional[CancelToken]) -> RawScene:
+        """The per-pixel median of the clear pixels of the passes :meth:`median_dates` picks, each
+        rendered under its own listed clouds from the same world as the least cloudy scene."""
+        from .demo_timeline import _world
+
+        dates = self.median_dates(request, window)
+        event_date, role = self.event_date(request), self.role(request, window)
+        if progress:
+            progress(0, len(dates) + 1, "generate")
+        world = _world(request.grid(), self.seed_for(request), None, cancel)  # generate_event's world
+        stack, valid, first = None, None, None
+        for i, listing in enumerate(dates):
+            check_cancel(cancel)
+            cover = max(0.0, min(0.99, float(listing.aoi_cloud_pct) / 100.0))
+            options = dataclasses.replace(world.options, cloud_cover=(cover, cover))
+            scene = _synthetic().render_scene(dataclasses.replace(world, options=options), role, listing.date,
+                                              clouds=self.clouds, cancel=cancel)
+            if stack is None:  # DN 0-10000 fit uint16; 0 marks a pixel under cloud
+                first = scene
+                stack = np.zeros((len(dates), scene.data.shape[0] - 1) + scene.valid.shape, np.uint16)
+                valid = np.zeros((len(dates),) + scene.valid.shape, bool)
+            stack[i] = np.where(scene.valid, np.clip(np.round(scene.data[:-1]), 1, 65535), 0).astype(np.uint16)
+            valid[i] = scene.valid
+            if progress:
+                progress(i + 1, len(dates) + 1, "generate")
+        data = np.array(first.data, dtype=np.float32)
+        any_valid = valid.any(axis=0)
+        with np.errstate(invalid="ignore"):
+            for b in range(stack.shape[1]):
+                check_cancel(cancel)
+                band = np.where(valid, stack[:, b].astype(np.float32), np.nan)
+                data[b] = np.where(any_valid, np.nanmedian(band, axis=0), first.data[b])  # all cloudy: first pass
+        scene = dataclasses.replace(first, data=data, valid=any_valid, provenance={
+            **dict(getattr(first, "provenance", {}) or {}),
+            "source": self.name, "source_version": self.version, "synthetic": True,
+            "seed": self.seed_for(request), "event_date": event_date.isoformat(), "role": role,
+            "window": window.to_json(), "composite": "median",
+            "dates": [s.date.isoformat() for s in dates], "scenes": [s.to_json() for s in dates],
+            "aoi_cloud_pct": round(100.0 * (1.0 - float(np.mean(any_valid))), 2),
+            "grid": request.grid().key(),
+        })
+        if progress:
+            progress(len(dates) + 1, len(dates) + 1, "generate")
+        return scene

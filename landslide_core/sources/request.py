@@ -106,6 +106,12 @@ class AnalysisRequest:
                 f"The 'after' window ends {self.post.end}, not after the 'before' window ends "
                 f"({self.pre.end}).",
                 "The 'after' window must end later than the 'before' window: move it after the event.")
+        if self.post.start <= self.pre.end:
+            raise InputError(
+                f"The 'before' window ({self.pre}) and the 'after' window ({self.post}) overlap from "
+                f"{self.post.start} to {min(self.pre.end, self.post.end)}: a scene in both would be compared "
+                "with itself and hide the change.",
+                "End the 'before' window before the 'after' window starts (the event lies between them).")
         try:
             cloud = float(self.cloud_limit_pct)
         except (TypeError, ValueError):

@@ -57,6 +57,18 @@ def choose_least_cloudy(listings: list[SceneListing], cloud_limit_pct: float, wi
     return max(usable, key=lambda c: (c.clear_pct, -c.aoi_cloud_pct, c.date))
 
 
+def dates_used(listings: list[SceneListing], cloud_limit_pct: float, window: DateWindow,
+               composite: str = "least_cloudy", source: str = "the source") -> list[DateCandidate]:
+    """The dates a window's image is made from: the least cloudy one, or for a ``"median"``
+    composite every date under the cloud limit that covers part of the area (oldest first)."""
+    if composite != "median":
+        return [choose_least_cloudy(listings, cloud_limit_pct, window, source)]
+    candidates = [c for c in group_by_date(under_limit(listings, cloud_limit_pct)) if c.aoi_coverage_pct > 0]
+    if not candidates:
+        raise no_scene_error(listings, cloud_limit_pct, window, source)
+    return candidates
+
+
 def no_scene_error(listings: list[SceneListing], cloud_limit_pct: float, window: DateWindow,
                    source: str = "the source") -> SourceError:
     """What was found (dates and cloud %), and what to do."""

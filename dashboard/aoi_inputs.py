@@ -1,0 +1,180 @@
+"""The Monitor page's area-of-interest inputs: the drawing map, upload, bounding box, status.
+
+A rejected input never lingers: a rejected drawing is taken off the map (the map is drawn
+anew), rejected bounding-box values are put back to the current area's bounds, and the error
+says what was refused and why.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import streamlit as st
+
+from landslide_core.errors import InputError, UserError
+
+from . import history, maps, state, ui
+
+AOI_MAP_KEY = "aoi_map"
+#: Session key: bumped to draw the map anew (drops a rejected drawing from it).
+MAP_GENERATION = "aoi_map_generation"
+#: Session key: the AOI the bounding-box fields were last filled from.
+BBOX_FOR = "bbox_for"
+DEFAULT_BBOX = (-75.41, -11.31, -75.39, -11.29)
+
+
+# ---------------------------------------------------------------- upload
+
+def aoi_upload() -> None:
+    """A GeoJSON/KML upload; a new file replaces the AOI when it is valid, else says why."""
+    ss = st.session_state
+    up = st.file_uploader(
+        f"GeoJSON or KML with one polygon (at most {state.MAX_AOI_FILE_BYTES // 1000:,} kB)",
+        type=["geojson", "json", "kml"], key="w_aoi_file")
+    if up is None:
+        return
+    data = up.getvalue()
+    sig = state.signature(up.name.encode() + b"\0" + data)
+    if ss.get(state.UPLOAD_SEEN) == sig:
+        return
+    ss[state.UPLOAD_SEEN] = sig
+    try:
+        state.set_aoi(ui.aoi_from_upload(up.name, data), f"Uploaded file {up.name}")
+    except UserError as exc:
+        ss[state.AOI_ERROR] = f"The uploaded file was not used: {exc}"
+
+
+# ---------------------------------------------------------------- bounding box
+
+def _bbox_of(aoi: Optional[dict]) -> tuple[float, float, float, float]:
+    from landslide_core.sources.aoi import aoi_bounds
+
+    try:
+        return tuple(round(v, 5) for v in aoi_bounds(aoi)) if aoi else DEFAULT_BBOX
+    except Exception:  # noqa: BLE001 - any AOI the parser refuses: the default box
+        return DEFAULT_BBOX
+
+
+def _fill_bbox(aoi: Optional[dict]) -> None:
+    ss = st.session_state
+    ss[state.BBOX_W], ss[state.BBOX_S], ss[state.BBOX_E], ss[state.BBOX_N] = _bbox_of(aoi)
+    ss[BBOX_FOR] = state.signature(aoi)
+
+
+def _apply_bbox() -> None:
+    """Button callback: the typed box becomes the AOI, or the fields go back to the current area."""
+    ss = st.session_state
+    typed = [ss.get(k) for k in (state.BBOX_W, state.BBOX_S, state.BBOX_E, state.BBOX_N)]
+    try:
+        if any(v is None for v in typed):
+            raise InputError("A field of the box is empty.", "Fill in west, south, east and north (degrees).")
+        west, south, east, north = (float(v) for v in typed)
+        state.set_aoi(ui.aoi_from_bbox(west, south, east, north), "Bounding box typed in")
+    except UserError as exc:
+        shown = ", ".join("-" if v is None else f"{float(v):g}" for v in typed)
+        ss[state.AOI_ERROR] = (f"The bounding box (west, south, east, north: {shown}) was not used: {exc} "
+                               "The fields show the current area again.")
+        _fill_bbox(ss.get(state.AOI))
+        return
+    _fill_bbox(ss.get(state.AOI))
+
+
+def aoi_bbox() -> None:
+    """West/south/east/north in degrees, applied with a button; they follow the current area."""
+    ss = st.session_state
+    aoi = ss.get(state.AOI)
+    if state.BBOX_W not in ss or ss.get(BBOX_FOR) != state.signature(aoi):
+        _fill_bbox(aoi)
+    c1, c2 = st.columns(2)
+    c1.number_input("West (lon)", min_value=-180.0, max_value=180.0, step=0.001, format="%.5f", key=state.BBOX_W)
+    c2.number_input("East (lon)", min_value=-180.0, max_value=180.0, step=0.001, format="%.5f", key=state.BBOX_E)
+    c1.number_input("South (lat)", min_value=-90.0, max_value=90.0, step=0.001, format="%.5f", key=state.BBOX_S)
+    c2.number_input("North (lat)", min_value=-90.0, max_value=90.0, step=0.001, format="%.5f", key=state.BBOX_N)
+    st.button("Use this box", on_click=_apply_bbox, key="btn_bbox")
+
+
+# ---------------------------------------------------------------- status
+
+def aoi_status(aoi: Optional[dict]) -> Optional[str]:
+    """Show the AOI's area and origin, or what is wrong with it; return the problem or None."""
+    from landslide_core.sources.aoi import aoi_warnings, check_aoi
+    from landslide_core.sources.request import MAX_AOI_KM2
+
+    if not aoi:
+        msg = ("No area of interest yet. Draw one on the map, upload a GeoJSON or KML file, type a "
+               "bounding box, or use the demo event.")
+        st.error(msg, icon=":material/error:")
+        return msg
+    try:
+        area_km2 = check_aoi(aoi, MAX_AOI_KM2)
+    except InputError as exc:
+        msg = str(exc)
+        st.error(msg, icon=":material/error:")
+        return msg
+    for warning in aoi_warnings(aoi):
+        st.warning(warning, icon=":material/warning:")
+    st.metric("Area", f"{area_km2:,.2f} km²", help=f"Limit: {MAX_AOI_KM2:,.0f} km².")
+    st.caption(f"{st.session_state.get(state.AOI_LABEL) or 'Area of interest'} · limit "
+               f"{MAX_AOI_KM2:,.0f} km²")
+    return None
+
+
+# ---------------------------------------------------------------- drawing map
+
+def map_key(aoi: Optional[dict]) -> str:
+    """The drawing map's widget key: a new area or a rejected drawing gives a fresh map."""
+    ss = st.session_state
+    return f"{AOI_MAP_KEY}_{state.signature(aoi)[:10]}_{int(ss.get(MAP_GENERATION, 0))}"
+
+
+def scene_overlays(aoi: Optional[dict]) -> list[dict]:
+    """True colour (and hillshade) of the scenes this session already fetched for this area."""
+    from landslide_core import display
+
+    result = history.for_area(aoi)
+    if result is None or not (result.display or {}).get("bounds"):
+        return []
+    out = []
+    for key, name, show in (("hillshade", "Hillshade of the area (from its DEM)", False),
+                            ("pre_rgb", "Before: true colour (fetched scene)", False),
+                            ("post_rgb", "After: true colour (fetched scene)", True)):
+        url = display.read_png_url(result.folder, result.display.get(key))
+        if url:
+            out.append({"name": name, "url": url, "bounds": result.display["bounds"], "opacity": 1.0, "show": show})
+    return out
+
+
+def aoi_draw_map(aoi: Optional[dict], height: int = 460) -> None:
+    """The drawing map; a finished drawing becomes the AOI (panning does not rerun the page).
+
+    Without internet the map shows the offline basemap, and once this area's scenes are
+    fetched, their true colour."""
+    from streamlit_folium import st_folium
+
+    ss = st.session_state
+    m = maps.aoi_map(aoi, _fallback_center(), basemaps=bool(ss.get(state.BASEMAPS)),
+                     scene_overlays=scene_overlays(aoi))
+    out = st_folium(m, key=map_key(aoi), height=height, use_container_width=True,
+                    returned_objects=["last_active_drawing", "all_drawings"])
+    drawing = (out or {}).get("last_active_drawing") if isinstance(out, dict) else None
+    if not drawing or not isinstance(drawing, dict) or not drawing.get("geometry"):
+        return
+    sig = state.signature(drawing["geometry"])
+    if ss.get(state.DRAWING_SEEN) == sig:
+        return
+    ss[state.DRAWING_SEEN] = sig
+    try:
+        state.set_aoi(ui.aoi_from_drawing(drawing), "Drawn on the map")
+    except UserError as exc:
+        ss[state.AOI_ERROR] = f"The drawn shape was not used: {exc} It was taken off the map; draw another."
+        ss[MAP_GENERATION] = int(ss.get(MAP_GENERATION, 0)) + 1
+    st.rerun()
+
+
+def _fallback_center() -> tuple[float, float]:
+    try:
+        from landslide_core.sources.aoi import aoi_bounds
+
+        w, s, e, n = aoi_bounds(state.demo_defaults().aoi)
+        return ((s + n) / 2, (w + e) / 2)
+    except Exception:  # noqa: BLE001 - any centre will do
+        return (-11.3, -75.4)
