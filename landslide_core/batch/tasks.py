@@ -243,9 +243,10 @@ def change_tile(job_path: str, tile_id: str, zone_state: str) -> dict[str, Any]:
         if margin >= cap:
             km = margin * zone.grid.pixel_size_m / 1000.0
             raise InputError(
-                f"Landslide candidates in tile {tile_id} reach more than {km:.1f} km beyond its border, further than "
-                "its neighbours can show, so they cannot be judged whole.",
-                "Rerun with larger tiles (--tile-km), or a higher threshold.")
+                f"Landslide candidates in tile {tile_id} reach more than {km:.1f} km beyond its border, the most a "
+                "tile looks around it, so they cannot be judged whole.",
+                "Raise --threshold or --grow-ratio so that objects end sooner; near the region's edge, larger tiles "
+                "(--tile-km) also widen the view.")
         margin = min(2 * margin, cap)
     ev = reader.evidence(view)
     transform = view.transform(zone.grid.transform)
