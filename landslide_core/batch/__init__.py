@@ -8,8 +8,19 @@ Dask is used only in this package (:mod:`.cluster`, :mod:`.runner`); the tasks (
 call the same source, predictor, change and export functions as the CLI.
 
 ``run_batch(BatchSettings(...))`` runs or resumes a batch; ``python -m landslide_core batch``
-is its command.
+is its command. (Imported lazily: a worker that only unpickles the cluster's plugin or a
+fetch task does not load torch.)
 """
-from .runner import BatchSettings, prepare_job, run_batch
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["BatchSettings", "prepare_job", "run_batch"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from . import runner
+
+        return getattr(runner, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
