@@ -12,7 +12,9 @@ worker process), the share of the tile stages' worker time spent in scheduling a
 of the cluster, and the machine's load average before and after each run (the machine is
 shared: a speed-up measured under load is lower than on an idle machine). The demo world is
 rendered and cached first; each run starts from a cache holding only that world (hard links),
-so every run cuts its own tiles. Ends with one JSON line.
+so every run cuts its own tiles. Each batch runs in a fresh Python process (as the command
+would), so each pays for its own cluster start (the workers' forkserver and its imports): the
+second run does not inherit the first one's. Ends with one JSON line.
 
     .venv/bin/python bench/batch.py [--km 8x6] [--tile-km 2.5] [--window 256] [--model default]
 """
@@ -104,7 +106,33 @@ def run_batch_with(region: dict, out: Path, model: str, options, tile_km: float,
             "work_dir_mb": round(work_bytes / 1e6, 1), "peak_rss_mb_per_worker": per_worker}
 
 
+def run_batch_in_child(region: dict, out: Path, model: str, window: int, tile_km: float, workers: int,
+                       cache: Path) -> dict:
+    """:func:`run_batch_with` in a fresh Python process (its own cluster, forkserver and imports)."""
+    import subprocess
+
+    spec = json.dumps({"region": region, "out": str(out), "model": model, "window": window, "tile_km": tile_km,
+                       "workers": workers})
+    env = dict(os.environ, LANDSLIDE_CACHE_DIR=str(cache))
+    done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", spec], env=env,
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"the batch with {workers} worker(s) failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def child(spec: str) -> int:
+    from landslide_core.detection import DetectionOptions
+
+    a = json.loads(spec)
+    options = DetectionOptions(window_px=a["window"], overlap_px=32, batch_size=1)
+    print(json.dumps(run_batch_with(a["region"], Path(a["out"]), a["model"], options, a["tile_km"], a["workers"])))
+    return 0
+
+
 def main() -> int:
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        return child(sys.argv[2])
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--km", default="8x6", help="region size in km, WxH (default 8x6)")
     ap.add_argument("--tile-km", type=float, default=2.5)
@@ -133,11 +161,11 @@ def main() -> int:
     single = run_single(region, root / "single", args.model, options)
     print(f"single process       : {single['wall_s']:7.1f} s  (load {single['load_before']} -> {single['load_after']})")
     fresh_cache(root / "world_cache", root / "cache_1")
-    one = run_batch_with(region, root / "b1", args.model, options, args.tile_km, 1)
+    one = run_batch_in_child(region, root / "b1", args.model, args.window, args.tile_km, 1, root / "cache_1")
     print(f"batch, 1 worker      : {one['wall_s']:7.1f} s  (load {one['load_before']} -> {one['load_after']})  "
           f"{one['tiles']} tiles, peak RSS {one['peak_rss_mb_per_worker']} MB")
     fresh_cache(root / "world_cache", root / "cache_2")
-    two = run_batch_with(region, root / "b2", args.model, options, args.tile_km, 2)
+    two = run_batch_in_child(region, root / "b2", args.model, args.window, args.tile_km, 2, root / "cache_2")
     print(f"batch, 2 workers     : {two['wall_s']:7.1f} s  (load {two['load_before']} -> {two['load_after']})  "
           f"peak RSS per worker {two['peak_rss_mb_per_worker']} MB")
     speedup = one["wall_s"] / two["wall_s"]
