@@ -343,3 +343,23 @@ def test_cli_runs_on_an_existing_scheduler(cluster, tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["workers"]["scheduler"] == lc.scheduler_address and summary["tiles"]["ok"] == 1
     assert (out / "change.tif").exists() and f"workers at {lc.scheduler_address}" in captured.err
+
+
+def test_local_cluster_workers_see_the_environment_of_their_start(monkeypatch):
+    """Workers are forked from a forkserver started once per process: each cluster's workers
+    still get the environment of the moment it starts (e.g. another scene cache)."""
+    from landslide_core.batch.cluster import start_local_cluster
+
+    def workers_see() -> list:
+        lc, client = start_local_cluster(1)
+        try:
+            seen = client.run(lambda: (os.environ.get("LANDSLIDE_BATCH_TEST_MARK"), os.environ.get("OMP_NUM_THREADS")))
+        finally:
+            client.close()
+            lc.close()
+        return list(seen.values())
+
+    monkeypatch.delenv("LANDSLIDE_BATCH_TEST_MARK", raising=False)
+    assert workers_see() == [(None, "1")]  # the forkserver runs from here on (if not already)
+    monkeypatch.setenv("LANDSLIDE_BATCH_TEST_MARK", "second cluster")
+    assert workers_see() == [("second cluster", "1")]

@@ -79,8 +79,10 @@ def start_local_cluster(workers: int) -> tuple[LocalCluster, Client]:
     # for every worker this process's nannies start, restarts included (see the module doc)
     dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None})
     _use_forkserver()
+    # the workers see this process's environment as it is now (the scene cache, sign-ins), as
+    # spawned ones would: a forkserver keeps the environment it started with
     cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True, host=LOOPBACK,
-                           dashboard_address=f"{LOOPBACK}:0", silence_logs=logging.CRITICAL)
+                           dashboard_address=f"{LOOPBACK}:0", silence_logs=logging.CRITICAL, env=dict(os.environ))
     try:
         client = Client(cluster, set_as_default=False)
         client.register_plugin(QuickExit())
