@@ -35,6 +35,25 @@ def sample_files(folder: Path = SAMPLES) -> list[Path]:
     return sorted(Path(folder).glob("*.h5"))
 
 
+def bench_arguments(doc: str, **extra) -> tuple:
+    """The common arguments (--model, --samples, and ``extra`` name -> (type, default, help)) and
+    the sample files; exits with 2 and a message when the samples are missing."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=None, help="model card or name (default: the default model)")
+    p.add_argument("--samples", default=str(SAMPLES))
+    for name, (kind, default, text) in extra.items():
+        p.add_argument(f"--{name}", type=kind, default=default, help=text)
+    args = p.parse_args()
+    files = sample_files(Path(args.samples))
+    if not files:
+        print(f"error: no .h5 samples in {args.samples} (they live in ../shared/data, beside the project)",
+              file=sys.stderr)
+        raise SystemExit(2)
+    return args, files
+
+
 def read_sample_raw(path: Path) -> np.ndarray:
     """(14, 128, 128) float32 in raw units (DN, degrees, metres)."""
     import h5py

@@ -14,7 +14,6 @@ difference of the two masks (what change was before per-object decisions). Last 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -23,23 +22,14 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-from real_common import SAMPLES, another_date, read_sample_raw, run_detect, sample_files, write_raw_scene
+from real_common import another_date, bench_arguments, read_sample_raw, run_detect, write_raw_scene
 
 from landslide_core.change import CHANGE_NEW, change_classes  # noqa: E402
 from landslide_core.postprocess import pixel_area_ha  # noqa: E402
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default=None, help="model card or name (default: the default model)")
-    p.add_argument("--samples", default=str(SAMPLES))
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args()
-    files = sample_files(Path(args.samples))
-    if not files:
-        print(f"error: no .h5 samples in {args.samples} (they live in ../shared/data, beside the project)",
-              file=sys.stderr)
-        return 2
+    args, files = bench_arguments(__doc__, seed=(int, 0, "seed of the other date's radiometry"))
     rng = np.random.default_rng(args.seed)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

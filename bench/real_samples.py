@@ -12,7 +12,6 @@ would flag. Last line JSON.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -21,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-from real_common import SAMPLES, read_sample_raw, run_detect, sample_files, write_raw_scene
+from real_common import bench_arguments, read_sample_raw, run_detect, write_raw_scene
 
 FLAT_DEG = 8.0
 DEFAULT_PICTURE = Path(__file__).resolve().parent / "out" / "real_samples.png"
@@ -57,16 +56,7 @@ def save_picture(path: Path, shown: list) -> None:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default=None, help="model card or name (default: the default model)")
-    p.add_argument("--samples", default=str(SAMPLES))
-    p.add_argument("--picture", default=str(DEFAULT_PICTURE), help="where to save the picture")
-    args = p.parse_args()
-    files = sample_files(Path(args.samples))
-    if not files:
-        print(f"error: no .h5 samples in {args.samples} (they live in ../shared/data, beside the project)",
-              file=sys.stderr)
-        return 2
+    args, files = bench_arguments(__doc__, picture=(str, str(DEFAULT_PICTURE), "where to save the picture"))
     rows, shown = {}, []
     with tempfile.TemporaryDirectory() as tmp:
         for f in files:

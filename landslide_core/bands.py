@@ -11,7 +11,10 @@ are set to 0 in the model input, so a model never sees NaN and the pixel is repo
 """
 from __future__ import annotations
 
-from typing import Sequence
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -44,8 +47,11 @@ BAND_SETS: dict[str, tuple[str, ...]] = {
     "surface10": ("B2", "B3", "B4", "B5", "B6", "B7", "B8", "B11", "B12", SLOPE),
 }
 
-#: Scaling names a model card may declare.
-SCALINGS = ("l4s",)
+#: Scaling names a model card may declare: "l4s" (Landslide4Sense units as they are, the
+#: default) or "minmax" (per band, (L4S value - min) / (max - min), the thesis's min-max to
+#: 0-1, with min and max of the training split stored in the model card).
+SCALINGS = ("l4s", "minmax")
+DEFAULT_SCALING = "l4s"
 
 
 def band_set(name: str) -> tuple[str, ...]:
@@ -83,12 +89,17 @@ def to_model_input(
     stack_bands: Sequence[str],
     model_bands: Sequence[str],
     units: str = "raw",
+    scaling: Optional["BandScaling"] = None,
+    valid: Optional[np.ndarray] = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Select ``model_bands`` from ``stack`` (C, H, W) and convert them to L4S units.
 
     Returns ``(x, finite)``: ``x`` float32 (len(model_bands), H, W) with non-finite values
     set to 0, and ``finite`` bool (H, W), False where any selected band was not finite.
     ``units`` is "raw" (scene values, divided by the L4S vector) or "l4s" (already scaled).
+    ``valid`` (H, W): pixels marked False (cloud, nodata) are set to 0 as well. ``scaling``
+    (a model's :class:`BandScaling`) is applied last, to the L4S values with their fills, in
+    training and inference alike.
     """
     if stack.ndim != 3 or stack.shape[0] != len(stack_bands):
         raise InputError(
@@ -110,7 +121,117 @@ def to_model_input(
     finite = np.isfinite(x).all(axis=0)
     if not finite.all():
         x[~np.isfinite(x)] = 0.0
+    if valid is not None:
+        x[:, ~np.asarray(valid, bool)] = 0.0
+    if scaling is not None:
+        x = scaling.apply(x, model_bands)
     return x, finite
+
+
+@dataclass(frozen=True)
+class BandScaling:
+    """What a model's input is after the L4S units: "l4s" (nothing more) or "minmax".
+
+    For "minmax", ``minimum`` and ``maximum`` are per band of ``bands``, in L4S units,
+    measured on the training split; the input becomes (x - minimum) / (maximum - minimum),
+    so the training split spans 0 to 1 (other data may fall slightly outside). The same
+    numbers travel in the model card (``scaling_stats``), so inference applies exactly them.
+    """
+
+    name: str = DEFAULT_SCALING
+    bands: tuple[str, ...] = ()
+    minimum: tuple[float, ...] = ()
+    maximum: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        problem = scaling_problem(self.name, self.stats() if self.name == "minmax" else {}, self.bands)
+        if problem:
+            raise InputError(f"The input scaling is unusable: {problem}.",
+                             "Use scaling 'l4s', or 'minmax' with one finite min < max per band.")
+
+    @property
+    def identity(self) -> bool:
+        return self.name == "l4s"
+
+    def stats(self) -> dict[str, Any]:
+        """The statistics as stored in a model card (empty for "l4s")."""
+        if self.identity:
+            return {}
+        return {"bands": list(self.bands), "min": [float(v) for v in self.minimum],
+                "max": [float(v) for v in self.maximum], "units": "l4s"}
+
+    def describe(self) -> str:
+        if self.identity:
+            return "raw / L4S vector (Landslide4Sense units); non-finite -> 0"
+        return ("raw / L4S vector, then per band (x - min) / (max - min) with min and max of the training "
+                "split (scaling_stats); non-finite and not-valid pixels -> 0 before the min-max")
+
+    def apply(self, x: np.ndarray, bands: Sequence[str]) -> np.ndarray:
+        """Scale ``x`` (..., C, H, W) in L4S units whose channels are ``bands``; float32."""
+        if self.identity:
+            return x
+        if tuple(bands) != self.bands:
+            raise InputError(f"The min-max statistics are for the bands {', '.join(self.bands)}, "
+                             f"not {', '.join(bands)}.", "Use the bands the model was trained on.")
+        lo = np.asarray(self.minimum, np.float32)[:, None, None]
+        span = (np.asarray(self.maximum, np.float32) - np.asarray(self.minimum, np.float32))[:, None, None]
+        return ((np.asarray(x, np.float32) - lo) / span).astype(np.float32, copy=False)
+
+    @classmethod
+    def from_stats(cls, name: str, stats: Optional[dict[str, Any]], bands: Sequence[str]) -> "BandScaling":
+        """A scaling from a card's ``scaling`` and ``scaling_stats`` (checked)."""
+        if name != "minmax":
+            return cls(name, tuple(bands))
+        stats = stats or {}
+        problem = scaling_problem(name, stats, bands)
+        if problem:
+            raise InputError(f"The input scaling is unusable: {problem}.",
+                             "Retrain the model, or fix the card's scaling_stats.")
+        return cls(name, tuple(bands), tuple(float(v) for v in stats["min"]), tuple(float(v) for v in stats["max"]))
+
+
+def scaling_problem(name: Any, stats: Any, bands: Sequence[str]) -> Optional[str]:
+    """What is wrong with a scaling name and its statistics (None: usable)."""
+    if name not in SCALINGS:
+        return f"unknown scaling {str(name)[:40]!r} (known: {', '.join(SCALINGS)})"
+    if name != "minmax":
+        return None
+    if not isinstance(stats, dict):
+        return "scaling_stats is not a JSON object"
+    lo, hi = stats.get("min"), stats.get("max")
+    n = len(bands)
+    for key, values in (("min", lo), ("max", hi)):
+        if not isinstance(values, (list, tuple)) or len(values) != n:
+            return f"scaling_stats.{key} is not a list of {n} numbers (one per band)"
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+            return f"scaling_stats.{key} holds values that are not finite numbers"
+    if "bands" in stats and list(stats["bands"]) != list(bands):
+        return f"scaling_stats.bands {stats['bands']} differ from the model's bands {list(bands)}"
+    if any(float(b) <= float(a) for a, b in zip(lo, hi)):
+        return "scaling_stats has a band whose max is not above its min (a constant band)"
+    return None
+
+
+def minmax_scaling(x: np.ndarray, bands: Sequence[str], chunk: int = 64) -> BandScaling:
+    """Per-band min and max of ``x`` (N, C, H, W) in L4S units (finite values; memory-mapped
+    arrays are read ``chunk`` samples at a time). A constant band gets a span of 1."""
+    n, c = int(x.shape[0]), int(x.shape[1])
+    if n == 0:
+        raise InputError("Min-max statistics need at least one training patch.")
+    lo = np.full(c, np.inf)
+    hi = np.full(c, -np.inf)
+    for i in range(0, n, chunk):
+        part = np.asarray(x[i:i + chunk], np.float32)
+        part = np.where(np.isfinite(part), part, np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN band in a chunk
+            lo = np.fmin(lo, np.nanmin(part, axis=(0, 2, 3)))
+            hi = np.fmax(hi, np.nanmax(part, axis=(0, 2, 3)))
+    lo = np.where(np.isfinite(lo), lo, 0.0)
+    hi = np.where(np.isfinite(hi) & (hi > lo), hi, lo + 1.0)
+    # float32 round trip: the stored numbers are exactly those applied
+    return BandScaling("minmax", tuple(bands), tuple(float(np.float32(v)) for v in lo),
+                       tuple(float(np.float32(v)) for v in hi))
 
 
 def to_raw(x_l4s: np.ndarray, bands: Sequence[str]) -> np.ndarray:

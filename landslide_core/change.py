@@ -38,6 +38,7 @@ from .objects import ObjectRules, measure_objects
 from .postprocess import (DEFAULT_GROW_RATIO, DEFAULT_MIN_AREA_HA, LANDSLIDE, NOT_ASSESSABLE, STABLE,
                           _labels_at_least, check_grow_ratio, check_threshold, count_components, label_lookup,
                           landslide_mask, mask_summary, pixel_area_ha, pixel_area_m2, polygons_from_mask)
+from .settings import settings_from_dict
 
 CHANGE_STABLE = 0
 CHANGE_NEW = 1
@@ -85,18 +86,7 @@ class ChangeSettings:
 
     @classmethod
     def from_dict(cls, data: Any) -> "ChangeSettings":
-        if data is None:
-            return cls()
-        if isinstance(data, ChangeSettings):
-            return data.validate()
-        if not isinstance(data, dict):
-            raise InputError(f"Change settings must be a mapping, got {type(data).__name__}.")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise InputError(f"Unknown change setting(s): {', '.join(unknown)}.",
-                             f"Known settings: {', '.join(sorted(names))}.")
-        return cls(**data).validate()
+        return settings_from_dict(cls, data, "change setting(s)")
 
 
 @dataclass
@@ -380,7 +370,7 @@ def summarise_pair(pre_prob: np.ndarray, post_prob: np.ndarray, slope_deg: Optio
     """
     threshold = check_threshold(threshold)
     grow_ratio = check_grow_ratio(grow_ratio)
-    rules = ObjectRules.from_dict(rules) if not isinstance(rules, ObjectRules) else rules.validate()
+    rules = ObjectRules.from_dict(rules)
     settings = ChangeSettings.from_dict(settings)
     if np.shape(pre_prob) != np.shape(post_prob):
         raise InputError(f"The pre {np.shape(pre_prob)} and post {np.shape(post_prob)} probabilities differ in shape.",

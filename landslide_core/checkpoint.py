@@ -21,7 +21,7 @@ from typing import Any, Optional, Sequence
 import torch
 from torch import nn
 
-from .bands import ALL_BANDS, BAND_SETS, SCALINGS, missing_bands
+from .bands import ALL_BANDS, BAND_SETS, BandScaling, missing_bands, scaling_problem
 from .errors import InputError, ModelError
 from .fileio import atomic_write_text, check_regular_file, read_bytes_bounded, temp_path_for
 from .zoo import ARCHITECTURES, build_model, check_arch_options
@@ -59,9 +59,15 @@ class ModelCard:
     weights_dtype: str = "float32"
     notes: str = ""
     run_id: str = ""
+    #: For scaling "minmax": {"bands", "min", "max", "units": "l4s"} of the training split.
+    scaling_stats: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def input_scaling(self) -> BandScaling:
+        """The scaling this model's input gets after the L4S units (checked when the card was read)."""
+        return BandScaling.from_stats(self.scaling, self.scaling_stats, self.bands)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "card") -> "ModelCard":
@@ -95,15 +101,17 @@ def _card_problem(values: dict[str, Any]) -> Optional[str]:
         return "name is empty or longer than 200 characters"
     if values["architecture"] not in ARCHITECTURES:
         return f"it names an unknown architecture '{values['architecture'][:40]}' (known: {', '.join(ARCHITECTURES)})"
-    scaling = values.get("scaling", "l4s")
-    if scaling not in SCALINGS:
-        return f"it uses an unknown scaling '{scaling[:40]}'"
     bands = values["bands"]
     if not isinstance(bands, list) or not bands or not all(isinstance(b, str) for b in bands):
         return f"bands is {json_text(bands)}, not a list of band names"
     unknown = [b for b in bands if b not in ALL_BANDS]
     if unknown or len(set(bands)) != len(bands):
         return f"bands holds unknown or repeated names ({json_text(bands)}); known: {', '.join(ALL_BANDS)}"
+    if "scaling_stats" in values and not isinstance(values["scaling_stats"], dict):
+        return f"scaling_stats is {json_text(values['scaling_stats'])}, not a JSON object"
+    problem = scaling_problem(values.get("scaling", "l4s"), values.get("scaling_stats", {}), bands)
+    if problem:
+        return f"its input scaling is unusable: {problem}"
     threshold = values.get("threshold", 0.5)
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold) \
             or not 0.0 <= threshold <= 1.0:

@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 
 from .errors import UserError
 
-COMMAND_MODULES = ("detect", "fetch", "batch", "sources", "generate", "training", "watch")
+COMMAND_MODULES = ("detect", "fetch", "batch", "sources", "generate", "training", "watch", "dataset", "experiment")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -82,10 +82,8 @@ class DetectionOptions:
         if self.min_area_ha is None or not self.min_area_ha >= 0:
             raise InputError(f"The minimum mapping unit must be >= 0 ha, got {self.min_area_ha}.")
         check_grow_ratio(self.grow_ratio)
-        self.rules = ObjectRules.from_dict(self.rules if not isinstance(self.rules, ObjectRules)
-                                           else dataclasses.asdict(self.rules))
-        self.change = ChangeSettings.from_dict(self.change if not isinstance(self.change, ChangeSettings)
-                                               else dataclasses.asdict(self.change))
+        self.rules = ObjectRules.from_dict(self.rules)
+        self.change = ChangeSettings.from_dict(self.change)
         self.predictor_config().validate()
         return self
 

@@ -35,6 +35,7 @@ import numpy as np
 from scipy import ndimage
 
 from .errors import InputError
+from .settings import settings_from_dict
 
 #: Names of the per-object measures, in the order they appear in tables.
 MEASURES: tuple[str, ...] = ("slope_deg_mean", "height_above_valley_m", "relative_height", "compactness",
@@ -59,7 +60,7 @@ class ObjectRules:
     min_height_above_valley_m: Optional[float] = 5.0
     #: ... and its mean position between that floor (0) and the highest ground around (1) at
     #: least this (a river descending its valley stays near 0).
-    min_relative_height: Optional[float] = 0.15
+    min_relative_height: Optional[float] = 0.10
     valley_radius_m: float = 300.0
     #: Blocky objects (fields, clear-cuts) at least ``blocky_min_area_ha`` large and
     #: ``BLOCKY_MIN_WIDTH_M`` wide whose rectangularity is at least this are rejected.
@@ -106,17 +107,7 @@ class ObjectRules:
 
     @classmethod
     def from_dict(cls, data: Optional[dict[str, Any]]) -> "ObjectRules":
-        if data is None:
-            return cls()
-        if isinstance(data, ObjectRules):
-            return data
-        if not isinstance(data, dict):
-            raise InputError(f"Object rules must be a mapping of rule names to values, got {type(data).__name__}.")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise InputError(f"Unknown object rule(s): {', '.join(unknown)}.", f"Known rules: {', '.join(sorted(names))}.")
-        return cls(**data).validate()
+        return settings_from_dict(cls, data, "object rule(s)")
 
     @classmethod
     def off(cls) -> "ObjectRules":

@@ -216,6 +216,8 @@ class Predictor:
         self.config.validate()
         check_bands(card, ALL_BANDS)
         self.card = card
+        #: the card's input scaling after the L4S units ("l4s": none; "minmax": its statistics)
+        self.scaling = card.input_scaling()
         self.device = choose_device(self.config.device)
         self.model = model.to(self.device).eval()
         self.multiple = int(getattr(model, "multiple", 1) or 1)
@@ -361,13 +363,14 @@ class Predictor:
             for c, x0 in enumerate(cols):
                 check_cancel(cancel)
                 stack, valid = read(y0, x0, wy, wx)
-                x, finite = to_model_input(np.asarray(stack), ALL_BANDS, self.card.bands)
-                valid = np.asarray(valid, bool) & finite
+                valid = np.asarray(valid, bool)
+                x, finite = to_model_input(np.asarray(stack), ALL_BANDS, self.card.bands,
+                                           scaling=self.scaling, valid=valid)
+                valid = valid & finite
                 valid_strip[:, x0:x0 + wx] = valid
                 if not valid.any():
                     done += 1
                     continue
-                x[:, ~valid] = 0.0
                 pending.append((c, x))
                 if len(pending) == batch_size or c == len(cols) - 1:
                     done, run = self._flush(pending, cols, wx, row_w, col_w, acc, wsum, done, run)

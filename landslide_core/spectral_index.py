@@ -14,9 +14,12 @@ threshold and grows by 1 per softness beyond it:
 - bare: ``(ndvi_max - NDVI) / 0.05``
 - bright: ``(ln B4 - ln red_min_dn) / 0.1``
 - slope: ``(slope - slope_min_deg) / 3``
-- not water: ``(ndwi_max - NDWI) / 0.05`` with NDWI = (B3 - B8) / (B3 + B8)
-- not cloud: ``(ln blue_max_dn - ln B2) / 0.1`` (thick clouds are brighter in the blue than any
-  ground)
+- not water: ``(ndwi_max - NDWI) / 0.05`` with NDWI = (B3 - B8) / (B3 + B8), unless the near
+  infrared is bright (``(ln B8 - ln water_nir_max_dn) / 0.1``): water is dark there, white rock
+  is not (its NDWI can be above 0 at the top of the atmosphere)
+- not cloud: ``(ln aerosol_max_dn - ln B1) / 0.1`` (thick clouds are brighter in the aerosol
+  band than any ground: even white rock stays near 3000 DN there, under ~1000 DN of path
+  radiance, while the blue of bright white scars can reach clouds' values)
 """
 from __future__ import annotations
 
@@ -30,15 +33,16 @@ DEFAULTS = {
     "ndvi_max": 0.32,        # bare ground: vegetation is above ~0.45 in these regions
     "red_min_dn": 650.0,     # TOA B4 of bare soil and rock; forest and crops are darker in the red
     "slope_min_deg": 8.0,    # the object rules judge the object's mean slope; this drops flat pixels
-    "ndwi_max": 0.05,        # water has NDWI > 0
-    "blue_max_dn": 3500.0,   # thick cloud
+    "ndwi_max": 0.05,        # water has NDWI > 0 ...
+    "water_nir_max_dn": 1500.0,  # ... and a dark near infrared
+    "aerosol_max_dn": 4200.0,  # thick cloud (B1)
 }
-_SOFTNESS = {"ndvi": 0.05, "red": 0.1, "slope": 3.0, "ndwi": 0.05, "blue": 0.1}
+_SOFTNESS = {"ndvi": 0.05, "red": 0.1, "slope": 3.0, "ndwi": 0.05, "nir": 0.1, "aerosol": 0.1}
 _GAIN = 2.0
 
 
 class SpectralIndexDetector(nn.Module):
-    """Per-pixel landslide logit from L4S-unit bands (B2, B3, B4, B8 and slope of the 14)."""
+    """Per-pixel landslide logit from L4S-unit bands (B1, B3, B4, B8 and slope of the 14)."""
 
     def __init__(self, in_channels: int = len(ALL_BANDS), classes: int = 1, **thresholds: float):
         super().__init__()
@@ -51,19 +55,20 @@ class SpectralIndexDetector(nn.Module):
         self.register_buffer("l4s_scale", torch.tensor(L4S_SCALE, dtype=torch.float32).view(1, -1, 1, 1))
         for name, value in values.items():
             self.register_buffer(name, torch.tensor(float(value), dtype=torch.float32))
-        self._idx = {b: ALL_BANDS.index(b) for b in ("B2", "B3", "B4", "B8", "slope")}
+        self._idx = {b: ALL_BANDS.index(b) for b in ("B1", "B3", "B4", "B8", "slope")}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         raw = x.float() * self.l4s_scale
-        b2, b3, b4, b8, slope = (raw[:, self._idx[b]:self._idx[b] + 1] for b in ("B2", "B3", "B4", "B8", "slope"))
+        b1, b3, b4, b8, slope = (raw[:, self._idx[b]:self._idx[b] + 1] for b in ("B1", "B3", "B4", "B8", "slope"))
         eps = 1e-3
         ndvi = (b8 - b4) / (b8 + b4 + eps)
         ndwi = (b3 - b8) / (b3 + b8 + eps)
         bare = (self.ndvi_max - ndvi) / _SOFTNESS["ndvi"]
         bright = (torch.log(b4.clamp_min(1.0)) - torch.log(self.red_min_dn)) / _SOFTNESS["red"]
         steep = (slope - self.slope_min_deg) / _SOFTNESS["slope"]
-        dry = (self.ndwi_max - ndwi) / _SOFTNESS["ndwi"]
-        clear = (torch.log(self.blue_max_dn) - torch.log(b2.clamp_min(1.0))) / _SOFTNESS["blue"]
+        dry = torch.maximum((self.ndwi_max - ndwi) / _SOFTNESS["ndwi"],
+                            (torch.log(b8.clamp_min(1.0)) - torch.log(self.water_nir_max_dn)) / _SOFTNESS["nir"])
+        clear = (torch.log(self.aerosol_max_dn) - torch.log(b1.clamp_min(1.0))) / _SOFTNESS["aerosol"]
         tests = torch.cat([bare, bright, steep, dry, clear], dim=1)
         return _GAIN * tests.amin(dim=1, keepdim=True)
 

@@ -161,6 +161,9 @@ ARCHITECTURES: dict[str, tuple[Callable[..., nn.Module], int]] = {
     "unet_resnet34": (_smp_unet("resnet34"), 32),
     "unet_mobilenet_v2": (_smp_unet("mobilenet_v2"), 32),
     "segformer_mit_b0": (_smp_segformer, 32),
+    #: a U-Net whose encoder is SegFormer's Mix Transformer B1: the thesis's "Segformer" row of
+    #: Tables 5-7 (a U-Net encoder of ~16.4 M parameters; this one has 16.4 M with 14 bands)
+    "unet_mit_b1": (_smp_unet("mit_b1"), 32),
     #: the vanilla U-Net fed with its bands plus their normalised-difference indices
     "unet_vanilla_indices": (_with_indices(VanillaUNet), 16),
     #: training-free: spectral indices and slope (landslide_core.spectral_index); not trainable
@@ -218,6 +221,7 @@ ARCH_OPTIONS: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
     },
 }
 ARCH_OPTIONS["unet_mobilenet_v2"] = ARCH_OPTIONS["unet_resnet34"]
+ARCH_OPTIONS["unet_mit_b1"] = ARCH_OPTIONS["unet_resnet34"]
 
 
 def _band_list(v: Any) -> bool:

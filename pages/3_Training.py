@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard import state, training, ui
 from dashboard.errors import show_error
-from landslide_core.bands import BAND_SETS
+from landslide_core.bands import BAND_SETS, SCALINGS
 from landslide_core.training import TrainConfig, runs
 from landslide_core.training.config import parse_arch_kwargs
 from landslide_core.training.evaluate import run_preview
@@ -40,6 +40,12 @@ with c1:
     band_set = st.selectbox("Band set", list(BAND_SETS), key="tr_bands",
                             format_func=lambda k: f"{k}: {', '.join(BAND_SETS[k])}")
     arch = st.selectbox("Architecture", list(TRAINABLE), key="tr_arch")
+    scaling = st.selectbox(
+        "Input scaling", list(SCALINGS), key="tr_scaling",
+        format_func=lambda s: {"l4s": "l4s: Landslide4Sense units (default)",
+                               "minmax": "minmax: per band to 0-1, min and max of the training split (the thesis's)"}[s],
+        help="minmax stores the training split's per-band min and max in the model card; inference applies the "
+             "same numbers.")
     epochs = st.number_input("Epochs (at most; early stopping may end sooner)", 1, 1000, key="tr_epochs")
 with c2:
     alpha = st.slider("alpha: weight of Dice against WCE", 0.0, 1.0, defaults.alpha, 0.05, key="tr_alpha",
@@ -66,7 +72,7 @@ if st.button("Launch training", type="primary", key="tr_launch", icon=":material
             data_dir=data_dir.strip(), arch=arch, bands=band_set, epochs=int(epochs), batch_size=int(batch_size),
             lr=float(lr), alpha=float(alpha), beta=float(beta), patience=int(patience), seed=int(seed),
             device=device, arch_kwargs=parse_arch_kwargs(arch_kwargs_text), val_share=float(val_share),
-            on_bad="skip" if skip_bad else "stop")
+            on_bad="skip" if skip_bad else "stop", scaling=scaling)
         launched = runs.launch_detached(config)
         ss[RUN_SELECT] = launched.run_dir.name
         st.success(f"Started run **{launched.run_dir.name}** (process {launched.pid}). Follow it below.",

@@ -25,7 +25,8 @@ from landslide_core.zoo import build_model  # noqa: E402
 
 NOTES = ("Training-free reference detector, in the manner of HazMapper: a pixel is landslide-like when it is "
          "bare (NDVI below ndvi_max), brighter than vegetation in the red (B4 above red_min_dn), on a slope "
-         "(above slope_min_deg), not water (NDWI below ndwi_max) and not thick cloud (B2 below blue_max_dn); "
+         "(above slope_min_deg), not water (NDWI below ndwi_max, or a bright near infrared) and not thick cloud "
+         "(B1 below aerosol_max_dn); "
          "the logit is the weakest of these margins. Objects then pass the same terrain and shape rules as any "
          "model, and a pair's change needs the relative NDVI drop against the surroundings. It is the "
          "baseline the trained model must beat, and a fallback where no trained model fits a region. It "

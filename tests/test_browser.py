@@ -441,3 +441,110 @@ def test_watchlist_in_the_browser(server, browser):
     finally:
         page.context.close()
     assert not outside, f"the page requested outside hosts (must work offline): {outside[:5]}"
+
+
+def _settle(page, ms: int = 1500) -> None:
+    """Let Streamlit finish the rerun a widget change started."""
+    page.wait_for_timeout(ms)
+
+
+def test_dataset_labelling_export_and_training_in_the_browser(server, browser):
+    """Datasets page on the demo source: sample two ROIs, fetch them, accept the suggestion and edit
+    it with a rectangle and a brush stroke, accept with the button, accept the next ROI with the A
+    key, export, and start a training run on the export from the Training page."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    outside, _failed = _offline_guard(page)
+    try:
+        page.goto(server["url"] + "/Datasets", wait_until="domcontentloaded")
+        expect(page.get_by_text("Build a dataset").first).to_be_visible(timeout=90_000)
+        page.get_by_label("Name").fill("Browser set")
+        page.get_by_role("button", name="Create dataset").click()
+        expect(page.get_by_text("Created the dataset")).to_be_visible(timeout=60_000)
+        page.get_by_text("Sampled over an area").click()
+        _settle(page)
+        page.get_by_label("How many ROIs").fill("2")
+        page.get_by_label("How many ROIs").press("Enter")
+        _settle(page, 2500)
+        page.get_by_role("button", name="Sample over").click()
+        expect(page.get_by_text("Added 2 ROIs")).to_be_visible(timeout=60_000)
+        page.get_by_role("button", name="Fetch imagery for 2 ROIs").click()
+        expect(page.get_by_text("Imagery: 2 fetched")).to_be_visible(timeout=180_000)
+        # The first ROI opens with the training-free model's suggestion as its label.
+        tools = page.get_by_text("tool actions").last
+        expect(tools).to_contain_text("started from index", timeout=120_000)
+        _settle(page, 3000)
+        suggested = int(re.match(r"(\d+) polygons", tools.inner_text()).group(1))
+        page.get_by_role("button", name="Use suggestion").click()
+        expect(tools).to_contain_text("1 tool actions", timeout=60_000)
+        for view in ("True colour", "False colour", "Slope", "Elevation", "Before the event"):
+            expect(page.get_by_test_id("stImage").filter(has_text=view).first).to_be_visible()
+        # Edit: a rectangle where the suggestion has nothing, then a brush stroke.
+        frame = page.frame_locator('iframe[title="streamlit_folium.st_folium"]').last
+        container = frame.locator(".leaflet-container")
+        expect(frame.locator(".leaflet-draw-draw-rectangle")).to_be_visible(timeout=60_000)
+        _settle(page)
+        frame.locator(".leaflet-draw-draw-rectangle").click()
+        box = container.bounding_box()
+        x0, y0 = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5
+        page.mouse.move(x0, y0)
+        page.mouse.down()
+        page.mouse.move(x0 + 40, y0 + 30, steps=8)
+        page.mouse.up()
+        expect(tools).to_contain_text("2 tool actions", timeout=60_000)
+        frame = page.frame_locator('iframe[title="streamlit_folium.st_folium"]').last
+        container = frame.locator(".leaflet-container")
+        expect(frame.locator("a.landslide-brush")).to_be_visible(timeout=60_000)
+        _settle(page)
+        frame.locator("a.landslide-brush").click()
+        box = container.bounding_box()
+        x0, y0 = box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.75
+        page.mouse.move(x0, y0)
+        page.mouse.down()
+        page.mouse.move(x0 + 70, y0 + 5, steps=12)
+        page.mouse.up()
+        expect(tools).to_contain_text("3 tool actions", timeout=60_000)
+        edited = int(re.match(r"(\d+) polygons", tools.inner_text()).group(1))
+        assert edited >= suggested, (suggested, edited)
+        _screenshot(page, "5_datasets_labelling.png")
+        page.get_by_role("button", name="Accept").click()
+        expect(page.get_by_text("Accepted").first).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("ROI 2 of 2")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("tool actions").last).to_contain_text("started from index", timeout=120_000)
+        _settle(page, 3000)
+        # The second ROI: accepted with the keyboard shortcut A.
+        page.get_by_text("Build a dataset").first.click()
+        page.keyboard.press("a")
+        expect(page.get_by_test_id("stMetric").filter(has_text="Labelled").get_by_test_id("stMetricValue").last
+               ).to_have_text("2", timeout=60_000)
+        page.get_by_role("button", name="Export dataset (2 ROIs)").click()
+        expect(page.get_by_text("Exported 2 patches (1 train, 1 validation)")).to_be_visible(timeout=60_000)
+        _screenshot(page, "6_datasets_exported.png")
+        # Train on the export: the Training page opens with the data folder filled in.
+        page.get_by_role("button", name="Train a model on this export").click()
+        data_box = page.get_by_role("textbox", name="Data folder")
+        expect(data_box).to_be_visible(timeout=60_000)
+        assert data_box.input_value().endswith("Browser-set-export")
+        epochs = page.get_by_role("spinbutton", name="Epochs (at most; early stopping may end sooner)")
+        epochs.fill("1")
+        epochs.press("Enter")
+        _settle(page)
+        page.get_by_text("More settings").click()
+        options = page.get_by_role("textbox", name="Architecture options (JSON)")
+        options.fill('{"base_channels": 4}')
+        options.press("Enter")
+        _settle(page)
+        page.get_by_role("button", name="Launch training").click()
+        expect(page.get_by_text("Started run")).to_be_visible(timeout=60_000)
+        expect(page.get_by_role("button", name="Promote the best checkpoint")).to_be_visible(timeout=300_000)
+        _screenshot(page, "7_training_on_export.png")
+    except BaseException:
+        page.screenshot(path=str(ARTIFACTS / "failure_datasets.png"), full_page=True)
+        raise
+    finally:
+        context.close()
+    runs = [p for p in (server["root"] / "runs").iterdir() if (p / "best.json").is_file()]
+    assert any(json.loads((p / "config.json").read_text())["data_dir"].endswith("Browser-set-export") for p in runs)
+    assert not outside, f"the page requested outside hosts (must work offline): {outside[:5]}"

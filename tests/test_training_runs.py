@@ -394,3 +394,25 @@ def test_early_stopping_best_checkpoint_and_step_lr(data, tmp_path, monkeypatch)
     # a finished run started again does no more epochs
     again = train(_config(data, epochs=10, patience=2, step_size=1, gamma=0.5, alpha=0.0), summary.run_dir)
     assert again.state == "finished" and again.epochs_done == 4
+
+
+def test_fine_tuning_starts_from_the_parent_weights_and_refuses_a_mismatch(data, tmp_path):
+    import torch
+
+    from landslide_core.checkpoint import load_checkpoint
+    from landslide_core.errors import UserError
+    from landslide_core.training.config import TrainConfig
+    from landslide_core.training.trainer import train
+
+    base = dict(data_dir=str(data), arch="unet_vanilla", arch_kwargs={"base_channels": 4}, epochs=1,
+                batch_size=8, workers=0, device="cpu")
+    parent = train(TrainConfig(**base), tmp_path / "parent").best_checkpoint
+    # a vanishing learning rate: one epoch of fine-tuning leaves the weights as the parent's
+    child = train(TrainConfig(**base, lr=1e-12, init_from=str(parent)), tmp_path / "child").best_checkpoint
+    fresh = train(TrainConfig(**base, lr=1e-12, seed=5), tmp_path / "fresh").best_checkpoint
+    a, b, c = (load_checkpoint(p)[0].state_dict() for p in (parent, child, fresh))
+    weights = [k for k, v in a.items() if v.is_floating_point() and "running" not in k]
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in weights)
+    assert not all(torch.allclose(a[k], c[k], atol=1e-6) for k in weights)  # random weights differ
+    with pytest.raises(UserError, match="options differ"):
+        train(TrainConfig(**{**base, "arch_kwargs": {"base_channels": 8}}, init_from=str(parent)), tmp_path / "bad")

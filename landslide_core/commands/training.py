@@ -8,6 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
+from ..bands import SCALINGS
 from ..errors import InputError
 from ..fileio import ensure_writable_file
 from ..progress import CancelToken
@@ -39,6 +40,9 @@ def register(subparsers) -> None:
     p.add_argument("--skip-bad", action="store_const", const="skip", dest="on_bad",
                    help="skip unreadable or malformed files with a warning instead of stopping")
     p.add_argument("--cache", choices=("auto", "memory", "memmap"))
+    p.add_argument("--scaling", choices=SCALINGS,
+                   help="model input after the L4S units: l4s (default, as they are) or minmax (per band to 0-1 "
+                        "with min and max of the training split, stored in the model card; the thesis's)")
     p.add_argument("--run-dir", dest="run_dir", help="the run folder (default: a new one under $LANDSLIDE_RUNS_DIR or ./runs)")
     p.add_argument("--config", help="JSON file of settings; command-line options override it")
     p.add_argument("--resume", metavar="RUN_DIR", help="resume the run in RUN_DIR with its saved settings")
@@ -89,7 +93,7 @@ def _config_from_args(args):
     else:
         config = TrainConfig()
     for name in ("data", "arch", "bands", "epochs", "batch_size", "lr", "alpha", "beta", "patience", "seed",
-                 "device", "workers", "val_share", "split_file", "max_train_patches", "augment", "on_bad", "cache"):
+                 "device", "workers", "val_share", "split_file", "max_train_patches", "augment", "on_bad", "cache", "scaling"):
         value = getattr(args, name, None)
         if value is not None:
             setattr(config, "data_dir" if name == "data" else name, value)

@@ -64,7 +64,15 @@ class _Patch:
     cloud_share: float
 
 
-def _scene_patches(seed: int, k: int, scene_px: int, cloudy: bool) -> list[_Patch]:
+#: How negative patches are chosen: "confounders" prefers those full of fields, rivers, roads,
+#: rock, villages and cuts (and a third of the scenes have no scar at all); "natural" takes them
+#: as they come (a sixth of the scenes without scars), like a benchmark cut around real events.
+NEGATIVES = ("confounders", "natural")
+_QUIET_SHARE = {"confounders": QUIET_SCENE_SHARE, "natural": QUIET_SCENE_SHARE / 2}
+
+
+def _scene_patches(seed: int, k: int, scene_px: int, cloudy: bool,
+                   quiet_share: float = QUIET_SCENE_SHARE) -> list[_Patch]:
     rng = np.random.default_rng([seed, k, 77])
     lon = -75.4 + float(rng.uniform(-1.5, 1.5))
     lat = -11.3 + float(rng.uniform(-1.5, 1.5))
@@ -73,7 +81,7 @@ def _scene_patches(seed: int, k: int, scene_px: int, cloudy: bool) -> list[_Patc
     high = (k * 0.6180339887498949 + (seed % 1000) * 0.001) % 1.0 < HIGH_SCENE_SHARE
     rng.uniform()
     opts = L4S_HIGH if high else L4S_LOW
-    if rng.uniform() < QUIET_SCENE_SHARE:  # a district without scars: negatives with confounders
+    if rng.uniform() < quiet_share:  # a district without scars: negatives with confounders
         opts = replace(opts, new_landslides_per_km2=(0.0, 0.0), old_scars_per_km2=(0.0, 0.0),
                        farm_share=(0.05, 0.35), settlement_share=(0.003, 0.02), clearcut_share=(0.0, 0.08))
     grid = grid_centered(lon, lat, scene_px, scene_px)
@@ -105,12 +113,16 @@ def _scene_patches(seed: int, k: int, scene_px: int, cloudy: bool) -> list[_Patc
 
 def write_l4s_dataset(out_dir, n_patches: int, seed: int = 0, landslide_share: float = 0.02,
                       scene_px: int = 512, cloudy_scene_share: float = 0.25,
-                      progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None) -> Path:
+                      progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
+                      negatives: str = "confounders") -> Path:
     """Write ``n_patches`` Landslide4Sense patches to ``out_dir`` (img/, mask/); return it.
 
     ``landslide_share``: wanted share of landslide pixels over the whole set (0-0.5).
-    ``cloudy_scene_share``: share of source scenes with clouds. Deterministic per seed.
+    ``cloudy_scene_share``: share of source scenes with clouds. ``negatives``: see
+    :data:`NEGATIVES`. Deterministic per seed.
     """
+    if negatives not in NEGATIVES:
+        raise InputError(f"Unknown choice of negatives '{negatives}'.", f"Use one of: {', '.join(NEGATIVES)}.")
     if not isinstance(n_patches, (int, np.integer)) or n_patches < 1:
         raise InputError(f"The number of patches must be a positive integer, got {n_patches!r}.")
     if not 0.0 <= landslide_share <= 0.5:
@@ -141,7 +153,7 @@ def write_l4s_dataset(out_dir, n_patches: int, seed: int = 0, landslide_share: f
         check_cancel(cancel)
         relax = k >= max_scenes  # out of scenes: take whatever fills the set
         cloudy = bool(rng.uniform() < cloudy_scene_share)
-        patches = _scene_patches(seed, k, scene_px, cloudy)
+        patches = _scene_patches(seed, k, scene_px, cloudy, _QUIET_SHARE[negatives])
         k += 1
         for p in patches:
             npx = int(p.mask.sum())
@@ -155,6 +167,8 @@ def write_l4s_dataset(out_dir, n_patches: int, seed: int = 0, landslide_share: f
         negs = sorted((i for i in order if not patches[i].mask.any()),
                       key=lambda i: -(patches[i].confounder_share + 0.5 * min(patches[i].cloud_share, 0.3)
                                       + 0.02 * rng.uniform()))
+        if negatives == "natural":
+            negs = [i for i in order if not patches[i].mask.any()]
         taken_neg = taken_pos = 0
         for i in order:
             p = patches[i]
@@ -187,7 +201,7 @@ def write_l4s_dataset(out_dir, n_patches: int, seed: int = 0, landslide_share: f
     meta = {"generator": "landslide_core.synthetic", "seed": int(seed), "n_patches": int(n_patches),
             "requested_landslide_share": float(landslide_share),
             "landslide_share": round(pos_px / (n_patches * px_per_patch), 5),
-            "patches_with_landslides": n_pos, "scenes": k, "scene_px": scene_px,
+            "patches_with_landslides": n_pos, "scenes": k, "scene_px": scene_px, "negatives": negatives,
             "mask": "1 = landslide scar (new landslides and old scars), 0 = other or cloud/shadow",
             "units": "L4S (raw / L4S_SCALE), bands " + ",".join(ALL_BANDS)}
     (out / "synthetic_l4s.json").write_text(json.dumps(meta, indent=2))

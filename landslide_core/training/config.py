@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from ..bands import BAND_SETS
+from ..bands import BAND_SETS, DEFAULT_SCALING, SCALINGS
 from ..errors import InputError
-from ..zoo import TRAINABLE, TRAINING_FREE
+from ..zoo import NEEDS_BAND_NAMES, TRAINABLE, TRAINING_FREE
 
 #: Fields that may differ between a run's saved config and a resumed one (they do not change
 #: what is trained, only where and how fast).
@@ -30,6 +30,8 @@ class TrainConfig:
     run folder ("memmap"), or picks by size ("auto": memmap above ``memory_limit_gb``).
     ``workers`` threads gather and augment the next batches while the model trains (0: none).
     ``device``: "auto" (CUDA when available), "cpu", "cuda" or "cuda:N".
+    ``scaling``: the model input after the L4S units: "l4s" (as they are) or "minmax" (per band
+    to 0-1 with min and max of the training split, stored in the model card; the thesis's).
     """
 
     data_dir: str = ""
@@ -52,11 +54,15 @@ class TrainConfig:
     #: Radiometric jitter of training batches (another date's gain, haze, cirrus; 0 = off,
     #: 1 = the typical spread of Sentinel-2 dates). Only with ``augment``.
     radiometric_jitter: float = 0.0
+    #: A model (card path or name) whose weights start the run: fine-tuning. Same architecture,
+    #: options and band set; None starts from random weights.
+    init_from: Optional[str] = None
     max_train_patches: Optional[int] = None
     on_bad: str = "stop"
     split_file: Optional[str] = None
     cache: str = "auto"
     memory_limit_gb: float = 4.0
+    scaling: str = DEFAULT_SCALING
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -99,6 +105,12 @@ class TrainConfig:
         if self.bands not in BAND_SETS:
             raise InputError(f"Unknown band set '{self.bands}'.",
                              f"Choose one of: {', '.join(sorted(BAND_SETS))}.")
+        if self.scaling not in SCALINGS:
+            raise InputError(f"Unknown scaling '{self.scaling}'.", f"Choose one of: {', '.join(SCALINGS)}.")
+        if self.scaling != "l4s" and self.arch in NEEDS_BAND_NAMES:
+            raise InputError(f"The architecture '{self.arch}' computes band ratios from Landslide4Sense units, "
+                             f"so it cannot take the '{self.scaling}' scaling.",
+                             "Use scaling l4s with it, or choose another architecture.")
         checks = [
             (isinstance(self.epochs, int) and self.epochs >= 1, "epochs", "a whole number >= 1"),
             (isinstance(self.batch_size, int) and self.batch_size >= 1, "batch_size", "a whole number >= 1"),

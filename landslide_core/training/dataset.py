@@ -25,8 +25,9 @@ from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
-from ..bands import ALL_BANDS, BAND_SETS, band_set, missing_bands, to_model_input
+from ..bands import ALL_BANDS, BAND_SETS, BandScaling, band_set, missing_bands, to_model_input
 from ..errors import InputError
+from ..patches.split import SPLIT_FILE
 from ..progress import CancelToken, ProgressFn, check_cancel
 from .augment import augment_batch, radiometric_jitter
 
@@ -404,11 +405,20 @@ def load_patches(
 # ---------------------------------------------------------------- splitting
 
 
+#: A dataset's own train/validation split, beside img/ and mask/ (written by the patch exporter
+#: and by merging): used when no split file is given.
+DATASET_SPLIT_FILE = SPLIT_FILE
+
+
 def split_names(layout: Layout, available: Sequence[str], val_share: float = 0.2, seed: int = 0,
                 split_file: Optional[str | Path] = None) -> Split:
-    """Train/validation names: from a split file, the official Train/Valid folders, or 80/20 by seed."""
+    """Train/validation names: from a split file, the dataset's own ``split.json``, the official
+    Train/Valid folders, or 80/20 by seed."""
     avail = list(available)
     have = set(avail)
+    own = not split_file and not layout.official and (layout.root / DATASET_SPLIT_FILE).is_file()
+    if own:
+        split_file = layout.root / DATASET_SPLIT_FILE
     if split_file:
         path = Path(split_file)
         try:
@@ -419,6 +429,8 @@ def split_names(layout: Layout, available: Sequence[str], val_share: float = 0.2
                              'Write it as {"train": ["image_1", ...], "val": ["image_7", ...]}.') from None
         train = [_resolve_name(n, have) for n in train]
         val = [_resolve_name(n, have) for n in val]
+        if own:  # the dataset's own split also lists patches skipped as bad
+            train, val = [n for n in train if n in have], [n for n in val if n in have]
         unknown = [n for n in train + val if n not in have]
         if unknown:
             raise InputError(f"The split file {path} names patches that are not in the data: "
@@ -428,7 +440,7 @@ def split_names(layout: Layout, available: Sequence[str], val_share: float = 0.2
             raise InputError(f"The split file {path} puts patches in both train and val: {', '.join(sorted(both)[:5])}.")
         if not train or not val:
             raise InputError(f"The split file {path} needs at least one train and one val patch.")
-        return Split(train, val, f"split file {path}")
+        return Split(train, val, f"the dataset's {DATASET_SPLIT_FILE}" if own else f"split file {path}")
     train_official = [p.name for p in layout.labelled("train") if p.name in have]
     val_official = [p.name for p in layout.labelled("valid") if p.name in have]
     if layout.official and train_official and val_official:
@@ -468,6 +480,9 @@ class Batch:
 class BatchLoader:
     """Batches of a :class:`PatchSet` as torch tensors, gathered (and augmented) ahead of use.
 
+    ``scaling``: the model's input scaling (:class:`~landslide_core.bands.BandScaling`),
+    applied to each batch after augmentation, exactly as the predictor applies it.
+
     ``workers`` background threads prepare the next batches while the model trains on the
     current one (numpy copies release the GIL). ``seed`` and ``epoch`` fix the order and the
     augmentation, so a resumed epoch repeats exactly.
@@ -475,8 +490,9 @@ class BatchLoader:
 
     def __init__(self, patches: PatchSet, indices: np.ndarray, batch_size: int, shuffle: bool,
                  augment: bool, seed: int = 0, epoch: int = 0, workers: int = 1, pin_memory: bool = False,
-                 radiometric: float = 0.0):
+                 radiometric: float = 0.0, scaling: Optional[BandScaling] = None):
         self.patches = patches
+        self.scaling = scaling
         self.radiometric = float(radiometric)
         self.indices = np.asarray(indices, dtype=np.int64)
         self.batch_size = batch_size
@@ -505,6 +521,8 @@ class BatchLoader:
             x, y = augment_batch(x, y, rng)
             if self.radiometric > 0:
                 x = radiometric_jitter(x, self.patches.bands, rng, self.radiometric)
+        if self.scaling is not None:  # last, on L4S units, as at inference (bands.to_model_input)
+            x = self.scaling.apply(x, self.patches.bands)
         xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
         yt = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))[:, None]
         if self.pin_memory:

@@ -16,6 +16,7 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
+from ..bands import BandScaling
 from ..checkpoint import ModelCard, load_checkpoint
 from ..errors import Cancelled, InputError
 from ..progress import CancelToken, ProgressFn
@@ -30,12 +31,14 @@ TABLE_COLUMNS = ("F1-score", "Precision", "Recall", "IoU", "Dice-WCE", "WCE", "D
 def score_patches(model: torch.nn.Module, patches: PatchSet, indices: np.ndarray, loss_fn: WceDiceLoss,
                   device: torch.device | str = "cpu", batch_size: int = 16, threshold: float = 0.5,
                   should_stop: Callable[[], bool] = lambda: False,
-                  progress: Optional[ProgressFn] = None) -> tuple[LossSums, PixelCounts]:
-    """Loss sums and landslide pixel counts of ``model`` over ``patches[indices]``."""
+                  progress: Optional[ProgressFn] = None,
+                  scaling: Optional[BandScaling] = None) -> tuple[LossSums, PixelCounts]:
+    """Loss sums and landslide pixel counts of ``model`` over ``patches[indices]`` (input
+    scaled by ``scaling``, the model's, when given)."""
     model.eval()
     device = torch.device(device)
     sums, counts = LossSums(), PixelCounts()
-    loader = BatchLoader(patches, indices, batch_size, shuffle=False, augment=False, workers=1)
+    loader = BatchLoader(patches, indices, batch_size, shuffle=False, augment=False, workers=1, scaling=scaling)
     for i, batch in enumerate(loader):
         if should_stop():
             raise Cancelled("Stopped on request during validation.")
@@ -136,7 +139,8 @@ def evaluate(model_path: str | Path, data_dir: str | Path, batch_size: int = 16,
     alpha, beta = _loss_weights(card)
     sums, counts = score_patches(model, patches, np.arange(len(patches)), WceDiceLoss(alpha, beta), device,
                                  batch_size, float(card.threshold),
-                                 should_stop=lambda: cancel is not None and cancel.cancelled)
+                                 should_stop=lambda: cancel is not None and cancel.cancelled,
+                                 scaling=card.input_scaling())
     total, wce, dice = sums.parts(alpha)
     s = counts.scores()
     return EvalResult(str(model_path), f"{Path(data_dir)} [{which}]", len(patches), s["f1"], s["precision"],
@@ -194,7 +198,8 @@ def preview_predictions(checkpoint: str | Path, data_dir: str | Path, names: lis
         raise InputError(f"None of the patches {', '.join(names[:3])} is in {data_dir}.",
                          "The data folder changed since the run; choose another run.")
     patches = load_patches(data_dir, pairs, card.bands, on_bad="skip")
-    prob = torch.sigmoid(model(torch.from_numpy(np.asarray(patches.x, dtype=np.float32)).to(device)))[:, 0]
+    x = card.input_scaling().apply(np.asarray(patches.x, dtype=np.float32), patches.bands)
+    prob = torch.sigmoid(model(torch.from_numpy(np.ascontiguousarray(x)).to(device)))[:, 0]
     prob = prob.cpu().numpy()
     return [PreviewPatch(n, rgb_image(patches.x[i], patches.bands), patches.y[i], prob[i])
             for i, n in enumerate(patches.names)]

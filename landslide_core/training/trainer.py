@@ -19,12 +19,12 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
 
-from ..bands import BAND_SETS
+from ..bands import BAND_SETS, BandScaling, minmax_scaling
 from ..checkpoint import ModelCard, card_and_weights_paths, save_checkpoint, sha256_file
 from ..errors import Cancelled, InputError, UserError
 from ..progress import CancelToken, ProgressFn
@@ -238,12 +238,35 @@ def prepare_data(config: TrainConfig, run_dir: Path, progress: Optional[Progress
 # ---------------------------------------------------------------- training
 
 
-def _card(config: TrainConfig, run_dir: Path, which: str, metrics: dict[str, float], split: Split) -> ModelCard:
+def input_scaling(config: TrainConfig, patches: PatchSet, train_idx: np.ndarray) -> BandScaling:
+    """The run's input scaling: none ("l4s"), or min-max statistics of the training split only."""
+    if config.scaling != "minmax":
+        return BandScaling(config.scaling, tuple(patches.bands))
+    order = np.sort(np.asarray(train_idx))
+    return minmax_scaling(_Rows(patches.x, order), patches.bands)
+
+
+class _Rows:
+    """Rows ``index`` of an (N, ...) array, read in slices (a memory-mapped cache stays on disk)."""
+
+    def __init__(self, x: np.ndarray, index: np.ndarray):
+        self.x, self.index = x, index
+        self.shape = (len(index),) + tuple(x.shape[1:])
+
+    def __getitem__(self, sl: slice) -> np.ndarray:
+        return np.asarray(self.x[self.index[sl]])
+
+
+def _card(config: TrainConfig, run_dir: Path, which: str, metrics: dict[str, float], split: Split,
+          scaling: BandScaling) -> ModelCard:
     return ModelCard(
         name=f"{run_dir.name}-{which}",
         architecture=config.arch,
         band_set=config.bands,
         bands=list(BAND_SETS[config.bands]),
+        scaling=scaling.name,
+        normalisation=scaling.describe(),
+        scaling_stats=scaling.stats(),
         arch_kwargs=dict(config.arch_kwargs),
         trained_on=(f"{config.data_dir}: {len(split.train)} training / {len(split.val)} validation "
                     f"patches ({split.how})"),
@@ -326,6 +349,23 @@ def train(config: TrainConfig, run_dir: str | Path, progress: Optional[ProgressF
         handler.close()
 
 
+def _init_weights(model: torch.nn.Module, config: TrainConfig, bands: Sequence[str]) -> None:
+    """Start from another model's weights (fine-tuning): same architecture, options and bands."""
+    from ..checkpoint import load_checkpoint, resolve_model_path
+
+    parent, card = load_checkpoint(resolve_model_path(config.init_from))
+    mismatch = [what for what, ok in (
+        ("architecture", card.architecture == config.arch),
+        ("band set", list(card.bands) == list(bands)),
+        ("architecture options", {k: v for k, v in card.arch_kwargs.items() if k != "bands"}
+         == {k: v for k, v in config.arch_kwargs.items() if k != "bands"})) if not ok]
+    if mismatch:
+        raise UserError(f"The model {config.init_from} cannot start this run: its {', '.join(mismatch)} differ "
+                        f"({card.architecture}, {card.band_set}, {card.arch_kwargs}).",
+                        "Fine-tune with the same architecture, band set and options as the parent model.")
+    model.load_state_dict(parent.state_dict())
+
+
 def _summary_from_folder(config: TrainConfig, run_dir: Path, state: str, rows: list[dict[str, float]],
                          stopped_early: bool = False, message: str = "") -> RunSummary:
     best = min(rows, key=lambda r: r["val_loss"]) if rows else None
@@ -355,6 +395,10 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device, writ
     train_idx, val_idx = patches.subset(split.train), patches.subset(split.val)
     log.info("data: %d training / %d validation patches (%s), bands %s", len(train_idx), len(val_idx),
              split.how, ",".join(patches.bands))
+    scaling = input_scaling(config, patches, train_idx)
+    if not scaling.identity:
+        log.info("input scaling %s from the training split: min %s, max %s", scaling.name,
+                 [round(v, 4) for v in scaling.minimum], [round(v, 4) for v in scaling.maximum])
 
     torch.manual_seed(config.seed)
     model = build_model(config.arch, len(patches.bands), patches.bands, **config.arch_kwargs).to(device)
@@ -368,6 +412,9 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device, writ
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.step_size, gamma=config.gamma)
         meta = recover_from_checkpoint(run_dir, config, model, scheduler, exc)
         writer.update(message=meta["recovered"])
+    if not meta and config.init_from:
+        _init_weights(model, config, patches.bands)
+        log.info("weights initialised from %s (fine-tuning)", config.init_from)
     history: list[dict[str, float]] = list(meta["history"]) if meta else []
     start_epoch = int(meta["epoch"]) if meta else 0
     best_val = float(meta["best_val_loss"]) if meta and meta.get("best_val_loss") is not None else float("inf")
@@ -392,7 +439,7 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device, writ
         model.train()
         loader = BatchLoader(patches, train_idx, config.batch_size, shuffle=True, augment=config.augment,
                              seed=config.seed, epoch=epoch, workers=config.workers, pin_memory=pin,
-                             radiometric=config.radiometric_jitter)
+                             radiometric=config.radiometric_jitter, scaling=scaling)
         sums = np.zeros(3)
         seen = 0
         wait_s = 0.0
@@ -426,7 +473,7 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device, writ
         scheduler.step()
         model.eval()
         val_sums, counts = score_patches(model, patches, val_idx, loss_fn, device, config.batch_size,
-                                         should_stop=should_stop)
+                                         should_stop=should_stop, scaling=scaling)
         val_loss, val_wce, val_dice = val_sums.parts(config.alpha)
         epoch_s = time.perf_counter() - t_epoch
         epoch_times.append(epoch_s)
@@ -440,10 +487,10 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device, writ
         improved = val_loss < best_val
         if improved:
             best_val, best_epoch, since_best = val_loss, epoch + 1, 0
-            save_checkpoint(model, _card(config, run_dir, runs.BEST, _card_metrics(row), split), run_dir / runs.BEST)
+            save_checkpoint(model, _card(config, run_dir, runs.BEST, _card_metrics(row), split, scaling), run_dir / runs.BEST)
         else:
             since_best += 1
-        save_checkpoint(model, _card(config, run_dir, runs.LAST, _card_metrics(row), split), run_dir / runs.LAST)
+        save_checkpoint(model, _card(config, run_dir, runs.LAST, _card_metrics(row), split, scaling), run_dir / runs.LAST)
         stopped_early = since_best >= config.patience
         epoch += 1
         save_state(run_dir, model, optimizer, scheduler, {
