@@ -64,10 +64,10 @@ def _use_forkserver() -> None:
     from distributed.utils import get_mp_context
 
     dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"})
-    ctx = get_mp_context()  # Dask's own preload list (distributed and its dependencies) ...
-    preload = ["distributed", *FORKSERVER_PRELOAD]
+    ctx = get_mp_context()  # Dask sets its own preload list here (once per process) ...
     if isinstance(ctx, multiprocessing.context.ForkServerContext):
-        ctx.set_forkserver_preload(preload)  # ... and ours; ignored once the server runs
+        # ... which ours replaces (what the tasks import covers Dask's needs); ignored once the server runs
+        ctx.set_forkserver_preload(["distributed", *FORKSERVER_PRELOAD])
 
 
 def start_local_cluster(workers: int) -> tuple[LocalCluster, Client]:
