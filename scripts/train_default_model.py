@@ -35,6 +35,7 @@ from landslide_core import checkpoint  # noqa: E402
 from landslide_core.event_scoring import choose_threshold, generated_scores  # noqa: E402
 from landslide_core.synthetic import write_l4s_dataset  # noqa: E402
 from landslide_core.training.config import TrainConfig  # noqa: E402
+from landslide_core.training.runs import read_status  # noqa: E402
 from landslide_core.training.trainer import train  # noqa: E402
 
 ARCH = "unet_vanilla_indices"
@@ -55,9 +56,11 @@ WHY_ARCH = (
 def _stage(config: TrainConfig, run_dir: Path, reuse: bool, what: str) -> Path:
     """Train (or reuse a finished run); the best checkpoint's card path."""
     best = run_dir / "best.json"
-    if reuse and best.exists():
+    status = read_status(run_dir)
+    if reuse and best.exists() and status is not None and status.state == "finished":
         print(f"{what}: reusing {run_dir}", flush=True)
         return best
+    # otherwise train; an interrupted run with the same settings resumes from its last epoch
     t1 = time.time()
 
     def show(done: int, total: int, stage: str) -> None:
@@ -89,7 +92,7 @@ def main() -> int:
     p.add_argument("--models-dir", default=str(checkpoint.MODELS_DIR))
     p.add_argument("--finetune-patches", type=int, default=1200)
     p.add_argument("--finetune-epochs", type=int, default=12, help="0: no fine-tuning stage")
-    p.add_argument("--reuse", action="store_true", help="reuse finished runs in --work instead of training again")
+    p.add_argument("--reuse", action="store_true", help="reuse finished runs in --work instead of training again (interrupted ones resume)")
     args = p.parse_args()
 
     work = Path(args.work)
