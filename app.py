@@ -8,5 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import home, ui
+from dashboard.i18n import language_picker
 
+language_picker()  # first: the page titles and every text follow the session's language
 st.navigation(ui.navigation_pages(home.render), position="top").run()

@@ -6,20 +6,19 @@ with the offline service of the tests at the HTTP transport, so it is a lower bo
 fetch (no network time). The hit is
 ``SceneCache.get`` (size + checksum validation) plus reading the provenance, as in ``fetch``.
 Ends with one JSON line.
+
+It uses the tests' offline Earth Engine service: run it from the repository root as
+``PYTHONPATH=tests python bench/cache.py`` (the project itself installed, or importable from there).
 """
 from __future__ import annotations
 
 import json
 import random
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
 from test_sources_request import square_km  # noqa: E402  (a square AOI in its UTM zone)
 

@@ -23,7 +23,6 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from landslide_core.checkpoint import read_card, resolve_model_path  # noqa: E402
 from landslide_core.event_scoring import generated_scores  # noqa: E402

@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from landslide_core.bands import ALL_BANDS, L4S_SCALE, slope_horn_deg  # noqa: E402
 from landslide_core.grid import grid_centered  # noqa: E402

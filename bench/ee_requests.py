@@ -9,21 +9,20 @@ Per run: tiles, requests (listing + pixels), bytes received, the download's wall
 whole fetch's wall time (listing, download, scene GeoTIFF written to the cache). Measured in
 one run; ends with one JSON line.
 
-    python bench/ee_requests.py [--side-km 10] [--latency 1.5] [--bandwidth 25] [--workers 4]
+    PYTHONPATH=tests python bench/ee_requests.py [--side-km 10] [--latency 1.5] [--bandwidth 25] [--workers 4]
+
+(``PYTHONPATH=tests``: the tests' offline service; the project itself installed, or run from
+the repository root.)
 """
 from __future__ import annotations
 
 import argparse
 import json
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
 from test_sources_request import POST, PRE, square_km  # noqa: E402  (a square AOI in its UTM zone)
 

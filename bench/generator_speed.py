@@ -12,9 +12,7 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from landslide_core.grid import grid_centered  # noqa: E402
 from landslide_core.synthetic import generate_event  # noqa: E402

@@ -25,7 +25,6 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from landslide_core.bands import ALL_BANDS, ELEVATION, SLOPE, slope_horn_deg, to_model_input  # noqa: E402
 from landslide_core.checkpoint import ModelCard, default_model_path, load_checkpoint  # noqa: E402

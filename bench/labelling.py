@@ -29,15 +29,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from landslide_core.datasets import DatasetSpec, DatasetStore, sample_rois  # noqa: E402
 from landslide_core.datasets.imagery import fetch_rois  # noqa: E402

@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from landslide_core.detection import DetectionOptions  # noqa: E402
 from landslide_core.event_scoring import patch_probabilities  # noqa: E402

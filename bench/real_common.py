@@ -18,7 +18,6 @@ import numpy as np
 from rasterio.crs import CRS
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from landslide_core.bands import ALL_BANDS, to_raw  # noqa: E402
 from landslide_core.scene import RawScene, write_scene  # noqa: E402

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +22,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from landslide_core.training.dataset import BatchLoader, discover, load_patches  # noqa: E402
 from landslide_core.training.losses import WceDiceLoss  # noqa: E402

@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 NOW = dt.date(2024, 3, 15)         # a clear pass after every area's event
 BASELINE = (dt.date(2024, 1, 1), dt.date(2024, 1, 31))

@@ -11,8 +11,10 @@ from typing import Optional
 import streamlit as st
 
 from landslide_core.errors import InputError, UserError
+from landslide_core.i18n import user_error
 
 from . import history, maps, state, ui
+from .i18n import error_text, t
 
 AOI_MAP_KEY = "aoi_map"
 #: Session key: bumped to draw the map anew (drops a rejected drawing from it).
@@ -27,9 +29,8 @@ DEFAULT_BBOX = (-75.41, -11.31, -75.39, -11.29)
 def aoi_upload() -> None:
     """A GeoJSON/KML upload; a new file replaces the AOI when it is valid, else says why."""
     ss = st.session_state
-    up = st.file_uploader(
-        f"GeoJSON or KML with one polygon (at most {state.MAX_AOI_FILE_BYTES // 1000:,} kB)",
-        type=["geojson", "json", "kml"], key="w_aoi_file")
+    up = st.file_uploader(t("monitor.upload_label", kb=f"{state.MAX_AOI_FILE_BYTES // 1000:,}"),
+                          type=["geojson", "json", "kml"], key="w_aoi_file")
     if up is None:
         return
     data = up.getvalue()
@@ -38,9 +39,9 @@ def aoi_upload() -> None:
         return
     ss[state.UPLOAD_SEEN] = sig
     try:
-        state.set_aoi(ui.aoi_from_upload(up.name, data), f"Uploaded file {up.name}")
+        state.set_aoi(ui.aoi_from_upload(up.name, data), t("monitor.label.uploaded", file=up.name))
     except UserError as exc:
-        ss[state.AOI_ERROR] = f"The uploaded file was not used: {exc}"
+        ss[state.AOI_ERROR] = t("monitor.upload_refused", message=error_text(exc))
 
 
 # ---------------------------------------------------------------- bounding box
@@ -66,13 +67,12 @@ def _apply_bbox() -> None:
     typed = [ss.get(k) for k in (state.BBOX_W, state.BBOX_S, state.BBOX_E, state.BBOX_N)]
     try:
         if any(v is None for v in typed):
-            raise InputError("A field of the box is empty.", "Fill in west, south, east and north (degrees).")
+            raise user_error(InputError, "errors.bbox_empty")
         west, south, east, north = (float(v) for v in typed)
-        state.set_aoi(ui.aoi_from_bbox(west, south, east, north), "Bounding box typed in")
+        state.set_aoi(ui.aoi_from_bbox(west, south, east, north), t("monitor.label.bbox"))
     except UserError as exc:
         shown = ", ".join("-" if v is None else f"{float(v):g}" for v in typed)
-        ss[state.AOI_ERROR] = (f"The bounding box (west, south, east, north: {shown}) was not used: {exc} "
-                               "The fields show the current area again.")
+        ss[state.AOI_ERROR] = t("monitor.bbox_refused", values=shown, message=error_text(exc))
         _fill_bbox(ss.get(state.AOI))
         return
     _fill_bbox(ss.get(state.AOI))
@@ -85,11 +85,13 @@ def aoi_bbox() -> None:
     if state.BBOX_W not in ss or ss.get(BBOX_FOR) != state.signature(aoi):
         _fill_bbox(aoi)
     c1, c2 = st.columns(2)
-    c1.number_input("West (lon)", min_value=-180.0, max_value=180.0, step=0.001, format="%.5f", key=state.BBOX_W)
-    c2.number_input("East (lon)", min_value=-180.0, max_value=180.0, step=0.001, format="%.5f", key=state.BBOX_E)
-    c1.number_input("South (lat)", min_value=-90.0, max_value=90.0, step=0.001, format="%.5f", key=state.BBOX_S)
-    c2.number_input("North (lat)", min_value=-90.0, max_value=90.0, step=0.001, format="%.5f", key=state.BBOX_N)
-    st.button("Use this box", on_click=_apply_bbox, key="btn_bbox")
+    c1.number_input(t("monitor.west"), min_value=-180.0, max_value=180.0, step=0.001, format="%.5f",
+                    key=state.BBOX_W)
+    c2.number_input(t("monitor.east"), min_value=-180.0, max_value=180.0, step=0.001, format="%.5f",
+                    key=state.BBOX_E)
+    c1.number_input(t("monitor.south"), min_value=-90.0, max_value=90.0, step=0.001, format="%.5f", key=state.BBOX_S)
+    c2.number_input(t("monitor.north"), min_value=-90.0, max_value=90.0, step=0.001, format="%.5f", key=state.BBOX_N)
+    st.button(t("monitor.use_box"), on_click=_apply_bbox, key="btn_bbox")
 
 
 # ---------------------------------------------------------------- status
@@ -100,21 +102,20 @@ def aoi_status(aoi: Optional[dict]) -> Optional[str]:
     from landslide_core.sources.request import MAX_AOI_KM2
 
     if not aoi:
-        msg = ("No area of interest yet. Draw one on the map, upload a GeoJSON or KML file, type a "
-               "bounding box, or use the demo event.")
+        msg = t("monitor.no_area")
         st.error(msg, icon=":material/error:")
         return msg
     try:
         area_km2 = check_aoi(aoi, MAX_AOI_KM2)
     except InputError as exc:
-        msg = str(exc)
+        msg = error_text(exc)
         st.error(msg, icon=":material/error:")
         return msg
     for warning in aoi_warnings(aoi):
         st.warning(warning, icon=":material/warning:")
-    st.metric("Area", f"{area_km2:,.2f} km²", help=f"Limit: {MAX_AOI_KM2:,.0f} km².")
-    st.caption(f"{st.session_state.get(state.AOI_LABEL) or 'Area of interest'} · limit "
-               f"{MAX_AOI_KM2:,.0f} km²")
+    st.metric(t("monitor.area_metric"), f"{area_km2:,.2f} km²", help=t("monitor.area_limit", km2=f"{MAX_AOI_KM2:,.0f}"))
+    st.caption(f"{st.session_state.get(state.AOI_LABEL) or t('monitor.aoi')} · "
+               + t("monitor.limit", km2=f"{MAX_AOI_KM2:,.0f}"))
     return None
 
 
@@ -134,9 +135,9 @@ def scene_overlays(aoi: Optional[dict]) -> list[dict]:
     if result is None or not (result.display or {}).get("bounds"):
         return []
     out = []
-    for key, name, show in (("hillshade", "Hillshade of the area (from its DEM)", False),
-                            ("pre_rgb", "Before: true colour (fetched scene)", False),
-                            ("post_rgb", "After: true colour (fetched scene)", True)):
+    for key, name, show in (("hillshade", t("maps.hillshade"), False),
+                            ("pre_rgb", t("maps.pre_rgb_fetched"), False),
+                            ("post_rgb", t("maps.post_rgb_fetched"), True)):
         url = display.read_png_url(result.folder, result.display.get(key))
         if url:
             out.append({"name": name, "url": url, "bounds": result.display["bounds"], "opacity": 1.0, "show": show})
@@ -163,9 +164,9 @@ def aoi_draw_map(aoi: Optional[dict], height: int = 460) -> None:
         return
     ss[state.DRAWING_SEEN] = sig
     try:
-        state.set_aoi(ui.aoi_from_drawing(drawing), "Drawn on the map")
+        state.set_aoi(ui.aoi_from_drawing(drawing), t("monitor.label.drawn"))
     except UserError as exc:
-        ss[state.AOI_ERROR] = f"The drawn shape was not used: {exc} It was taken off the map; draw another."
+        ss[state.AOI_ERROR] = t("monitor.drawing_refused", message=error_text(exc))
         ss[MAP_GENERATION] = int(ss.get(MAP_GENERATION, 0)) + 1
     st.rerun()
 

@@ -1,7 +1,6 @@
 """The Compare page's parts: cached re-thresholded view, maps, statistics, table, downloads."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Optional
 
 import streamlit as st
@@ -9,6 +8,7 @@ import streamlit as st
 from landslide_core import analysis, display
 
 from . import history, maps, state, ui
+from .i18n import lang, t, t_count
 
 def _swatch(rgba, label: str) -> str:
     r, g, b, a = rgba
@@ -16,10 +16,16 @@ def _swatch(rgba, label: str) -> str:
             f'vertical-align:middle;border:1px solid #555;background:rgba({r},{g},{b},{a / 255:.2f})"></span>{label}')
 
 
-LEGEND = ('<div style="font-size:0.9rem">'
-          + "".join(_swatch(display.CHANGE_CLASSES[c][1], display.CHANGE_CLASSES[c][0]) for c in (1, 2, 3, 255))
-          + _swatch(display.MASK_COLOURS["pre"], "landslide before")
-          + _swatch(display.MASK_COLOURS["post"], "landslide after") + "</div>")
+#: Catalogue keys of the change classes (display.CHANGE_CLASSES).
+CLASS_KEYS = {1: "report.map.new", 2: "report.map.persisting", 3: "report.map.vanished", 255: "report.map.not_assessable"}
+
+
+def legend() -> str:
+    """The map legend in the session's language."""
+    return ('<div style="font-size:0.9rem">'
+            + "".join(_swatch(display.CHANGE_CLASSES[c][1], t(CLASS_KEYS[c])) for c in (1, 2, 3, 255))
+            + _swatch(display.MASK_COLOURS["pre"], t("compare.legend.before"))
+            + _swatch(display.MASK_COLOURS["post"], t("compare.legend.after")) + "</div>")
 
 
 def current_result() -> Optional[analysis.AnalysisResult]:
@@ -51,12 +57,14 @@ def header(result: analysis.AnalysisResult) -> None:
         ds = prov.get("dates") or []
         dates[date] = ", ".join(ds) if ds else "?"
     area = history.describe_area(req, history.label_of(result.folder))
-    st.caption(f"**{ui.escape_markdown(area)}** · source **{result.source.get('name')}** · before {pre[0]} to {pre[1]} (scene {dates['pre']}) · "
-               f"after {post[0]} to {post[1]} (scene {dates['post']}) · model **{result.model.get('name')}** · "
-               f"finished {result.finished[:16].replace('T', ' ')} UTC")
+    st.caption(f"**{ui.escape_markdown(area)}** · "
+               + t("compare.header", source=state.source_label(str(result.source.get("name"))), pre_start=pre[0],
+                   pre_end=pre[1], pre_scene=dates["pre"], post_start=post[0], post_end=post[1],
+                   post_scene=dates["post"], model=ui.escape_markdown(str(result.model.get("name"))),
+                   finished=result.finished[:16].replace("T", " ")))
 
 
-@st.cache_data(max_entries=12, show_spinner="Recomputing masks and change...")
+@st.cache_data(max_entries=12, show_spinner=False)
 def compare_view(folder: str, mtime: float, threshold: float) -> dict[str, Any]:  # noqa: ARG001 - cache key
     """Everything the page shows at one threshold, from the saved probabilities (no model)."""
     result = analysis.load_result(folder)
@@ -88,24 +96,20 @@ def compare_view(folder: str, mtime: float, threshold: float) -> dict[str, Any]:
 def statistics(view: dict[str, Any]) -> None:
     s = view["summary"]
     with st.container(horizontal=True, gap="medium"):
-        st.metric("New landslides", f"{int(s['new_count'])}", width="content")
-        st.metric("New (ha)", f"{s['new_ha']:,.2f}", width="content")
-        st.metric("Persisting (ha)", f"{s['persisting_ha']:,.2f}", width="content")
-        st.metric("Vanished (ha)", f"{s['vanished_ha']:,.2f}", width="content")
-        st.metric("Not assessable (ha)", f"{s['not_assessable_ha']:,.2f}", width="content",
-                  help="Cloud, shadow or no data on either date.")
-
-
-_NAMES = {"pre_rgb": "Before: true colour", "post_rgb": "After: true colour",
-          "pre_mask": "Before: landslides", "post_mask": "After: landslides",
-          "change": "Change (new, persisting, vanished, not assessable)"}
+        st.metric(t("compare.metric.new_count"), f"{int(s['new_count'])}", width="content")
+        st.metric(t("compare.metric.new_ha"), f"{s['new_ha']:,.2f}", width="content")
+        st.metric(t("compare.metric.persisting_ha"), f"{s['persisting_ha']:,.2f}", width="content")
+        st.metric(t("compare.metric.vanished_ha"), f"{s['vanished_ha']:,.2f}", width="content")
+        st.metric(t("compare.metric.not_assessable_ha"), f"{s['not_assessable_ha']:,.2f}", width="content",
+                  help=t("compare.metric.not_assessable_help"))
 
 
 def _overlay(view: dict, key: str, opacity: float, show: bool = True) -> Optional[dict]:
     ov = view["overlays"].get(key)
     if not ov:
         return None
-    return {"name": _NAMES[key], "url": ov["url"], "bounds": ov["bounds"], "opacity": opacity, "show": show}
+    return {"name": t(f"compare.layer.{key}"), "url": ov["url"], "bounds": ov["bounds"], "opacity": opacity,
+            "show": show}
 
 
 def side_overlays(view: dict, date: str, opacity: float) -> list[dict]:
@@ -157,18 +161,15 @@ def landslide_table(view: dict) -> None:
     import pandas as pd
 
     ss = st.session_state
-    st.subheader("New landslides")
+    st.subheader(t("compare.table.title"))
     rows = view["table"]
     if not rows:
-        st.info("No new landslides at this threshold. Lower the threshold to see weaker detections.")
+        st.info(t("compare.table.none"))
         ss[state.LOCATE_ID] = None
         return
-    df = pd.DataFrame(rows).rename(columns={
-        "area_ha": "area (ha)", "perimeter_m": "perimeter (m)", "slope_deg_mean": "mean slope (deg)",
-        "slope_deg_max": "max slope (deg)", "probability_mean": "mean probability",
-        "centroid_lon": "lon", "centroid_lat": "lat", "pre_probability_mean": "before: probability",
-        "ndvi_drop": "NDVI drop", "brightness_rise": "brightness rise (ln)",
-        "height_above_valley_m": "above valley floor (m)", "why": "why it is new"})
+    if lang() != "en":  # the evidence in words, in the session's language
+        rows = [{**r, "why": why_text(r)} if "why" in r else r for r in rows]
+    df = pd.DataFrame(rows).rename(columns={c: t(f"compare.col.{c}") for c in TABLE_COLUMNS})
     event = st.dataframe(df, hide_index=True, on_select="rerun", selection_mode="single-row",
                          key="cmp_table", height=min(38 + 35 * len(df), 320))
     ids = [int(r["id"]) for r in rows]
@@ -181,8 +182,8 @@ def landslide_table(view: dict) -> None:
     options = [None] + ids
     if ss.get(state.LOCATE_ID) not in options:
         ss[state.LOCATE_ID] = None
-    st.selectbox("Locate a landslide on the map (or select a row above)", options, key=state.LOCATE_ID,
-                 format_func=lambda i: "none" if i is None else f"landslide {i}")
+    st.selectbox(t("compare.locate"), options, key=state.LOCATE_ID, placeholder=t("compare.locate_none"),
+                 format_func=lambda i: t("compare.locate_none") if i is None else t("compare.locate_one", id=i))
 
 
 def slope_chart_rows(view: dict) -> list[dict]:
@@ -190,8 +191,9 @@ def slope_chart_rows(view: dict) -> list[dict]:
     rows = []
     for r in view["slope_classes"]:
         n = int(r["count"])
-        rows.append({**r, "slope_class": str(r["slope_class"]).replace(" deg", "°"),
-                     "label": f"{n} landslide{'s' if n != 1 else ''}" if n else ""})
+        slope_class = str(r["slope_class"]).replace(" deg", "°")
+        rows.append({**r, "slope_class": t("report.chart.unknown") if slope_class == "unknown" else slope_class,
+                     "label": t_count("compare.chart.bar_label", n) if n else ""})
     return rows
 
 
@@ -206,8 +208,9 @@ def charts(view: dict) -> None:
         slope_rows = slope_chart_rows(view)
         top = max((r["area_ha"] for r in slope_rows), default=0.0)
         fig = px.bar(slope_rows, x="slope_class", y="area_ha", text="label",
-                     labels={"slope_class": "Mean slope of the landslide", "area_ha": "New landslide area (ha)"},
-                     title="New landslide area by slope", color_discrete_sequence=["#b5442c"],
+                     labels={"slope_class": t("report.chart.x"), "area_ha": t("compare.chart.new_area"),
+                             "count": t("compare.chart.count")},
+                     title=t("report.chart.title"), color_discrete_sequence=["#b5442c"],
                      hover_data={"count": True, "label": False})
         fig.update_traces(textposition="outside", cliponaxis=False, textfont_size=11)
         fig.update_layout(height=330, margin={"l": 10, "r": 10, "t": 50, "b": 10},
@@ -215,29 +218,17 @@ def charts(view: dict) -> None:
         st.plotly_chart(fig, key="chart_slope")
     with c2:
         fig = px.histogram(rows, x="area_ha", nbins=min(30, max(5, len(rows))),
-                           labels={"area_ha": "Landslide area (ha)"}, title="Sizes of the new landslides",
+                           labels={"area_ha": t("compare.chart.size_x")}, title=t("compare.chart.sizes"),
                            color_discrete_sequence=["#2b7bba"])
-        fig.update_layout(height=330, margin={"l": 10, "r": 10, "t": 50, "b": 10}, yaxis_title="count")
+        fig.update_layout(height=330, margin={"l": 10, "r": 10, "t": 50, "b": 10}, yaxis_title=t("compare.chart.count"))
         st.plotly_chart(fig, key="chart_sizes")
 
 
-_MIME = {".geojson": "application/geo+json", ".csv": "text/csv", ".tif": "image/tiff"}
-
-
 def downloads(result: analysis.AnalysisResult, threshold: float) -> None:
-    """One button per file; each file is written on click (model card and provenance inside)."""
-    st.subheader("Downloads")
-    st.caption(f"At threshold {threshold:.2f}. Every file carries the model card and the provenance "
-               "(scene ids, dates, cloud %).")
-    with st.container(horizontal=True, gap="small"):
-        for name, label in analysis.EXPORT_FILES.items():
-            def data(n: str = name) -> bytes:
-                return analysis.export_file(result, n, threshold).read_bytes()
+    """The downloads (dashboard.downloads): the report, the ZIP of everything, each file."""
+    from . import downloads as _downloads
 
-            suffix = Path(name).suffix
-            st.download_button(label, data=data, file_name=f"landslides_{result.key[:8]}_t{threshold:.2f}_{name}",
-                               mime=_MIME.get(suffix, "application/octet-stream"), key=f"dl_{name}",
-                               icon=":material/download:", on_click="ignore", width="content")
+    _downloads.render(result, threshold)
 
 
 def _scenes_line(prov: dict[str, Any]) -> str:
@@ -245,13 +236,13 @@ def _scenes_line(prov: dict[str, Any]) -> str:
     ids = [s.get("scene_id") or s.get("id") for s in (prov.get("scenes") or []) if isinstance(s, dict)]
     ids = [i for i in ids if i] or list(prov.get("scene_ids") or [])
     cloud = prov.get("aoi_cloud_pct")
-    bits = [f"{'dates' if ',' in dates else 'date'} {dates}"]
+    bits = [t("compare.prov.dates" if "," in dates else "compare.prov.date", dates=dates)]
     if prov.get("composite") == "median":
-        bits.append("cloud-masked median")
+        bits.append(t("monitor.composite.median").lower())
     if cloud is not None:
-        bits.append(f"{float(cloud):.1f} % of the area under cloud or without data")
+        bits.append(t("compare.prov.cloud", pct=f"{float(cloud):.1f}"))
     if ids:
-        bits.append("scene " + ", ".join(f"`{i}`" for i in ids[:6]) + (" ..." if len(ids) > 6 else ""))
+        bits.append(t("compare.prov.scene", ids=", ".join(f"`{i}`" for i in ids[:6]) + (" ..." if len(ids) > 6 else "")))
     return " · ".join(bits)
 
 
@@ -262,37 +253,43 @@ def provenance_rows(result: analysis.AnalysisResult) -> list[tuple[str, str]]:
     req, prov = result.request or {}, result.provenance or {}
     model, opts = analysis.model_card_record(result), result.options or {}
     pre, post = req.get("pre", ["?", "?"]), req.get("post", ["?", "?"])
-    composite = {"least_cloudy": "least cloudy date", "median": "cloud-masked median"}.get(
-        req.get("composite"), req.get("composite") or "least cloudy date")
-    rows = [("Area", history.describe_area(req, history.label_of(result.folder))),
-            ("Before", f"window {pre[0]} to {pre[1]}: " + _scenes_line(prov.get("pre") or {})),
-            ("After", f"window {post[0]} to {post[1]}: " + _scenes_line(prov.get("post") or {})),
-            ("Imagery", f"{result.source.get('name')} (version {result.source.get('version')}), "
-                        f"cloud limit {float(req.get('cloud_limit_pct', 0)):g} %, {composite}"),
-            ("Model", f"{model.get('name')} ({model.get('architecture')}, bands {model.get('band_set')}), "
-                      f"trained on: {model.get('trained_on') or 'not recorded'}"),
-            ("Detection", f"threshold {analysis.default_threshold(result):.2f} at run time, "
-                          f"window overlap {opts.get('overlap_px', DEFAULT_OVERLAP_PX)} px, "
-                          f"smallest landslide {analysis.default_min_area_ha(result):g} ha"),
-            ("Run", f"finished {result.finished[:19].replace('T', ' ')} UTC in {float(result.elapsed_s):.1f} s; "
-                    f"analysis `{result.key}`")]
+    composite = req.get("composite") or "least_cloudy"
+    composite = t(f"monitor.composite.{composite}").lower() if composite in ("least_cloudy", "median") else composite
+    rows = [(t("compare.prov.area"), history.describe_area(req, history.label_of(result.folder))),
+            (t("compare.prov.before"), t("compare.prov.window", start=pre[0], end=pre[1])
+             + _scenes_line(prov.get("pre") or {})),
+            (t("compare.prov.after"), t("compare.prov.window", start=post[0], end=post[1])
+             + _scenes_line(prov.get("post") or {})),
+            (t("compare.prov.imagery"), t("compare.prov.imagery_value", source=result.source.get("name"),
+                                          version=result.source.get("version"),
+                                          cloud=f"{float(req.get('cloud_limit_pct', 0)):g}", composite=composite)),
+            (t("compare.prov.model"), t("compare.prov.model_value", name=model.get("name"),
+                                        architecture=model.get("architecture"), bands=model.get("band_set"),
+                                        trained_on=model.get("trained_on") or t("report.not_recorded"))),
+            (t("compare.prov.detection"), t("compare.prov.detection_value",
+                                            threshold=f"{analysis.default_threshold(result):.2f}",
+                                            overlap=opts.get("overlap_px", DEFAULT_OVERLAP_PX),
+                                            min_area=f"{analysis.default_min_area_ha(result):g}")),
+            (t("compare.prov.run"), t("compare.prov.run_value", finished=result.finished[:19].replace("T", " "),
+                                      seconds=f"{float(result.elapsed_s):.1f}", key=result.key))]
     summary = result.summary or {}
-    rows[-1:-1] = [r for r in (("Co-registration", coregistration_text(summary.get("coregistration"))),
-                               ("Objects and change", objects_text(summary))) if r[1]]
+    rows[-1:-1] = [r for r in ((t("compare.prov.coregistration"), coregistration_text(summary.get("coregistration"))),
+                               (t("compare.prov.objects"), objects_text(summary))) if r[1]]
     return rows
 
 
 def coregistration_text(shift: Optional[dict]) -> str:
     """The shift between the dates in words."""
     if not shift:
-        return "not estimated (switched off, or a result from before co-registration)"
-    moved = f"{float(shift.get('rows_px', 0)):+.2f} px down, {float(shift.get('cols_px', 0)):+.2f} px right"
+        return t("compare.coreg.none")
+    moved = t("compare.coreg.moved", rows=f"{float(shift.get('rows_px', 0)):+.2f}",
+              cols=f"{float(shift.get('cols_px', 0)):+.2f}")
     metres = f" ({float(shift['magnitude_m']):.1f} m)" if shift.get("magnitude_m") is not None else ""
     if shift.get("applied"):
-        return f"the 'before' image was shifted {moved}{metres} onto the 'after' image"
+        return t("compare.coreg.applied", moved=moved, metres=metres)
     if not shift.get("reliable", True):
-        return "not applied: " + "; ".join(shift.get("notes") or ["the estimate was not reliable"])
-    return f"none needed (estimated {moved}{metres})"
+        return t("compare.coreg.not_applied", notes="; ".join(shift.get("notes") or [t("compare.coreg.unreliable")]))
+    return t("compare.coreg.not_needed", moved=moved, metres=metres)
 
 
 def objects_text(summary: dict) -> str:
@@ -304,24 +301,49 @@ def objects_text(summary: dict) -> str:
     if not settings:
         return ""
     on = [f"{k} {v:g}" for k, v in rules.items() if k in REJECT_REASONS and v is not None]
-    bits = [f"grow ratio {float(settings.get('grow_ratio', 0.6)):g}",
-            "rules: " + (", ".join(on) if on else "all off")]
+    bits = [t("compare.objects.grow", ratio=f"{float(settings.get('grow_ratio', 0.6)):g}"),
+            t("compare.objects.rules", rules=", ".join(on) if on else t("compare.objects.all_off"))]
     for date in ("pre", "post"):
         counts = (summary.get(date) or {}).get("rejected_by_rule") or {}
-        turned = [f"{n} {REJECT_REASONS.get(k, k)}" for k, n in counts.items() if n]
+        turned = [f"{n} {t(f'compare.reason.{k}') if k in REJECT_REASONS else k}" for k, n in counts.items() if n]
         if turned:
-            bits.append(f"{'before' if date == 'pre' else 'after'}: turned down " + ", ".join(turned))
+            bits.append(t(f"compare.objects.turned_{date}", turned=", ".join(turned)))
     change = settings.get("change") or {}
     if change:
-        bits.append(f"new only with an NDVI drop >= {change.get('min_ndvi_drop')} and a brightness rise >= "
-                    f"{change.get('min_brightness_rise')} against the surroundings")
+        bits.append(t("compare.objects.change", ndvi=change.get("min_ndvi_drop"),
+                      brightness=change.get("min_brightness_rise")))
     return "; ".join(bits)
 
 
+#: Columns of the new-landslides table (their headings: compare.col.<name>).
+TABLE_COLUMNS = ("id", "area_ha", "perimeter_m", "slope_deg_mean", "slope_deg_max", "probability_mean", "centroid_lon",
+                 "centroid_lat", "pre_probability_mean", "ndvi_drop", "brightness_rise", "height_above_valley_m",
+                 "relative_height", "compactness", "rectangularity", "width_m", "elongation", "downslope_alignment",
+                 "why")
+
+
+def why_text(p: dict[str, Any]) -> str:
+    """Why a landslide counts as new, in the session's words (the core writes it in English)."""
+    import math
+
+    parts = []
+    if p.get("pre_probability_mean") is not None:
+        parts.append(t("compare.why.pre", p=f"{float(p['pre_probability_mean']):.2f}"))
+    if p.get("ndvi_drop") is not None:
+        parts.append(t("compare.why.ndvi", ndvi=f"{-float(p['ndvi_drop']):+.2f}"))
+    if p.get("brightness_rise") is not None:
+        parts.append(t("compare.why.brighter", pct=f"{100 * (math.exp(float(p['brightness_rise'])) - 1):+.0f}"))
+    if p.get("slope_deg_mean") is not None:
+        parts.append(t("compare.why.slope", deg=f"{float(p['slope_deg_mean']):.0f}"))
+    if p.get("height_above_valley_m") is not None:
+        parts.append(t("compare.why.height", m=f"{float(p['height_above_valley_m']):.0f}"))
+    return "; ".join(parts)
+
+
 def provenance(result: analysis.AnalysisResult) -> None:
-    with st.expander("Provenance and model card"):
+    with st.expander(t("compare.prov.title")):
         st.markdown("  \n".join(f"**{what}**: {_md(value)}" for what, value in provenance_rows(result)))
-        if st.toggle("Show the full record (JSON)", key="cmp_raw_provenance"):
+        if st.toggle(t("compare.prov.raw"), key="cmp_raw_provenance"):
             st.json({"request": result.request, "source": result.source, "scenes": result.provenance,
                      "options": result.options, "model": analysis.model_card_record(result),
                      "folder": str(result.folder)}, expanded=False)

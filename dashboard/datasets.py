@@ -14,9 +14,11 @@ import streamlit as st
 
 from landslide_core.datasets import DatasetSpec, DatasetStore, datasets_root, list_datasets
 from landslide_core.errors import InputError
+from landslide_core.i18n import user_error
 
 from . import state
 from .errors import show_error
+from .i18n import t
 
 DS_DIR = "ds_dir"            # the open dataset's folder (str)
 DS_ROI = "ds_roi"            # the ROI being labelled (id)
@@ -75,21 +77,20 @@ def render_dataset_picker() -> Optional[DatasetStore]:
     with c1:
         if options:
             index = options.index(current) if current in options else 0
-            chosen = st.selectbox("Dataset", options, index=index, key="ds_pick",
-                                  format_func=lambda p: Path(p).name,
-                                  help=f"Datasets are kept in {root} (set LANDSLIDE_DATASETS_DIR to change it).")
+            chosen = st.selectbox(t("datasets.dataset"), options, index=index, key="ds_pick",
+                                  format_func=lambda p: Path(p).name, help=t("datasets.dataset_help", root=str(root)))
             if chosen != current:
                 ss[DS_DIR], ss[DS_ROI] = chosen, None
         else:
-            st.info("No dataset yet: create one on the right.", icon=":material/info:")
-        folder = st.text_input("Or open a dataset folder", key="ds_open_path", placeholder="/data/my-dataset")
-        if st.button("Open", key="ds_open"):
+            st.info(t("datasets.none"), icon=":material/info:")
+        folder = st.text_input(t("datasets.open_folder"), key="ds_open_path", placeholder="/data/my-dataset")
+        if st.button(t("home.open"), key="ds_open"):
             try:
                 ss[DS_DIR], ss[DS_ROI] = str(DatasetStore(folder.strip()).root), None
                 st.rerun()
             except InputError as exc:
                 show_error(exc)
-    with c2, st.expander("New dataset", expanded=not options):
+    with c2, st.expander(t("datasets.new"), expanded=not options):
         render_create_form(root)
     return open_store()
 
@@ -97,33 +98,32 @@ def render_dataset_picker() -> Optional[DatasetStore]:
 def render_create_form(root: Path) -> None:
     ss = st.session_state
     demo = state.demo_defaults()
-    name = st.text_input("Name", key="ds_new_name", placeholder="L4S-PE Junin")
-    source = st.selectbox("Imagery source", ("demo", "earthengine"), key="ds_new_source",
-                          format_func=lambda s: state.SOURCE_LABELS.get(s, s))
+    name = st.text_input(t("watch.name"), key="ds_new_name", placeholder="L4S-PE Junin")
+    source = st.selectbox(t("monitor.source"), ("demo", "earthengine"), key="ds_new_source",
+                          format_func=state.source_label)
     c1, c2 = st.columns(2)
-    start = c1.date_input("Scenes to label: from", demo.post[0], key="ds_new_start")
-    end = c2.date_input("to", demo.post[1], key="ds_new_end")
-    with_pre = st.checkbox("Also fetch a pre-event scene (shown beside the scene to label)", value=True,
-                           key="ds_new_with_pre")
+    start = c1.date_input(t("datasets.scenes_from"), demo.post[0], key="ds_new_start")
+    end = c2.date_input(t("datasets.to"), demo.post[1], key="ds_new_end")
+    with_pre = st.checkbox(t("datasets.with_pre"), value=True, key="ds_new_with_pre")
     pre = (None, None)
     if with_pre:
         p1, p2 = st.columns(2)
-        pre = (p1.date_input("Pre-event: from", demo.pre[0], key="ds_new_pre_start"),
-               p2.date_input("to", demo.pre[1], key="ds_new_pre_end"))
+        pre = (p1.date_input(t("datasets.pre_from"), demo.pre[0], key="ds_new_pre_start"),
+               p2.date_input(t("datasets.to"), demo.pre[1], key="ds_new_pre_end"))
     c3, c4 = st.columns(2)
-    cloud = c3.number_input("Cloud limit (%)", 0.0, 100.0, 30.0, 5.0, key="ds_new_cloud")
-    size = c4.number_input("ROI size (m)", 640.0, 10000.0, 1500.0, 100.0, key="ds_new_size",
-                           help="The thesis used 1500 x 1500 m; the export cuts the 128 px (1280 m) centre.")
-    if st.button("Create dataset", type="primary", key="ds_create", icon=":material/add:"):
+    cloud = c3.number_input(t("monitor.cloud_limit"), 0.0, 100.0, 30.0, 5.0, key="ds_new_cloud")
+    size = c4.number_input(t("datasets.roi_size"), 640.0, 10000.0, 1500.0, 100.0, key="ds_new_size",
+                           help=t("datasets.roi_size_help"))
+    if st.button(t("datasets.create"), type="primary", key="ds_create", icon=":material/add:"):
         try:
             if not name.strip():
-                raise InputError("The dataset has no name.", "Type a name, e.g. L4S-PE Junin.")
+                raise user_error(InputError, "errors.dataset_no_name")
             spec = DatasetSpec(name=name, source=source, window=(str(start), str(end)),
                                pre_window=(str(pre[0]), str(pre[1])) if with_pre else None,
                                cloud_limit_pct=float(cloud), roi_size_m=float(size))
             store = DatasetStore.create(root / _slug(name), spec)
             ss[DS_DIR], ss[DS_ROI] = str(store.root), None
-            notice(f"Created the dataset {spec.name} in {store.root}.")
+            notice(t("datasets.created", name=spec.name, folder=str(store.root)))
             st.rerun()
         except InputError as exc:
             show_error(exc)
@@ -132,14 +132,14 @@ def render_create_form(root: Path) -> None:
 def render_summary(store: DatasetStore) -> dict[str, int]:
     s = store.summary()
     cols = st.columns(6)
-    for col, (key, label) in zip(cols, (("rois", "ROIs"), ("with_imagery", "With imagery"),
-                                        ("labelled", "Labelled"), ("skipped", "Skipped"),
-                                        ("flagged", "Flagged"), ("exportable", "To export"))):
-        col.metric(label, s[key])
+    for col, key in zip(cols, ("rois", "with_imagery", "labelled", "skipped", "flagged", "exportable")):
+        col.metric(t(f"datasets.metric.{key}"), s[key])
     spec = store.spec
-    st.caption(f"Source {spec.source} · scenes from {spec.window[0]} to {spec.window[1]}"
-               + (f" · pre-event {spec.pre_window[0]} to {spec.pre_window[1]}" if spec.pre_window else "")
-               + f" · cloud limit {spec.cloud_limit_pct:g} % · ROIs of {spec.roi_size_m:,.0f} m · {store.root}")
+    st.caption(t("datasets.summary_source", source=state.source_label(spec.source), start=spec.window[0],
+                 end=spec.window[1])
+               + (t("datasets.summary_pre", start=spec.pre_window[0], end=spec.pre_window[1]) if spec.pre_window else "")
+               + t("datasets.summary_rest", cloud=f"{spec.cloud_limit_pct:g}", size=f"{spec.roi_size_m:,.0f}",
+                   folder=str(store.root)))
     return s
 
 
@@ -148,8 +148,8 @@ def render_summary(store: DatasetStore) -> dict[str, int]:
 
 def _add(store: DatasetStore, rois: list) -> None:
     result = store.add_rois(rois)
-    notice(f"Added {len(result.added)} ROIs" + (f" ({len(result.already)} were there already)"
-                                                if result.already else "") + ".")
+    notice(t("datasets.added", count=len(result.added))
+           + (t("datasets.already", count=len(result.already)) if result.already else "") + ".")
 
 
 def render_rois(store: DatasetStore) -> None:
@@ -157,30 +157,27 @@ def render_rois(store: DatasetStore) -> None:
 
     ss = st.session_state
     size = store.spec.roi_size_m
-    how = st.radio("Add ROIs", ("file", "draw", "sample"), horizontal=True, key="ds_add_how",
-                   format_func={"file": "From an inventory file", "draw": "Drawn on the map",
-                                "sample": "Sampled over an area"}.get)
+    how = st.radio(t("datasets.add_how"), ("file", "draw", "sample"), horizontal=True, key="ds_add_how",
+                   format_func=lambda k: t(f"datasets.how.{k}"))
     if how == "file":
-        up = st.file_uploader("GeoJSON points or polygons, or CSV with lon and lat columns",
-                              type=["geojson", "json", "csv"], key="ds_upload")
-        if up is not None and st.button("Add these ROIs", key="ds_add_file"):
+        up = st.file_uploader(t("datasets.upload"), type=["geojson", "json", "csv"], key="ds_upload")
+        if up is not None and st.button(t("datasets.add_these"), key="ds_add_file"):
             try:
                 _add(store, rois_from_bytes(up.getvalue(), up.name, size))
                 st.rerun()
             except InputError as exc:
                 show_error(exc)
     elif how == "draw":
-        st.caption("Place a marker for one ROI, or draw a rectangle or polygon: the ROIs that tile it are added. "
-                   "The last area drawn is also the area to sample over.")
+        st.caption(t("datasets.draw_help"))
         _draw_rois_map(store)
     else:
         area = ss.get(DS_AREA)
         demo = state.demo_defaults()
-        where = "the area drawn on the map" if area else f"the demo area ({demo.name})"
+        where = t("datasets.where_drawn") if area else t("datasets.where_demo")
         c1, c2 = st.columns(2)
-        count = c1.number_input("How many ROIs", 1, 5000, 5, key="ds_sample_count")
-        seed = c2.number_input("Seed", 0, 2**31 - 1, 0, key="ds_sample_seed")
-        if st.button(f"Sample over {where}", key="ds_sample"):
+        count = c1.number_input(t("datasets.how_many"), 1, 5000, 5, key="ds_sample_count")
+        seed = c2.number_input(t("train.practice_seed"), 0, 2**31 - 1, 0, key="ds_sample_seed")
+        if st.button(t("datasets.sample_over", where=where), key="ds_sample"):
             try:
                 _add(store, sample_rois(area or demo.aoi, int(count), size, int(seed)))
                 st.rerun()
@@ -189,10 +186,9 @@ def render_rois(store: DatasetStore) -> None:
     ids = store.roi_ids()
     missing = [i for i in ids if not store.has_scene(i)]
     if ids:
-        label = f"Fetch imagery for {len(missing)} ROIs" if missing else "All ROIs have imagery"
+        label = t("datasets.fetch", count=len(missing)) if missing else t("datasets.all_fetched")
         if st.button(label, key="ds_fetch", disabled=not missing, icon=":material/download:",
-                     help="Each ROI's scenes through the dataset's source and the scene cache. Pressing any "
-                          "other button stops between ROIs; fetched ROIs are kept."):
+                     help=t("datasets.fetch_help")):
             _fetch(store, missing)
 
 
@@ -246,14 +242,15 @@ def _draw_rois_map(store: DatasetStore) -> None:
 def _fetch(store: DatasetStore, ids: list[str]) -> None:
     from landslide_core.datasets.imagery import fetch_rois
 
-    bar = st.progress(0.0, text="Fetching imagery")
+    bar = st.progress(0.0, text=t("datasets.fetching"))
     try:
         report = fetch_rois(store, ids, source=_source(store),
-                            progress=lambda d, t, s: bar.progress(d / max(t, 1), text=f"Fetching imagery: {d}/{t}"))
+                            progress=lambda d, n, s: bar.progress(d / max(n, 1),
+                                                                  text=t("datasets.fetching_n", done=d, total=n)))
         bar.empty()
-        notice(f"Imagery: {report.text()}." + (" Failed: " + "; ".join(f"{k}: {v}" for k, v in
-                                                                      list(report.failed.items())[:3])
-                                              if report.failed else ""))
+        notice(t("datasets.imagery", report=report.text())
+               + (t("datasets.failed", list="; ".join(f"{k}: {v}" for k, v in list(report.failed.items())[:3]))
+                  if report.failed else ""))
         st.rerun()
     except Exception as exc:  # noqa: BLE001 - shown as a message
         bar.empty()
@@ -282,12 +279,12 @@ def render_export(store: DatasetStore, summary: dict[str, int]) -> None:
     ss = st.session_state
     default = str(datasets_root() / f"{store.root.name}-export")
     c1, c2, c3 = st.columns([3, 1, 1])
-    out = c1.text_input("Export folder", value=default, key="ds_export_path",
-                        help="Landslide4Sense layout: img/image_N.h5, mask/mask_N.h5, manifest.json, split.json.")
-    share = c2.number_input("Validation share", 0.05, 0.5, 0.2, 0.05, key="ds_val_share")
-    seed = c3.number_input("Split seed", 0, 2**31 - 1, 0, key="ds_split_seed")
-    replace = st.checkbox("Replace an earlier export in this folder", key="ds_export_replace")
-    if st.button(f"Export dataset ({summary['exportable']} ROIs)", key="ds_export", type="primary",
+    out = c1.text_input(t("datasets.export_folder"), value=default, key="ds_export_path",
+                        help=t("datasets.export_folder_help"))
+    share = c2.number_input(t("train.val_share"), 0.05, 0.5, 0.2, 0.05, key="ds_val_share")
+    seed = c3.number_input(t("datasets.split_seed"), 0, 2**31 - 1, 0, key="ds_split_seed")
+    replace = st.checkbox(t("datasets.replace"), key="ds_export_replace")
+    if st.button(t("datasets.export", count=summary["exportable"]), key="ds_export", type="primary",
                  icon=":material/output:", disabled=summary["exportable"] == 0):
         try:
             target = Path(out.strip()).expanduser()
@@ -295,15 +292,15 @@ def render_export(store: DatasetStore, summary: dict[str, int]) -> None:
                 _clear_export(target)
             manifest = export_dataset(store, target, float(share), int(seed))
             ss[DS_EXPORT] = str(target)
-            notice(f"Exported {len(manifest['patches'])} patches ({manifest['split']['train']} train, "
-                   f"{manifest['split']['val']} validation) to {target}; {len(manifest['excluded'])} ROIs left out.")
+            notice(t("datasets.exported", count=len(manifest["patches"]), train=manifest["split"]["train"],
+                     val=manifest["split"]["val"], folder=str(target), excluded=len(manifest["excluded"])))
             st.rerun()
         except Exception as exc:  # noqa: BLE001 - shown as a message
             show_error(exc)
     last = ss.get(DS_EXPORT)
     if last:
-        st.caption(f"Last export: {last}")
-        if st.button("Train a model on this export", key="ds_train", icon=":material/model_training:"):
+        st.caption(t("datasets.last_export", folder=last))
+        if st.button(t("datasets.train"), key="ds_train", icon=":material/model_training:"):
             from .training import DATA_PENDING
 
             ss[DATA_PENDING] = last  # the Training page puts it in its data folder field
@@ -328,19 +325,18 @@ def render_merge() -> None:
     from landslide_core.patches import merge_datasets
 
     ss = st.session_state
-    st.caption("Join Landslide4Sense-layout folders into one (e.g. the Landslide4Sense release and your export); "
-               "each keeps its own train/validation split.")
-    sources = st.text_area("Folders to merge (one per line)", key="ds_merge_sources",
+    st.caption(t("datasets.merge_help"))
+    sources = st.text_area(t("datasets.merge_sources"), key="ds_merge_sources",
                            value="\n".join(p for p in [ss.get(DS_EXPORT)] if p))
-    out = st.text_input("Merged folder", key="ds_merge_out", value=str(datasets_root() / "merged"))
-    if st.button("Merge datasets", key="ds_merge"):
+    out = st.text_input(t("datasets.merged_folder"), key="ds_merge_out", value=str(datasets_root() / "merged"))
+    if st.button(t("datasets.merge"), key="ds_merge"):
         try:
             folders = [s.strip() for s in sources.splitlines() if s.strip()]
             if len(folders) < 2:
-                raise InputError("Give at least two folders to merge.")
+                raise user_error(InputError, "errors.merge_two")
             manifest = merge_datasets(folders, out.strip())
             ss[DS_EXPORT] = out.strip()
-            notice(f"Merged {len(manifest['patches'])} patches into {out.strip()}.")
+            notice(t("datasets.merged", count=len(manifest["patches"]), folder=out.strip()))
             st.rerun()
         except Exception as exc:  # noqa: BLE001 - shown as a message
             show_error(exc)

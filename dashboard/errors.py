@@ -7,16 +7,17 @@ import streamlit as st
 
 from landslide_core.errors import Cancelled, UserError
 
+from .i18n import error_text as _localized
+from .i18n import t
+
 log = logging.getLogger("landslide.dashboard")
 
 
 def error_text(exc: BaseException) -> str:
     """The message a person reads for ``exc`` (what was wrong, what to do)."""
     if isinstance(exc, UserError):
-        return str(exc)
-    return (f"Something went wrong inside the app ({type(exc).__name__}). "
-            "Your inputs and earlier results are kept; try again, and if it happens again "
-            "report it with the server log.")
+        return _localized(exc)
+    return t("ui.error.unexpected", error=type(exc).__name__)
 
 
 def show_error(exc: BaseException) -> None:

@@ -12,6 +12,7 @@ from landslide_core.experiments.grid import GRID_FILE, MD_FILE, read_grid
 from landslide_core.experiments.thesis import METRIC_TITLES, METRICS
 
 from .errors import show_error
+from .i18n import t
 
 GRID_DIR = "ex_grid_dir"
 
@@ -32,15 +33,14 @@ def find_grids() -> list[Path]:
 def grid_picker() -> Optional[Path]:
     ss = st.session_state
     grids = [str(p) for p in find_grids()]
-    typed = st.text_input("Grid folder (the command's --out)", key="ex_folder",
+    typed = st.text_input(t("experiments.folder"), key="ex_folder",
                           placeholder=grids[0] if grids else "runs/thesis-grid")
     if typed.strip():
         return Path(typed.strip()).expanduser()
     if not grids:
-        st.info("No grid yet. Run: `python -m landslide_core experiment thesis-grid --data DIR --epochs N` "
-                "(with `--data-extra DIR2` for the combined dataset of Table 7).", icon=":material/info:")
+        st.info(t("experiments.none"), icon=":material/info:")
         return None
-    chosen = st.selectbox("Grids found", grids, key=GRID_DIR, format_func=lambda p: Path(p).name)
+    chosen = st.selectbox(t("experiments.found"), grids, key=GRID_DIR, format_func=lambda p: Path(p).name)
     return Path(chosen)
 
 
@@ -56,22 +56,22 @@ def render_grid(folder: Path) -> None:
     except InputError as exc:
         show_error(exc)
         return
-    st.caption(f"Epochs {settings.get('epochs')} · batch {settings.get('batch_size')} · seed {settings.get('seed')} · "
-               f"scaling {', '.join(settings.get('scalings') or [])} · scores on the validation set at each run's "
-               "best epoch; Δ = ours minus the thesis's.")
+    st.caption(t("experiments.settings", epochs=settings.get("epochs"), batch=settings.get("batch_size"),
+                 seed=settings.get("seed"), scaling=", ".join(settings.get("scalings") or [])))
     groups: dict[tuple[str, str], list] = {}
     for r in rows:
-        groups.setdefault((f"{r.dataset_label} (thesis {r.table})", r.scaling), []).append(r)
+        groups.setdefault((t("experiments.group", dataset=r.dataset_label, table=r.table), r.scaling), []).append(r)
     for (title, scaling), group in groups.items():
-        st.markdown(f"**{title}**, scaling {scaling}")
+        st.markdown(t("experiments.group_title", title=title, scaling=scaling))
         table = []
         for r in group:
-            row = {"Bands": r.bands, "Model": r.architecture, "State": r.state}
+            row = {t("experiments.col.bands"): r.bands, t("experiments.col.model"): r.architecture,
+                   t("experiments.col.state"): r.state}
             for m in METRICS:
-                t = METRIC_TITLES[m]
-                row[t] = _fmt(r.metrics.get(m))
-                row[f"{t} (thesis)"] = _fmt(r.thesis.get(m))
-                row[f"{t} Δ"] = _fmt(r.difference(m))
+                title = METRIC_TITLES[m]
+                row[title] = _fmt(r.metrics.get(m))
+                row[t("experiments.col.thesis", metric=title)] = _fmt(r.thesis.get(m))
+                row[f"{title} Δ"] = _fmt(r.difference(m))
             table.append(row)
         st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
     failed = [r for r in rows if r.state != "finished"]
@@ -80,4 +80,4 @@ def render_grid(folder: Path) -> None:
                    icon=":material/warning:")
     md = folder / MD_FILE
     if md.is_file():
-        st.download_button("Download the Markdown tables", md.read_bytes(), file_name=MD_FILE, key="ex_md")
+        st.download_button(t("experiments.download"), md.read_bytes(), file_name=MD_FILE, key="ex_md")

@@ -15,6 +15,7 @@ import streamlit as st
 from landslide_core import analysis
 
 from . import state
+from .i18n import t
 
 #: Session key: this session's analyses, newest first: [{"folder": str, "label": str}, ...].
 MY_RESULTS = "my_results"
@@ -104,8 +105,8 @@ def describe_area(request: dict[str, Any], label: Optional[str] = None) -> str:
     ..." or "Uploaded file x.geojson"), its size and where it lies."""
     aoi = (request or {}).get("aoi")
     if not label and aoi and _is_demo_area(aoi):
-        label = "Demo event area"
-    where = "area unknown"
+        label = t("ui.demo_area")
+    where = t("ui.area.unknown")
     if aoi:
         try:
             from shapely.geometry import shape
@@ -113,7 +114,8 @@ def describe_area(request: dict[str, Any], label: Optional[str] = None) -> str:
             from landslide_core.sources.aoi import aoi_area_km2
 
             c = shape(aoi).centroid
-            where = f"{aoi_area_km2(aoi):,.2f} km² around {_deg(c.y, 'N', 'S')}, {_deg(c.x, 'E', 'W')}"
+            where = t("ui.area.where", km2=f"{aoi_area_km2(aoi):,.2f}", lat=_deg(c.y, "N", "S"),
+                      lon=_deg(c.x, "E", "W"))
         except Exception:  # noqa: BLE001 - a description, never an error
             pass
     return f"{label} ({where})" if label else where

@@ -19,6 +19,7 @@ from jinja2 import Template
 from landslide_core.datasets.labels import DEFAULT_BRUSH_M, edit_features, normalise_features
 
 from . import maps, offline_assets
+from .i18n import t
 
 LABEL_STYLE = {"color": "#ffe600", "weight": 2, "fillColor": "#ffe600", "fillOpacity": 0.25}
 SUGGESTION_STYLE = {"color": "#00e5ff", "weight": 2, "dashArray": "5 4", "fill": False}
@@ -107,15 +108,15 @@ def label_map(overlay_url: Optional[str], bounds: list[list[float]], roi_footpri
     if overlay_url:
         folium.raster_layers.ImageOverlay(image=overlay_url, bounds=bounds, name="ROI view", opacity=1.0,
                                           pixelated=True, interactive=False).add_to(m)
-    folium.GeoJson({"type": "Feature", "geometry": roi_footprint, "properties": {}}, name="ROI",
+    folium.GeoJson({"type": "Feature", "geometry": roi_footprint, "properties": {}}, name=t("datasets.roi"),
                    style_function=lambda _f: ROI_STYLE, interactive=False).add_to(m)
     for fp in patch_footprints:
-        folium.GeoJson({"type": "Feature", "geometry": fp, "properties": {}}, name="Patch (exported)",
+        folium.GeoJson({"type": "Feature", "geometry": fp, "properties": {}}, name=t("datasets.layer.patch"),
                        style_function=lambda _f: PATCH_STYLE, interactive=False).add_to(m)
     if suggestion:
-        folium.GeoJson({"type": "FeatureCollection", "features": suggestion}, name="Suggestion",
+        folium.GeoJson({"type": "FeatureCollection", "features": suggestion}, name=t("datasets.layer.suggestion"),
                        style_function=lambda _f: SUGGESTION_STYLE, interactive=False).add_to(m)
-    group = folium.FeatureGroup(name="Label", control=False)
+    group = folium.FeatureGroup(name=t("datasets.layer.label"), control=False)
     n = 0
     for f in label:
         for rings in _rings_latlon(f["geometry"]):

@@ -15,6 +15,7 @@ from . import state
 from .datasets import (BRUSH_KEY, DS_ROI, DS_VERSION, LABELLER_KEY, MODE_KEY, MODEL_KEY, ROI_SELECT, STATUS_MARK,
                        SUGGEST_FIRST, VIEW_KEY, notice)
 from .errors import show_error
+from .i18n import t
 
 
 def model_choices() -> dict[str, str]:
@@ -82,7 +83,7 @@ def render_labelling(store: DatasetStore) -> None:
     ss = st.session_state
     ids = _ordered(store)
     if not ids:
-        st.info("No ROI has imagery yet: add ROIs and fetch their imagery above.", icon=":material/info:")
+        st.info(t("datasets.no_imagery"), icon=":material/info:")
         return
     if ss.get(DS_ROI) not in ids:
         todo = [i for i in ids if store.label(i).status == "todo"]
@@ -92,22 +93,21 @@ def render_labelling(store: DatasetStore) -> None:
     statuses = {i: store.label(i) for i in ids}
     models = model_choices()
     c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
-    c1.selectbox("ROI", ids, key=ROI_SELECT,
+    c1.selectbox(t("datasets.roi"), ids, key=ROI_SELECT,
                  format_func=lambda i: f"{STATUS_MARK[statuses[i].status]} {ids.index(i) + 1}. {i}"
                                        + (" ⚑" if statuses[i].flags else ""),
                  on_change=lambda: ss.update({DS_ROI: ss[ROI_SELECT]}))
     if not models:
-        c2.error("No model for suggestions.")
+        c2.error(t("datasets.no_model"))
         model_path = None
     else:
         if ss.get(MODEL_KEY) not in models:
             ss[MODEL_KEY] = next(iter(models))
-        c2.selectbox("Suggestion model", list(models), key=MODEL_KEY,
-                     help="Its detection is the suggested label. 'index' is the training-free spectral detector.")
+        c2.selectbox(t("datasets.suggestion_model"), list(models), key=MODEL_KEY, help=t("datasets.suggestion_model_help"))
         model_path = models[ss[MODEL_KEY]]
-    c3.text_input("Labeller", key=LABELLER_KEY, placeholder="your name")
-    c4.checkbox("Start from the suggestion", value=True, key=SUGGEST_FIRST,
-                help="An ROI not labelled yet opens with the model's suggestion as its label.")
+    c3.text_input(t("datasets.labeller"), key=LABELLER_KEY, placeholder=t("datasets.labeller_placeholder"))
+    c4.checkbox(t("datasets.start_from_suggestion"), value=True, key=SUGGEST_FIRST,
+                help=t("datasets.start_from_suggestion_help"))
 
     roi = store.roi(current)
     crs = roi.grid().crs
@@ -134,6 +134,13 @@ def render_labelling(store: DatasetStore) -> None:
         _render_map(store, label, suggestion, roi, crs, views)
 
 
+def view_title(key: str, titles: dict[str, str]) -> str:
+    """A view's title in the session's language (the core's English for an unknown view)."""
+    from landslide_core.i18n import has
+
+    return t(f"datasets.view.{key}") if has(f"datasets.view.{key}") else titles.get(key, key)
+
+
 def _render_views(views: dict[str, Any], label: RoiLabel, suggestion: Optional[list], roi) -> None:
     import numpy as np
     from rasterio.transform import Affine
@@ -148,11 +155,10 @@ def _render_views(views: dict[str, Any], label: RoiLabel, suggestion: Optional[l
     box = patch_box(shape)
     cols = st.columns(len(views["images"]))
     for col, (key, img) in zip(cols, views["images"].items()):
-        title = VIEW_TITLES[key] + (f" ({views['elevation'][0]:,.0f}-{views['elevation'][1]:,.0f} m)"
-                                    if key == "elevation" else "")
+        title = view_title(key, VIEW_TITLES) + (f" ({views['elevation'][0]:,.0f}-{views['elevation'][1]:,.0f} m)"
+                                                if key == "elevation" else "")
         col.image(decorate(np.asarray(img), lab, sug, box), caption=title, width="stretch")
-    st.caption("Yellow: the label · cyan dashed: the suggestion · red dashed: the patch the export cuts "
-               "(128 x 128 px). Every view shows the same ROI, so outlines line up across them.")
+    st.caption(t("datasets.views_legend"))
 
 
 def _render_tools(store: DatasetStore, label: RoiLabel, suggestion: Optional[list], ids: list[str],
@@ -163,54 +169,54 @@ def _render_tools(store: DatasetStore, label: RoiLabel, suggestion: Optional[lis
     ss = st.session_state
     roi = store.roi(label.roi_id)
     area_ha = label_area_m2(label.features, roi.grid().crs) / 1e4
-    st.markdown(f"**ROI {ids.index(label.roi_id) + 1} of {len(ids)}** · {label.status}"
-                + (f" · flagged: {', '.join(label.flags)}" if label.flags else ""))
-    st.caption(f"{len(label.features)} polygons, {area_ha:.2f} ha · {label.actions} tool actions"
-               + (f" · started from {label.suggestion_model}" if label.suggestion_model else ""))
+    st.markdown(t("datasets.roi_of", n=ids.index(label.roi_id) + 1, total=len(ids),
+                  status=t(f"datasets.status.{label.status}") if label.status in STATUS_MARK else label.status)
+                + (t("datasets.flagged", flags=", ".join(label.flags)) if label.flags else ""))
+    st.caption(t("datasets.label_line", polygons=len(label.features), ha=f"{area_ha:.2f}", actions=label.actions)
+               + (t("datasets.started_from", model=label.suggestion_model) if label.suggestion_model else ""))
     keys = list(views["images"])
     if ss.get(VIEW_KEY) not in keys:
         ss[VIEW_KEY] = keys[0]
-    st.radio("Map shows", keys, key=VIEW_KEY, format_func=lambda k: VIEW_TITLES[k])
-    st.radio("Drawing", ("add", "erase"), key=MODE_KEY, horizontal=True,
-             format_func=lambda m: "adds to the label" if m == "add" else "erases from it")
-    st.slider("Brush and line width (m)", 10, 100, 20, 10, key=BRUSH_KEY)
-    if st.button("Use suggestion", key="ds_use_suggestion", disabled=not suggestion, width="stretch",
-                 help="Replace the label with the model's suggestion (cyan)."):
+    st.radio(t("datasets.map_shows"), keys, key=VIEW_KEY, format_func=lambda k: view_title(k, VIEW_TITLES))
+    st.radio(t("datasets.drawing"), ("add", "erase"), key=MODE_KEY, horizontal=True,
+             format_func=lambda m: t(f"datasets.mode.{m}"))
+    st.slider(t("datasets.brush"), 10, 100, 20, 10, key=BRUSH_KEY)
+    if st.button(t("datasets.use_suggestion"), key="ds_use_suggestion", disabled=not suggestion, width="stretch",
+                 help=t("datasets.use_suggestion_help")):
         label.features, label.suggestion_model = list(suggestion or []), ss.get(MODEL_KEY, "")
         _save(store, label)
         st.rerun()
-    if st.button("Clear label", key="ds_clear", width="stretch",
-                 help="No landslide here (accept an empty label), or start drawing from scratch."):
+    if st.button(t("datasets.clear"), key="ds_clear", width="stretch", help=t("datasets.clear_help")):
         label.features = []
         _save(store, label)
         st.rerun()
-    st.markdown("**Quality** (a flag leaves the ROI out of the export)")
+    st.markdown(t("datasets.quality"))
     for flag, meaning in QUALITY_FLAGS.items():
-        on = st.checkbox(flag.replace("_", " "), value=flag in label.flags, key=f"ds_flag_{flag}_{label.roi_id}",
-                         help=meaning)
+        known = flag in ("cloud", "noise", "not_a_landslide")
+        on = st.checkbox(t(f"datasets.flag.{flag}") if known else flag.replace("_", " "), value=flag in label.flags,
+                         key=f"ds_flag_{flag}_{label.roi_id}", help=t(f"datasets.flag.{flag}_help") if known else meaning)
         if on != (flag in label.flags):
             label.flags = sorted(set(label.flags) ^ {flag})
             _save(store, label)
             st.rerun()
     a1, a2 = st.columns(2)
-    if a1.button("Accept", key="ds_accept", type="primary", shortcut="A", width="stretch",
-                 help="Save this label as the ROI's truth and go to the next ROI to do (key A)."):
+    if a1.button(t("datasets.accept"), key="ds_accept", type="primary", shortcut="A", width="stretch",
+                 help=t("datasets.accept_help")):
         label.status = "labelled"
         _save(store, label)
-        notice(f"Accepted {label.roi_id}: {len(label.features)} polygons.")
+        notice(t("datasets.accepted", roi=label.roi_id, polygons=len(label.features)))
         _goto(ids, label.roi_id, 1, store)
         st.rerun()
-    if a2.button("Skip", key="ds_skip", shortcut="S", width="stretch",
-                 help="Leave this ROI out for now and go to the next (key S)."):
+    if a2.button(t("datasets.skip"), key="ds_skip", shortcut="S", width="stretch", help=t("datasets.skip_help")):
         label.status = "skipped"
         _save(store, label)
         _goto(ids, label.roi_id, 1, store)
         st.rerun()
     n1, n2 = st.columns(2)
-    if n1.button("Previous", key="ds_prev", shortcut="P", width="stretch", help="Previous ROI (key P)."):
+    if n1.button(t("datasets.previous"), key="ds_prev", shortcut="P", width="stretch", help=t("datasets.previous_help")):
         _goto(ids, label.roi_id, -1)
         st.rerun()
-    if n2.button("Next", key="ds_next", shortcut="N", width="stretch", help="Next ROI (key N)."):
+    if n2.button(t("datasets.next"), key="ds_next", shortcut="N", width="stretch", help=t("datasets.next_help")):
         _goto(ids, label.roi_id, 1)
         st.rerun()
 
@@ -231,8 +237,7 @@ def _render_map(store: DatasetStore, label: RoiLabel, suggestion: Optional[list]
     version = ss.get(DS_VERSION, 0)
     out = st_folium(m, key=f"ds_label_map_{label.roi_id}_{version}_{ss.get(VIEW_KEY)}_{int(brush)}", height=560,
                     use_container_width=True, returned_objects=["all_drawings"])
-    st.caption("Tools (top left): polygon, rectangle, line and the brush (✎, drag to paint) draw; the pencil "
-               "edits corners, the bin deletes polygons (then Save). Keys: A accept, S skip, N next, P previous.")
+    st.caption(t("datasets.tools"))
     drawings = (out or {}).get("all_drawings") if isinstance(out, dict) else None
     try:
         new = apply_drawings(drawings, rendered, label.features, crs, ss.get(MODE_KEY, "add"), brush)

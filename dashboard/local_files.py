@@ -17,6 +17,7 @@ import streamlit as st
 from landslide_core.errors import InputError, UserError
 
 from . import state
+from .i18n import error_text, t
 
 ROLES = {"pre_path": "'before'", "post_path": "'after'", "dem_path": "DEM"}
 
@@ -93,11 +94,11 @@ def local_files() -> tuple[dict[str, Optional[str]], Optional[str]]:
     Returns the paths of the usable files and the problem to show (None when both scenes are
     there and usable)."""
     ss = st.session_state
-    st.markdown("**Local scene files** (GeoTIFF, bands B1..B12 and elevation, projected CRS in metres)")
+    st.markdown(t("monitor.local.title"))
     c1, c2, c3 = st.columns(3)
-    uploads = {"pre_path": c1.file_uploader("Before (scene GeoTIFF)", type=["tif", "tiff"], key="w_local_pre"),
-               "post_path": c2.file_uploader("After (scene GeoTIFF)", type=["tif", "tiff"], key="w_local_post"),
-               "dem_path": c3.file_uploader("DEM (optional)", type=["tif", "tiff"], key="w_local_dem")}
+    uploads = {"pre_path": c1.file_uploader(t("monitor.local.pre"), type=["tif", "tiff"], key="w_local_pre"),
+               "post_path": c2.file_uploader(t("monitor.local.post"), type=["tif", "tiff"], key="w_local_post"),
+               "dem_path": c3.file_uploader(t("monitor.local.dem"), type=["tif", "tiff"], key="w_local_dem")}
     paths: dict[str, Optional[str]] = {k: None for k in uploads}
     problems = []
     for role, up in uploads.items():
@@ -107,7 +108,7 @@ def local_files() -> tuple[dict[str, Optional[str]], Optional[str]]:
         try:
             check_scene_file(path, role, needs_elevation=uploads["dem_path"] is None)
         except UserError as exc:
-            problems.append(str(exc))
+            problems.append(error_text(exc))
             continue
         paths[role] = str(path)
     for problem in problems:
@@ -118,11 +119,10 @@ def local_files() -> tuple[dict[str, Optional[str]], Optional[str]]:
         if ss.get("local_extent_seen") != sig:
             ss["local_extent_seen"] = sig
             state.set_aoi(extent_aoi(Path(paths["post_path"])),
-                          f"Extent of the 'after' file {Path(paths['post_path']).name}")
+                          t("monitor.label.extent", file=Path(paths["post_path"]).name))
             st.rerun()
     if not (paths["pre_path"] and paths["post_path"]):
         if not problems:
-            st.info("Upload the 'before' and 'after' scenes; the area becomes the 'after' file's extent.")
-        return paths, problems[0] if problems else (
-            "Local files need a 'before' and an 'after' scene GeoTIFF: upload both (a DEM is optional).")
+            st.info(t("monitor.local.hint"))
+        return paths, problems[0] if problems else t("monitor.local.need_both")
     return paths, problems[0] if problems else None

@@ -19,6 +19,7 @@ from folium import plugins
 from jinja2 import Template
 
 from . import offline_assets
+from .i18n import t
 
 OSM_NAME = "OpenStreetMap"
 SATELLITE_NAME = "Satellite (Esri World Imagery)"
@@ -53,6 +54,21 @@ html, body { margin: 0; padding: 0; overflow: hidden; }
 .landslide-tile-notice { background: #fff8e1; border: 1px solid #e0b000; border-radius: 4px; padding: 4px 8px;
   max-width: 260px; font: 12px/1.35 sans-serif; color: #5a4500; }
 </style>"""
+
+
+class MetricScale(MacroElement):
+    """The map's scale bar in metres and kilometres only (folium's ``control_scale`` adds miles
+    and feet too, which say nothing to a reader in Peru)."""
+
+    _template = Template("""
+{% macro script(this, kwargs) %}
+L.control.scale({imperial: false, metric: true}).addTo({{ this._parent.get_name() }});
+{% endmacro %}
+""")
+
+    def __init__(self):
+        super().__init__()
+        self._name = "MetricScale"
 
 
 class TileFailureNotice(MacroElement):
@@ -95,13 +111,13 @@ class TileFailureNotice(MacroElement):
 {% endmacro %}
 """)
 
-    def __init__(self, layers, plain, fallback=None, message: str = TILE_FAILURE_TEXT):
+    def __init__(self, layers, plain, fallback=None, message: Optional[str] = None):
         super().__init__()
         self._name = "TileFailureNotice"
         self.layers = list(layers)
         self.plain = plain
         self.fallback = fallback
-        self.message = message
+        self.message = message or t("maps.tile_failure")
 
 
 def basemaps_default() -> bool:
@@ -114,8 +130,9 @@ def new_map(center_latlon: Sequence[float], zoom: int = 13, basemaps: bool = Tru
     """A map with no CDN tiles by default: a plain background and the offline basemap around
     ``context_bounds`` ([[s, w], [n, e]], default: around the centre), plus OSM and satellite
     layers when ``basemaps`` (they need internet; when they fail the map says so)."""
-    m = folium.Map(location=list(center_latlon), zoom_start=zoom, tiles=None, control_scale=True,
+    m = folium.Map(location=list(center_latlon), zoom_start=zoom, tiles=None, control_scale=False,
                    prefer_canvas=False)
+    MetricScale().add_to(m)
     add_basemaps(m, basemaps, context_bounds or [list(center_latlon), list(center_latlon)])
     return m
 
@@ -123,13 +140,13 @@ def new_map(center_latlon: Sequence[float], zoom: int = 13, basemaps: bool = Tru
 def add_basemaps(m: folium.Map, basemaps: bool, context_bounds: Optional[list[list[float]]] = None) -> None:
     """The plain background layer and the offline basemap (borders, rivers, towns) around
     ``context_bounds``, plus OpenStreetMap and satellite when ``basemaps``."""
-    plain = folium.TileLayer(tiles=_BLANK_TILE, attr="no basemap", name=PLAIN_NAME, overlay=False,
+    plain = folium.TileLayer(tiles=_BLANK_TILE, attr=t("maps.no_basemap"), name=t("maps.plain"), overlay=False,
                              control=True, show=not basemaps)
     plain.add_to(m)
     online = []
     if basemaps:
         online.append(folium.TileLayer("OpenStreetMap", name=OSM_NAME, overlay=False, control=True, show=True))
-        online.append(folium.TileLayer(tiles=SATELLITE_TILES, attr=SATELLITE_ATTR, name=SATELLITE_NAME,
+        online.append(folium.TileLayer(tiles=SATELLITE_TILES, attr=SATELLITE_ATTR, name=t("maps.satellite"),
                                        overlay=False, control=True, show=False, max_zoom=19))
         for layer in online:
             layer.add_to(m)
@@ -149,7 +166,7 @@ def offline_basemap(bounds_latlon: list[list[float]], show: bool = True) -> Opti
     ctx = context_layers(west, south, east, north)
     if ctx is None or ctx.empty:
         return None
-    group = folium.FeatureGroup(name=OFFLINE_NAME, overlay=True, control=True, show=show)
+    group = folium.FeatureGroup(name=t("maps.offline"), overlay=True, control=True, show=show)
     for lines, style, name in ((ctx.rivers, RIVER_STYLE, "rivers"), (ctx.regions, REGION_STYLE, "regions"),
                                (ctx.countries, COUNTRY_STYLE, "countries")):
         if lines:
@@ -179,8 +196,8 @@ def geometry_bounds_latlon(geometry: dict) -> list[list[float]]:
     return [[south, west], [north, east]]
 
 
-def add_aoi(m: folium.Map, aoi: dict, name: str = "Area of interest") -> None:
-    folium.GeoJson({"type": "Feature", "geometry": aoi, "properties": {}}, name=name,
+def add_aoi(m: folium.Map, aoi: dict, name: Optional[str] = None) -> None:
+    folium.GeoJson({"type": "Feature", "geometry": aoi, "properties": {}}, name=name or t("monitor.aoi"),
                    style_function=lambda _f: AOI_STYLE, control=True).add_to(m)
 
 
@@ -245,7 +262,7 @@ def _add_overlays(m: folium.Map, overlays: Iterable[dict[str, Any]], aoi: Option
         add_aoi(m, aoi)
     if highlight:
         folium.GeoJson({"type": "Feature", "geometry": highlight, "properties": {}},
-                       name="Selected landslide", style_function=lambda _f: HIGHLIGHT_STYLE).add_to(m)
+                       name=t("maps.selected"), style_function=lambda _f: HIGHLIGHT_STYLE).add_to(m)
 
 
 def _view_bounds(bounds_latlon: list[list[float]], highlight: Optional[dict]) -> list[list[float]]:
@@ -262,8 +279,9 @@ def dual_overlays_map(left: Iterable[dict[str, Any]], right: Iterable[dict[str, 
     """Two maps side by side that pan and zoom together (Leaflet.Sync, served locally)."""
     center = [(bounds_latlon[0][0] + bounds_latlon[1][0]) / 2,
               (bounds_latlon[0][1] + bounds_latlon[1][1]) / 2]
-    dual = plugins.DualMap(location=center, tiles=None, zoom_start=14, control_scale=True)
+    dual = plugins.DualMap(location=center, tiles=None, zoom_start=14, control_scale=False)
     for side, overlays in ((dual.m1, left), (dual.m2, right)):
+        MetricScale().add_to(side)
         add_basemaps(side, basemaps, bounds_latlon)
         _add_overlays(side, overlays, aoi, highlight)
         folium.LayerControl(collapsed=True).add_to(side)

@@ -17,32 +17,26 @@ from landslide_core.change import ChangeSettings
 from landslide_core.objects import ObjectRules
 from landslide_core.postprocess import DEFAULT_GROW_RATIO
 
+from .i18n import t
+
 GROW_RATIO = "w_grow_ratio"
 COREGISTER = "w_coregister"
 RULE_PREFIX = "w_rule_"
 CHANGE_PREFIX = "w_change_"
 
-#: rule -> (label, unit step, upper bound, help)
-RULES: dict[str, tuple[str, float, float, str]] = {
-    "min_slope_deg": ("Min. mean slope (deg)", 1.0, 90.0,
-                      "Landslides start on slopes: an object gentler than this is not one (fields, floodplains)."),
-    "min_height_above_valley_m": ("Min. height above valley floor (m)", 1.0, 500.0,
-                                  "Mean height above the lowest ground within the valley radius."),
-    "min_relative_height": ("Min. position on the slope (0-1)", 0.05, 1.0,
-                            "0 = valley floor, 1 = highest ground around; rivers stay near 0."),
-    "max_rectangularity": ("Max. rectangularity (0-1)", 0.01, 1.0,
-                           "Blocky objects (fields, clear-cuts) at least this rectangular are rejected."),
-    "min_compactness": ("Min. compactness (0-1)", 0.01, 1.0,
-                        "Thread-like, ragged objects (rivers, gravel bars) below this are rejected."),
-    "min_downslope_alignment": ("Min. alignment with the slope (0-1)", 0.05, 1.0,
-                                "Long objects lying along the contour (roads, terraces) below this are rejected."),
+#: rule -> (unit step, upper bound); label and help are the catalogue's monitor.rule.<name>[_help]
+RULES: dict[str, tuple[float, float]] = {
+    "min_slope_deg": (1.0, 90.0),
+    "min_height_above_valley_m": (1.0, 500.0),
+    "min_relative_height": (0.05, 1.0),
+    "max_rectangularity": (0.01, 1.0),
+    "min_compactness": (0.01, 1.0),
+    "min_downslope_alignment": (0.05, 1.0),
 }
-#: change setting -> (label, step, upper bound, help)
-CHANGE: dict[str, tuple[str, float, float, str]] = {
-    "min_ndvi_drop": ("Min. NDVI drop vs surroundings", 0.01, 2.0,
-                      "A new landslide lost at least this much NDVI more than the ground around it."),
-    "min_brightness_rise": ("Min. brightness rise vs surroundings (ln)", 0.01, 2.0,
-                            "... and got at least this much brighter (natural log of the ratio)."),
+#: change setting -> (step, upper bound); label and help: monitor.change.<name>[_help]
+CHANGE: dict[str, tuple[float, float]] = {
+    "min_ndvi_drop": (0.01, 2.0),
+    "min_brightness_rise": (0.01, 2.0),
 }
 
 
@@ -61,8 +55,8 @@ def _widget_value(name: str, setting: Any, upper: float) -> float:
 def _defaults() -> dict[str, Any]:
     rules, change = ObjectRules(), ChangeSettings()
     out: dict[str, Any] = {GROW_RATIO: DEFAULT_GROW_RATIO, COREGISTER: True}
-    out.update({RULE_PREFIX + k: _widget_value(k, getattr(rules, k), spec[2]) for k, spec in RULES.items()})
-    out.update({CHANGE_PREFIX + k: _widget_value(k, getattr(change, k), spec[2]) for k, spec in CHANGE.items()})
+    out.update({RULE_PREFIX + k: _widget_value(k, getattr(rules, k), spec[1]) for k, spec in RULES.items()})
+    out.update({CHANGE_PREFIX + k: _widget_value(k, getattr(change, k), spec[1]) for k, spec in CHANGE.items()})
     return out
 
 
@@ -74,13 +68,14 @@ def init() -> None:
         st.session_state.setdefault(key, value)
 
 
-def _number(col, name: str, spec: tuple[str, float, float, str], key: str) -> None:
-    label, step, upper, help_text = spec
+def _number(col, name: str, spec: tuple[float, float], key: str, group: str) -> None:
+    step, upper = spec
     off = _off_value(name, upper)
     if st.session_state.get(key) is None:
         st.session_state[key] = off
-    col.number_input(label, min_value=0.0, max_value=float(upper), step=float(step), key=key,
-                     help=f"{help_text} {off:g} switches it off.", format="%.2f")
+    col.number_input(t(f"monitor.{group}.{name}"), min_value=0.0, max_value=float(upper), step=float(step), key=key,
+                     help=t("monitor.setting_help", help=t(f"monitor.{group}.{name}_help"), off=f"{off:g}"),
+                     format="%.2f")
 
 
 def _setting(name: str, value: Any, upper: float) -> Any:
@@ -94,32 +89,30 @@ def widgets() -> None:
     """The settings, in a panel of their own inside the advanced settings."""
     init()
     ss = st.session_state
-    st.markdown("**Objects and change** (what counts as a landslide, and as a new one)")
+    st.markdown(t("monitor.objects_title"))
     c1, c2, c3 = st.columns(3)
-    c1.slider("Grow ratio (hysteresis)", min_value=0.3, max_value=1.0, step=0.05, key=GROW_RATIO,
-              help="Objects are seeded at the threshold and grow over pixels at this share of it "
-                   "(1 = a single cut).")
-    c2.checkbox("Co-register the dates", key=COREGISTER,
-                help="Estimate the sub-pixel shift between the two dates and correct it before comparing.")
-    if c3.button("Defaults", key="w_objects_defaults", help="Put every setting here back to its default."):
+    c1.slider(t("monitor.grow_ratio"), min_value=0.3, max_value=1.0, step=0.05, key=GROW_RATIO,
+              help=t("monitor.grow_ratio_help"))
+    c2.checkbox(t("monitor.coregister"), key=COREGISTER, help=t("monitor.coregister_help"))
+    if c3.button(t("monitor.defaults"), key="w_objects_defaults", help=t("monitor.defaults_help")):
         for key, value in _defaults().items():
             ss[key] = value
         st.rerun()
     cols = st.columns(3)
     for i, (name, spec) in enumerate(RULES.items()):
-        _number(cols[i % 3], name, spec, RULE_PREFIX + name)
+        _number(cols[i % 3], name, spec, RULE_PREFIX + name, "rule")
     cols = st.columns(3)
     for i, (name, spec) in enumerate(CHANGE.items()):
-        _number(cols[i % 3], name, spec, CHANGE_PREFIX + name)
+        _number(cols[i % 3], name, spec, CHANGE_PREFIX + name, "change")
 
 
 def chosen() -> dict[str, Any]:
     """The DetectionOptions fields these settings decide (rules and change settings validated)."""
     init()
     ss = st.session_state
-    rules = dataclasses.replace(ObjectRules(), **{k: _setting(k, ss.get(RULE_PREFIX + k), spec[2])
+    rules = dataclasses.replace(ObjectRules(), **{k: _setting(k, ss.get(RULE_PREFIX + k), spec[1])
                                                   for k, spec in RULES.items()})
-    change = dataclasses.replace(ChangeSettings(), **{k: _setting(k, ss.get(CHANGE_PREFIX + k), spec[2])
+    change = dataclasses.replace(ChangeSettings(), **{k: _setting(k, ss.get(CHANGE_PREFIX + k), spec[1])
                                                       for k, spec in CHANGE.items()})
     return {"grow_ratio": float(ss.get(GROW_RATIO) or DEFAULT_GROW_RATIO), "rules": rules.validate(),
             "change": change.validate(), "coregister": bool(ss.get(COREGISTER, True))}

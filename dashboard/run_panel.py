@@ -15,10 +15,16 @@ from landslide_core.errors import Cancelled
 
 from . import history, state, ui
 from .errors import show_error
+from .i18n import t
 
-STAGE_LABELS = {"fetch pre": "Fetch the 'before' scene", "fetch post": "Fetch the 'after' scene",
-                "detect pre": "Detect landslides before", "detect post": "Detect landslides after",
-                "change": "Map the change"}
+#: Catalogue keys of the pipeline's stages.
+STAGE_KEYS = {"fetch pre": "monitor.stage.fetch_pre", "fetch post": "monitor.stage.fetch_post",
+              "detect pre": "monitor.stage.detect_pre", "detect post": "monitor.stage.detect_post",
+              "change": "monitor.stage.change"}
+
+
+def stage_label(stage: str) -> str:
+    return t(STAGE_KEYS[stage]) if stage in STAGE_KEYS else t("monitor.stage.starting")
 #: How often the progress panel refreshes (seconds): Cancel shows within this.
 REFRESH_S = 0.5
 
@@ -69,8 +75,7 @@ def job_panel(job) -> None:
         if current is None:
             return
         if current.running:
-            st.progress(current.fraction(), text=f"{STAGE_LABELS.get(current.stage, 'Starting')}... "
-                                                  f"({current.elapsed_s:.0f} s)")
+            st.progress(current.fraction(), text=f"{stage_label(current.stage)}... ({current.elapsed_s:.0f} s)")
             lines = []
             for stage in STAGES:
                 if stage in current.stages_done:
@@ -79,9 +84,9 @@ def job_panel(job) -> None:
                     mark = ":material/pending:"
                 else:
                     mark = ":material/radio_button_unchecked:"
-                lines.append(f"{mark} {STAGE_LABELS[stage]}")
+                lines.append(f"{mark} {stage_label(stage)}")
             st.markdown("  \n".join(lines))
-            if st.button("Cancel", key="btn_cancel", icon=":material/cancel:"):
+            if st.button(t("monitor.cancel"), key="btn_cancel", icon=":material/cancel:"):
                 current.cancel()
                 st.rerun()  # the whole page: the run button is free again at once
             return
@@ -97,19 +102,20 @@ def show_job_result(job) -> None:
     if job.error is not None:
         show_error(job.error)
         if isinstance(job.error, Cancelled):
-            st.caption("Scenes already fetched stay in the cache: running again continues from there.")
+            st.caption(t("monitor.cancelled_note"))
         return
     result = job.result
     remember_finished()
     change = (result.summary or {}).get("change", {})
     if result.from_cache:
-        st.info(f"Same request as before: the result came from the cache in {job.elapsed_s:.2f} s.",
-                icon=":material/bolt:")
+        st.info(t("monitor.from_cache", seconds=f"{job.elapsed_s:.2f}"), icon=":material/bolt:")
     else:
-        st.success(f"Analysis finished in {result.elapsed_s:.1f} s.", icon=":material/check_circle:")
+        st.success(t("monitor.finished", seconds=f"{result.elapsed_s:.1f}"), icon=":material/check_circle:")
     with st.container(horizontal=True, gap="medium"):
-        st.metric("New landslides", f"{int(change.get('new_count', 0))}", width="content")
-        st.metric("New (ha)", f"{float(change.get('new_ha', 0.0)):,.2f}", width="content")
-        st.metric("Persisting (ha)", f"{float(change.get('persisting_ha', 0.0)):,.2f}", width="content")
-        st.metric("Not assessable (ha)", f"{float(change.get('not_assessable_ha', 0.0)):,.2f}", width="content")
-    ui.page_link("pages/2_Compare.py", "Compare before and after", ":material/compare:")
+        st.metric(t("compare.metric.new_count"), f"{int(change.get('new_count', 0))}", width="content")
+        st.metric(t("compare.metric.new_ha"), f"{float(change.get('new_ha', 0.0)):,.2f}", width="content")
+        st.metric(t("compare.metric.persisting_ha"), f"{float(change.get('persisting_ha', 0.0)):,.2f}",
+                  width="content")
+        st.metric(t("compare.metric.not_assessable_ha"), f"{float(change.get('not_assessable_ha', 0.0)):,.2f}",
+                  width="content")
+    ui.page_link("pages/2_Compare.py", t("monitor.to_compare"), ":material/compare:")

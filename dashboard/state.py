@@ -51,8 +51,18 @@ WIDGET_KEYS = (PRE_START, PRE_END, POST_START, POST_END, CLOUD_LIMIT, SOURCE, MO
                CMP_OPACITY) + _object_setting_keys()
 
 SOURCES = ("demo", "earthengine", "local")
+#: English labels (logs, tests); pages show :func:`source_label`.
 SOURCE_LABELS = {"demo": "Demo (synthetic event, offline)", "earthengine": "Earth Engine (Sentinel-2 L1C)",
                  "local": "Local files (scene GeoTIFFs)"}
+
+
+def source_label(name: str) -> str:
+    """A source's name in the session's language."""
+    from landslide_core.i18n import has
+
+    from .i18n import t
+
+    return t(f"ui.source.{name}") if has(f"ui.source.{name}") else SOURCE_LABELS.get(name, name)
 DEFAULT_CLOUD_LIMIT_PCT = 30.0
 DEFAULT_OVERLAP_PX = 32
 #: Largest AOI file accepted (GeoJSON/KML of one polygon is a few kB).
@@ -101,7 +111,9 @@ def set_demo_event(only_missing: bool = False) -> None:
     """
     demo = demo_defaults()
     ss = st.session_state
-    values = {AOI: demo.aoi, AOI_LABEL: f"Demo event: {demo.name}", AOI_ERROR: None,
+    from .i18n import t
+
+    values = {AOI: demo.aoi, AOI_LABEL: t("ui.demo_label"), AOI_ERROR: None,
               PRE_START: demo.pre[0], PRE_END: demo.pre[1], POST_START: demo.post[0],
               POST_END: demo.post[1], SOURCE: "demo"}
     for key, value in values.items():

@@ -20,8 +20,11 @@ from landslide_core.training import runs
 
 from . import jobs
 from .errors import show_error
+from .i18n import t
 
 REFRESH_S = 3.0
+#: A run's states (their words: train.state.<state>).
+RUN_STATES = runs.STATES
 
 # --- widget keys of the page (kept here so presets can fill them) ---
 PRESET, DATA, ARCH, EPOCHS, BATCH, PATIENCE, ARCH_KWARGS = (
@@ -33,6 +36,8 @@ DATA_PENDING = "tr_data_pending"  # a data folder to put in the field on the nex
 
 @dataclass(frozen=True)
 class Recipe:
+    """A recipe; its label and note are the catalogue's train.recipe.<key> and .<key>_note."""
+
     label: str
     arch: str
     arch_kwargs: str
@@ -82,12 +87,10 @@ def recipe_picker() -> None:
         apply_recipe(ss[PRESET])
     if ss.get(DATA_PENDING):
         ss[DATA] = ss.pop(DATA_PENDING)
-    st.radio("Recipe", list(RECIPES), key=PRESET, horizontal=True, on_change=apply_recipe,
-             format_func=lambda k: RECIPES[k].label,
-             help="Fills the architecture, its width, the epochs, batch size and patience; change any of them "
-                  "below afterwards.")
-    gpu = "a CUDA GPU is available" if cuda_available() else "no CUDA GPU here: training runs on the CPU"
-    st.caption(f"{RECIPES[ss[PRESET]].note} ({gpu}.)")
+    st.radio(t("train.recipe_label"), list(RECIPES), key=PRESET, horizontal=True, on_change=apply_recipe,
+             format_func=lambda k: t(f"train.recipe.{k}"), help=t("train.recipe_help"))
+    gpu = t("train.gpu") if cuda_available() else t("train.no_gpu")
+    st.caption(f"{t('train.recipe.' + ss[PRESET] + '_note')} ({gpu}.)")
 
 
 # ---------------------------------------------------------------- practice data
@@ -104,22 +107,20 @@ def practice_data() -> None:
     """Make synthetic practice data from the page (``generate l4s``), then use it."""
     ss = st.session_state
     job = ss.get(PRACTICE_JOB)
-    with st.expander("No data yet? Make practice data", expanded=job is not None):
-        st.markdown("Synthetic Landslide4Sense-layout patches (128 x 128 px, 14 bands, about 2 % landslide "
-                    "pixels) cut from the project's synthetic Sentinel-2 world: enough to try the whole flow. "
-                    "A model trained on them has never seen real imagery.")
+    with st.expander(t("train.practice"), expanded=job is not None):
+        st.markdown(t("train.practice_text"))
         if PRACTICE_DIR not in ss:
             ss[PRACTICE_DIR] = str(_free_folder(runs.runs_root().expanduser().resolve().parent / "practice-data"))
         c1, c2, c3 = st.columns([3, 1, 1])
-        c1.text_input("Folder for the patches (new or empty)", key=PRACTICE_DIR)
-        c2.number_input("Patches", min_value=8, max_value=5000, value=200, step=50, key=PRACTICE_PATCHES,
-                        help="200 take about half a minute on two CPU cores.")
-        c3.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key=PRACTICE_SEED)
+        c1.text_input(t("train.practice_folder"), key=PRACTICE_DIR)
+        c2.number_input(t("train.practice_patches"), min_value=8, max_value=5000, value=200, step=50,
+                        key=PRACTICE_PATCHES, help=t("train.practice_patches_help"))
+        c3.number_input(t("train.practice_seed"), min_value=0, max_value=2**31 - 1, value=0, key=PRACTICE_SEED)
         busy = job is not None and job.running
-        if st.button("Make practice data", key="tr_practice_make", icon=":material/auto_awesome:", disabled=busy):
+        if st.button(t("train.practice_make"), key="tr_practice_make", icon=":material/auto_awesome:", disabled=busy):
             folder = Path(str(ss[PRACTICE_DIR]).strip()).expanduser()
             if not str(ss[PRACTICE_DIR]).strip():
-                st.error("Give a folder for the patches.", icon=":material/error:")
+                st.error(t("train.practice_no_folder"), icon=":material/error:")
             else:
                 ss[PRACTICE_JOB] = jobs.Job(_practice_work(folder, int(ss[PRACTICE_PATCHES]), int(ss[PRACTICE_SEED])),
                                             description=str(folder), stages=("patches",)).start()
@@ -146,9 +147,9 @@ def _practice_panel() -> None:
         if current is None:
             return
         if current.running:
-            st.progress(current.fraction(), text=f"Making patches: {current.done} of {current.total} "
-                                                  f"({current.elapsed_s:.0f} s)")
-            if st.button("Cancel", key="tr_practice_cancel", icon=":material/cancel:"):
+            st.progress(current.fraction(), text=t("train.practice_progress", done=current.done, total=current.total,
+                                                   seconds=f"{current.elapsed_s:.0f}"))
+            if st.button(t("monitor.cancel"), key="tr_practice_cancel", icon=":material/cancel:"):
                 current.cancel()
                 st.rerun()
             return
@@ -160,8 +161,8 @@ def _practice_panel() -> None:
         if current.error is not None:
             show_error(current.error)
         else:
-            st.success(f"Made {current.total} practice patches in `{current.result}` in {current.elapsed_s:.0f} s; "
-                       "the data folder above now points at them.", icon=":material/check_circle:")
+            st.success(t("train.practice_done", count=current.total, folder=str(current.result),
+                         seconds=f"{current.elapsed_s:.0f}"), icon=":material/check_circle:")
 
     panel()
 
@@ -177,7 +178,11 @@ def runs_table(any_active: bool) -> None:
 
         infos = runs.list_runs()
         if infos:
-            st.dataframe(pd.DataFrame([i.row() for i in infos]), hide_index=True, width="stretch",
-                         key="tr_runs_table")
+            rows = [i.row() for i in infos]
+            for r in rows:
+                if r.get("state") in RUN_STATES:
+                    r["state"] = t(f"train.state.{r['state']}")
+            st.dataframe(pd.DataFrame(rows).rename(columns=lambda c: t(f"train.col.{c}")), hide_index=True,
+                         width="stretch", key="tr_runs_table")
 
     table()

@@ -11,19 +11,23 @@ from typing import Any, Optional
 import streamlit as st
 
 from landslide_core.errors import InputError
+from landslide_core.i18n import has, user_error
+from landslide_core.i18n import t as i18n_t
 
 from . import offline_assets, state
+from .i18n import lang, t
 
-APP_TITLE = "Landslide monitor"
-ABOUT = ("Draw an area, pick a date window before and after an event, and the landslide monitor "
-         "finds landslides in Sentinel-2 imagery with a U-Net model, on both dates, and maps what "
-         "changed. It runs offline with a built-in demo event, and with Earth Engine or your own "
-         "scene files when you have them.")
+APP_TITLE = "Landslide monitor"  # the English name (logs, tests); pages show t("ui.app_title")
 
 
-def page_setup(page_title: str) -> None:
-    """Every page starts here: page config, offline map assets, session defaults."""
-    st.set_page_config(page_title=f"{page_title} - {APP_TITLE}", page_icon=favicon(),
+def page_title(name: str) -> str:
+    """A page's name in the session's language ("Monitor" -> "Monitoreo")."""
+    return t(f"ui.nav.{name}") if has(f"ui.nav.{name}") else name
+
+
+def page_setup(page_name: str) -> None:
+    """Every page starts here: language, page config, offline map assets, session defaults."""
+    st.set_page_config(page_title=f"{page_title(page_name)} - {t('ui.app_title')}", page_icon=favicon(),
                        layout="wide")
     logging.basicConfig(level=logging.INFO)
     _prefer_app_navigation()
@@ -31,8 +35,7 @@ def page_setup(page_title: str) -> None:
         offline_assets.ensure_assets()
     except Exception as exc:  # maps would need internet; say so, keep going
         logging.getLogger("landslide.dashboard").exception("Offline map assets not written")
-        st.warning(f"The offline map files could not be prepared ({type(exc).__name__}: {exc}); "
-                   "maps need internet until this is fixed (reinstall the requirements).")
+        st.warning(t("ui.offline_assets_failed", error=f"{type(exc).__name__}: {exc}"))
     state.init()
 
 
@@ -41,7 +44,8 @@ def page_setup(page_title: str) -> None:
 #: How long a source's self-test result is reused, and how long a page waits for one.
 READINESS_TTL_S = 300.0
 READINESS_WAIT_S = 8.0
-_readiness: dict[str, tuple[float, tuple[bool, str]]] = {}
+#: name -> (when, Readiness): its text is put in the page's language when it is shown.
+_readiness: dict[str, tuple[float, Any]] = {}
 _readiness_threads: dict[str, threading.Thread] = {}
 _readiness_lock = threading.Lock()
 
@@ -49,16 +53,17 @@ _readiness_lock = threading.Lock()
 def _check_readiness(name: str) -> None:
     from landslide_core.errors import UserError
     from landslide_core.sources import get_source
+    from landslide_core.sources.base import Readiness
 
     try:
-        r = get_source(name).readiness()
-        answer = (bool(r.ready), str(r.message))
+        answer = get_source(name).readiness()
     except UserError as exc:  # written for people, secrets kept out
-        answer = (False, str(exc))
+        answer = Readiness(False, str(exc))
     except Exception as exc:  # noqa: BLE001 - not ready; the text may quote a credential: type only
         logging.getLogger("landslide.dashboard").error("self-test of %s failed: %s", name, type(exc).__name__)
-        answer = (False, f"{state.SOURCE_LABELS.get(name, name)}: its self-test failed unexpectedly "
-                         f"({type(exc).__name__}). Use another source, and report this with the server log.")
+        params = {"source": name, "error": type(exc).__name__}
+        answer = Readiness(False, i18n_t("ui.source.selftest_failed", "en", **params),
+                           message_id="ui.source.selftest_failed", params=params)
     with _readiness_lock:
         _readiness[name] = (time.time(), answer)
 
@@ -71,7 +76,7 @@ def source_readiness(name: str, wait_s: float = READINESS_WAIT_S) -> tuple[bool,
     with _readiness_lock:
         cached = _readiness.get(name)
         if cached and now - cached[0] < READINESS_TTL_S:
-            return cached[1]
+            return _shown(cached[1])
         thread = _readiness_threads.get(name)
         if thread is None or not thread.is_alive():
             thread = threading.Thread(target=_check_readiness, args=(name,), daemon=True,
@@ -82,10 +87,29 @@ def source_readiness(name: str, wait_s: float = READINESS_WAIT_S) -> tuple[bool,
     with _readiness_lock:
         cached = _readiness.get(name)
     if cached and cached[0] >= now:
-        return cached[1]
-    label = state.SOURCE_LABELS.get(name, name)
-    return (False, f"{label}: its self-test gave no answer within {wait_s:.0f} s (is the network down?). "
-                   "Use the demo source, or press 'Test the sources again' on the Home page later.")
+        return _shown(cached[1])
+    return (False, t("ui.source.no_answer", source=state.source_label(name), seconds=f"{wait_s:.0f}"))
+
+
+def _shown(readiness) -> tuple[bool, str]:
+    """(ready, message) with the message in this session's language where the catalogue has it."""
+    params = dict(readiness.params)
+    if readiness.message_id == "ui.source.selftest_failed":  # the source's name, in the session's language
+        params["source"] = state.source_label(params.get("source", ""))
+    if readiness.message_id:
+        return bool(readiness.ready), i18n_t(readiness.message_id, lang(), **params)
+    return bool(readiness.ready), str(readiness.message)
+
+
+def readiness_text(name: str, ready: bool, message: str) -> str:
+    """A source's readiness in the session's language (the demo's in words of the catalogue;
+    Earth Engine's "not signed in" through its message id, its other sign-in messages as the
+    core writes them, in English)."""
+    if name == "demo" and ready:
+        return t("ui.source.demo_ready")
+    if name == "local" and ready:
+        return t("ui.source.local_ready")
+    return message
 
 
 def clear_readiness() -> None:
@@ -125,8 +149,7 @@ def make_source(name: str, local_paths: Optional[dict[str, Optional[str]]] = Non
         return shared_source(name, os.environ.get("LANDSLIDE_CACHE_DIR"))
     paths = local_paths or {}
     if not paths.get("pre_path") or not paths.get("post_path"):
-        raise InputError("Local files need a 'before' and an 'after' scene GeoTIFF.",
-                         "Upload both files on the Monitor page (a DEM is optional).")
+        raise user_error(InputError, "errors.local_needs_both")
     return get_source("local", **{k: v for k, v in paths.items() if v})
 
 
@@ -180,10 +203,8 @@ def aoi_from_upload(filename: str, data: bytes) -> dict:
 
     size = len(data)
     if size > state.MAX_AOI_FILE_BYTES:
-        raise InputError(
-            f"The file {filename} is {size / 1e6:.1f} MB, larger than the {state.MAX_AOI_FILE_BYTES / 1e6:.0f} MB "
-            "limit for an area file (one polygon is a few kB).",
-            "Upload a file with just the outline of the area (simplify it, or keep one polygon).")
+        raise user_error(InputError, "errors.aoi_file_too_big", file=filename, size_mb=f"{size / 1e6:.1f}",
+                         limit_mb=f"{state.MAX_AOI_FILE_BYTES / 1e6:.0f}")
     aoi = parse_aoi(data, filename=filename)
     check_aoi(aoi)
     return aoi
@@ -194,11 +215,9 @@ def aoi_from_bbox(west: float, south: float, east: float, north: float) -> dict:
     from landslide_core.sources.aoi import check_aoi
 
     if west >= east:
-        raise InputError(f"West ({west}) must be less than east ({east}).",
-                         "Swap them, or check the longitudes (degrees, -180..180).")
+        raise user_error(InputError, "errors.bbox_west_east", west=west, east=east)
     if south >= north:
-        raise InputError(f"South ({south}) must be less than north ({north}).",
-                         "Swap them, or check the latitudes (degrees, -90..90).")
+        raise user_error(InputError, "errors.bbox_south_north", south=south, north=north)
     aoi = {"type": "Polygon", "coordinates": [[[west, south], [east, south], [east, north],
                                                [west, north], [west, south]]]}
     check_aoi(aoi)
@@ -210,7 +229,7 @@ def aoi_from_drawing(drawing: dict) -> dict:
     from landslide_core.sources.aoi import check_aoi
     from landslide_core.sources.request import parse_aoi
 
-    aoi = parse_aoi(drawing, filename="The drawn shape")
+    aoi = parse_aoi(drawing, filename=t("monitor.drawn_shape"))
     check_aoi(aoi)
     return aoi
 
@@ -239,7 +258,7 @@ def page_link(page: str, label: str, icon: Optional[str] = None) -> None:
     try:
         st.page_link(page, label=label, icon=icon)
     except StreamlitAPIException:
-        st.caption(f"{label}: open it from the sidebar.")
+        st.caption(t("ui.open_from_navigation", page=label))
 
 
 def navigation_pages(home_render) -> list:
@@ -248,10 +267,10 @@ def navigation_pages(home_render) -> list:
     No page icons: a page's icon becomes the browser tab's favicon, and material icons as
     favicons are fetched from the internet; the favicon is :func:`favicon`, drawn here."""
     root = Path(__file__).resolve().parent.parent
-    pages = [st.Page(home_render, title="Home", url_path="home", default=True)]
+    pages = [st.Page(home_render, title=page_title("Home"), url_path="home", default=True)]
     for path in sorted((root / "pages").glob("*.py")):
         name = path.stem.split("_", 1)[1] if "_" in path.stem and path.stem.split("_", 1)[0].isdigit() else path.stem
-        pages.append(st.Page(f"pages/{path.name}", title=name.replace("_", " "), url_path=name))
+        pages.append(st.Page(f"pages/{path.name}", title=page_title(name).replace("_", " "), url_path=name))
     return pages
 
 

@@ -17,6 +17,7 @@ from landslide_core.errors import UserError
 
 from . import history, jobs, maps, state, ui
 from .errors import show_error
+from .i18n import t
 
 # --- session keys of the watchlist (not widgets kept across pages) ---
 CHECK_JOB = "watch_check_job"       # dashboard.jobs.AnalysisJob of the running/last "Check now"
@@ -24,7 +25,7 @@ SELECTED = "w_watch_area"           # the area chosen on the Watchlist page
 WATCH_PAGE = "pages/5_Watchlist.py"
 COMPARE_PAGE = "pages/2_Compare.py"
 
-#: Colour of an area by its last check (map and legend).
+#: Colour of an area by its last check (map and legend); its words: watch.status.<key>.
 STATUS_COLOURS = {
     "alert": ("#d7301f", "new landslides (alert)"),
     "ok": ("#2ca25f", "checked: nothing over the alert rule"),
@@ -32,6 +33,10 @@ STATUS_COLOURS = {
     "failed": ("#f28e2b", "last check failed"),
     "never": ("#9e9e9e", "not checked yet"),
 }
+
+
+def status_text(key: str) -> str:
+    return t(f"watch.status.{key}")
 CADENCES = ("5d", "10d", "15d", "1w", "2w", "30d")
 
 
@@ -57,10 +62,11 @@ def status_key(area, last) -> str:
     return last.status if last.status in STATUS_COLOURS else "failed"
 
 
-LEGEND = ('<div style="font-size:0.9rem">' + "".join(
-    f'<span style="display:inline-block;width:0.9em;height:0.9em;margin:0 0.3em 0 0.9em;vertical-align:middle;'
-    f'border:1px solid #555;background:{colour}"></span>{label}' for colour, label in STATUS_COLOURS.values())
-    + "</div>")
+def legend() -> str:
+    return ('<div style="font-size:0.9rem">' + "".join(
+        f'<span style="display:inline-block;width:0.9em;height:0.9em;margin:0 0.3em 0 0.9em;vertical-align:middle;'
+        f'border:1px solid #555;background:{colour}"></span>{status_text(key)}'
+        for key, (colour, _) in STATUS_COLOURS.items()) + "</div>")
 
 
 def areas_map(areas: list, last: dict, basemaps: bool) -> None:
@@ -77,17 +83,20 @@ def areas_map(areas: list, last: dict, basemaps: bool) -> None:
     m = maps.new_map([(south + north) / 2, (west + east) / 2], zoom=10, basemaps=basemaps)
     for a in areas:
         c = last.get(a.id)
-        colour, label = STATUS_COLOURS[status_key(a, c)]
-        detail = (f"{c.new_count} new, {c.new_ha:.2f} ha" if c is not None and c.status == "ok" else label)
+        key = status_key(a, c)
+        colour = STATUS_COLOURS[key][0]
+        detail = (t("watch.found", count=c.new_count, ha=f"{c.new_ha:.2f}") if c is not None and c.status == "ok"
+                  else status_text(key))
         folium.GeoJson({"type": "Feature", "geometry": a.geometry, "properties": {"name": a.name, "status": detail}},
                        name=a.name, style_function=functools.partial(_style, colour),
-                       tooltip=folium.GeoJsonTooltip(fields=["name", "status"], aliases=["Area", "Last check"])).add_to(m)
+                       tooltip=folium.GeoJsonTooltip(fields=["name", "status"],
+                                                     aliases=[t("watch.area"), t("watch.last_check")])).add_to(m)
     pad = 0.01
     m.fit_bounds([[south - pad, west - pad], [north + pad, east + pad]])
     folium.LayerControl(collapsed=True).add_to(m)
     offline_assets.localize(m)
     st_folium(m, height=380, use_container_width=True, returned_objects=[], key="watch_map")
-    st.html(LEGEND)
+    st.html(legend())
 
 
 def _style(colour: str, _feature: Any) -> dict:
@@ -103,14 +112,15 @@ def areas_table(areas: list, last: dict) -> None:
     rows = []
     for a in areas:
         c = last.get(a.id)
+        key = status_key(a, c)
         rows.append({
-            "Area": a.name, "Every": a.cadence_text, "Source": a.source,
-            "Last check (UTC)": _when(c.finished_at) if c else "never",
-            "Status": STATUS_COLOURS[status_key(a, c)][1] if c is None or c.status != "ok" else c.status_label,
-            "New landslides": c.new_count if c is not None and c.status == "ok" else None,
-            "New (ha)": round(c.new_ha, 2) if c is not None and c.status == "ok" else None,
-            "Next due (UTC)": _when(a.next_due_at) if a.next_due_at else "now",
-            "Alerts to": ", ".join(str(ch) for ch in a.channels) or "-",
+            t("watch.col.area"): a.name, t("watch.col.every"): a.cadence_text, t("watch.col.source"): a.source,
+            t("watch.col.last"): _when(c.finished_at) if c else t("watch.never"),
+            t("watch.col.status"): status_text(key) if c is None or c.status != "ok" else t("watch.ok"),
+            t("watch.col.new_count"): c.new_count if c is not None and c.status == "ok" else None,
+            t("watch.col.new_ha"): round(c.new_ha, 2) if c is not None and c.status == "ok" else None,
+            t("watch.col.next"): _when(a.next_due_at) if a.next_due_at else t("watch.now"),
+            t("watch.col.alerts"): ", ".join(str(ch) for ch in a.channels) or "-",
         })
     st.dataframe(rows, hide_index=True, width="stretch")
 
@@ -130,29 +140,31 @@ def timeline_figure(area, checks: list):
     bar_ms = 1000 * max(3600.0, 0.6 * min([area.cadence_s] + gaps))
     if ok:
         x = [c.finished_at for c in ok]
-        text = [f"{c.baseline_date} -> {c.scene_date}: {c.new_count} new, {c.new_ha:.2f} ha (click: open in Compare)"
+        text = [t("watch.point", baseline=c.baseline_date, scene=c.scene_date, count=c.new_count, ha=f"{c.new_ha:.2f}")
                 for c in ok]
         folders = [c.result_folder or "" for c in ok]
-        fig.add_trace(go.Bar(x=x, y=[c.new_count for c in ok], name="new landslides (count)", opacity=0.35,
+        fig.add_trace(go.Bar(x=x, y=[c.new_count for c in ok], name=t("watch.chart.count"), opacity=0.35,
                              marker_color="#b5442c", customdata=folders, text=text, hovertemplate=hover,
                              textposition="none", width=[bar_ms] * len(ok)), secondary_y=True)
-        fig.add_trace(go.Scatter(x=x, y=[c.new_ha for c in ok], name="new landslides (ha)", mode="lines+markers",
+        fig.add_trace(go.Scatter(x=x, y=[c.new_ha for c in ok], name=t("watch.chart.ha"), mode="lines+markers",
                                  marker={"size": 14, "color": "#d7301f"}, line={"color": "#d7301f"},
                                  customdata=folders, text=text, hovertemplate=hover), secondary_y=False)
     if other:
         fig.add_trace(go.Scatter(x=[c.finished_at for c in other], y=[0.0] * len(other), mode="markers",
-                                 name="no new clear scene / failed", customdata=[""] * len(other),
+                                 name=t("watch.chart.other"), customdata=[""] * len(other),
                                  marker={"size": 11, "symbol": "x", "color": "#6a8caf"},
-                                 text=[f"{c.status_label}: {(c.reason or '')[:120]}" for c in other],
+                                 text=[f"{status_text(c.status if c.status in STATUS_COLOURS else 'failed')}: "
+                                       f"{(c.reason or '')[:120]}" for c in other],
                                  hovertemplate=hover), secondary_y=False)
     if area.rule.min_ha is not None:
         fig.add_hline(y=area.rule.min_ha, line_dash="dot", line_color="#888",
-                      annotation_text=f"alert at {area.rule.min_ha:g} ha", annotation_position="top left")
+                      annotation_text=t("watch.chart.alert_at", ha=f"{area.rule.min_ha:g}"),
+                      annotation_position="top left")
     pad = max(area.cadence, dt.timedelta(days=2))
-    fig.update_xaxes(type="date", range=[times[0] - pad, times[-1] + pad])
-    fig.update_yaxes(title_text="new landslides (ha)", rangemode="tozero", secondary_y=False)
+    fig.update_xaxes(type="date", range=[times[0] - pad, times[-1] + pad], tickformat="%Y-%m-%d")
+    fig.update_yaxes(title_text=t("watch.chart.ha"), rangemode="tozero", secondary_y=False)
     top = max([int(c.new_count or 0) for c in ok] + [1])
-    fig.update_yaxes(title_text="count", range=[0, top * 1.15], dtick=max(1, math.ceil(top / 5)), secondary_y=True,
+    fig.update_yaxes(title_text=t("watch.chart.count_axis"), range=[0, top * 1.15], dtick=max(1, math.ceil(top / 5)), secondary_y=True,
                      showgrid=False)
     fig.update_layout(height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10}, clickmode="event+select",
                       legend={"orientation": "h", "y": -0.2})
@@ -167,8 +179,7 @@ def open_in_compare(folder: str) -> None:
 def timeline(area, checks: list) -> None:
     """The area's time line; a click on a point opens that check in Compare."""
     if not checks:
-        st.info("Not checked yet: press **Check now**, or let `watch run --due-only` do it (see the README).",
-                icon=":material/schedule:")
+        st.info(t("watch.not_checked"), icon=":material/schedule:")
         return
     event = st.plotly_chart(timeline_figure(area, checks), key=f"watch_timeline_{area.id}", on_select="rerun",
                             selection_mode="points")
@@ -180,16 +191,16 @@ def timeline(area, checks: list) -> None:
     with_results = [c for c in reversed(checks) if c.status == "ok" and c.result_folder]
     if with_results:
         c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
-        labels = {c.result_folder: f"{_when(c.finished_at)}: {c.baseline_date} -> {c.scene_date}, "
-                                   f"{c.new_count} new ({c.new_ha:.2f} ha)" for c in with_results}
-        chosen = c1.selectbox("Open a check in Compare", list(labels), format_func=labels.get,
+        labels = {c.result_folder: t("watch.check_label", when=_when(c.finished_at), baseline=c.baseline_date,
+                                     scene=c.scene_date, count=c.new_count, ha=f"{c.new_ha:.2f}")
+                  for c in with_results}
+        chosen = c1.selectbox(t("watch.open_check"), list(labels), format_func=labels.get,
                               key=f"watch_open_{area.id}")
-        if c2.button("Open in Compare", key=f"watch_open_btn_{area.id}", icon=":material/compare:"):
+        if c2.button(t("watch.open_in_compare"), key=f"watch_open_btn_{area.id}", icon=":material/compare:"):
             if (Path(chosen) / "done.json").is_file():
                 open_in_compare(chosen)
             else:
-                st.error(f"The result folder {chosen} is gone (results are a cache): press Check now to redo the "
-                         "analysis.", icon=":material/error:")
+                st.error(t("watch.result_gone", folder=chosen), icon=":material/error:")
 
 
 # ----------------------------------------------------------------------------- Check now
@@ -205,8 +216,8 @@ def check_now(area) -> None:
     ss = st.session_state
     job = ss.get(CHECK_JOB)
     busy = job is not None and job.running
-    if st.button("Check now", type="primary", disabled=busy, key="btn_check_now", icon=":material/radar:",
-                 help="Look for a new clear scene since the last check and compare it with the last one used."):
+    if st.button(t("watch.check_now"), type="primary", disabled=busy, key="btn_check_now", icon=":material/radar:",
+                 help=t("watch.check_now_help")):
         ss[CHECK_JOB] = jobs.AnalysisJob(functools.partial(_check_work, area.name),
                                          description=area.name).start()
 
@@ -227,7 +238,8 @@ def _check_panel() -> None:
         if current is None:
             return
         if current.running:
-            st.progress(current.fraction(), text=f"Checking {current.description}... ({current.elapsed_s:.0f} s)")
+            st.progress(current.fraction(), text=t("watch.checking", area=current.description,
+                                                   seconds=f"{current.elapsed_s:.0f}"))
             return
         if not getattr(current, "shown", False):
             current.shown = True
@@ -238,22 +250,22 @@ def _check_panel() -> None:
         outcome = current.result
         if outcome.status == "ok":
             c = outcome.check
-            st.success(f"Check finished: {c.new_count} new landslide(s), {c.new_ha:.2f} ha "
-                       f"({c.baseline_date} -> {c.scene_date}).", icon=":material/check_circle:")
+            st.success(t("watch.done_ok", count=c.new_count, ha=f"{c.new_ha:.2f}", baseline=c.baseline_date,
+                         scene=c.scene_date), icon=":material/check_circle:")
         elif outcome.status == "no_new_scene":
-            st.info(f"Check finished: no new clear scene. {outcome.note}", icon=":material/cloud:")
+            st.info(t("watch.done_no_scene", note=outcome.note), icon=":material/cloud:")
         elif outcome.status == "skipped":
-            st.warning(f"Not checked: {outcome.note}.", icon=":material/hourglass:")
+            st.warning(t("watch.done_skipped", note=outcome.note), icon=":material/hourglass:")
         else:
-            st.error(f"The check failed: {outcome.note}", icon=":material/error:")
+            st.error(t("watch.done_failed", note=outcome.note), icon=":material/error:")
 
     panel()
 
 
 def remove_area(area) -> None:
-    with st.popover("Remove", icon=":material/delete:"):
-        st.markdown(f"Stop watching **{area.name}** and forget its history? (Result folders are kept.)")
-        if st.button("Remove this area", key=f"watch_remove_{area.id}", type="primary"):
+    with st.popover(t("watch.remove"), icon=":material/delete:"):
+        st.markdown(t("watch.remove_question", area=area.name))
+        if st.button(t("watch.remove_area"), key=f"watch_remove_{area.id}", type="primary"):
             store().remove_area(area.name)
             st.session_state.pop(SELECTED, None)
             st.rerun()
@@ -263,19 +275,18 @@ def remove_area(area) -> None:
 def watch_this_area(request, source_name: str, model_entry, options, problems: list[str]) -> None:
     """An expander on the Monitor page: add the current area, its 'before' window (the baseline),
     cloud limit, source, model and settings to the watchlist."""
-    with st.expander("Watch this area over time", icon=":material/visibility:"):
-        st.caption("The watchlist checks the area again whenever a new clear scene arrives, compares it with "
-                   "the last one used (the first time: your 'before' window), keeps the history and alerts you.")
+    with st.expander(t("watch.expander"), icon=":material/visibility:"):
+        st.caption(t("watch.expander_caption"))
         c1, c2, c3 = st.columns([3, 1, 1])
-        name = c1.text_input("Name", key="w_watch_name", placeholder="e.g. slopes above the road to Huánuco")
-        every = c2.selectbox("Check every", CADENCES, key="w_watch_every")
-        alert_ha = c3.number_input("Alert at (ha)", min_value=0.0, value=1.0, step=0.5, key="w_watch_alert_ha")
+        name = c1.text_input(t("watch.name"), key="w_watch_name", placeholder=t("watch.name_placeholder"))
+        every = c2.selectbox(t("watch.every"), CADENCES, key="w_watch_every")
+        alert_ha = c3.number_input(t("watch.alert_ha"), min_value=0.0, value=1.0, step=0.5, key="w_watch_alert_ha")
         c4, c5 = st.columns(2)
-        webhook = c4.text_input("Webhook URL (optional)", key="w_watch_webhook")
-        email = c5.text_input("E-mail (optional)", key="w_watch_email")
-        if st.button("Watch this area", key="btn_watch", icon=":material/add_alert:"):
+        webhook = c4.text_input(t("watch.webhook"), key="w_watch_webhook")
+        email = c5.text_input(t("watch.email"), key="w_watch_email")
+        if st.button(t("watch.add"), key="btn_watch", icon=":material/add_alert:"):
             if request is None or model_entry is None or problems:
-                st.error("The area cannot be watched yet: " + (" ".join(problems) or "the inputs above are incomplete."),
+                st.error(t("watch.cannot_add", problems=" ".join(problems) or t("monitor.incomplete")),
                          icon=":material/error:")
                 return
             try:
@@ -295,9 +306,8 @@ def watch_this_area(request, source_name: str, model_entry, options, problems: l
                 show_error(exc)
                 return
             st.session_state[SELECTED] = area.name
-            st.success(f"Watching '{area.name}' every {area.cadence_text}: the first check compares the 'before' "
-                       f"window with the newest clear scene.", icon=":material/check_circle:")
-            ui.page_link(WATCH_PAGE, "Open the watchlist", ":material/visibility:")
+            st.success(t("watch.added", area=area.name, every=area.cadence_text), icon=":material/check_circle:")
+            ui.page_link(WATCH_PAGE, t("watch.open_watchlist"), ":material/visibility:")
 
 
 # ----------------------------------------------------------------------------- links from alerts
@@ -314,6 +324,5 @@ def open_linked_result() -> None:
         if (folder / "done.json").is_file():
             history.remember(folder)  # opened on purpose (a link): this session's from now on
         else:
-            st.warning(f"The linked analysis {key} is not on this server (results are a cache).",
-                       icon=":material/link_off:")
+            st.warning(t("watch.link_missing", key=key), icon=":material/link_off:")
     del st.query_params["result"]

@@ -10,9 +10,12 @@ from typing import Any, Optional
 import streamlit as st
 
 from landslide_core.errors import InputError, UserError
+from landslide_core.i18n import user_error
 
 from . import object_settings, state, ui
-from .errors import show_error
+from .errors import error_text, show_error
+from .i18n import lang as ui_lang
+from .i18n import t
 
 # ---------------------------------------------------------------- source, model, settings
 
@@ -22,20 +25,21 @@ def source_picker() -> tuple[str, Optional[str]]:
     readiness = {name: ui.source_readiness(name) for name in ("demo", "earthengine")}
 
     def label(name: str) -> str:
-        text = state.SOURCE_LABELS[name]
+        text = state.source_label(name)
         if name in readiness and not readiness[name][0]:
-            text += " - not available"
+            text += t("monitor.not_available")
         return text
 
     if ss.get(state.SOURCE) not in state.SOURCES:
         ss[state.SOURCE] = "demo"
-    name = st.selectbox("Imagery source", state.SOURCES, format_func=label, key=state.SOURCE)
-    ready, message = readiness.get(name, (True, "Scene GeoTIFFs you upload below."))
+    name = st.selectbox(t("monitor.source"), state.SOURCES, format_func=label, key=state.SOURCE)
+    ready, message = readiness.get(name, (True, ""))
+    message = ui.readiness_text(name, ready, message)
     if not ready:
-        problem = f"{state.SOURCE_LABELS[name]} cannot be used now. {message}"
+        problem = t("monitor.source_unusable", source=state.source_label(name), message=message)
         st.error(problem, icon=":material/cloud_off:")
         return name, problem
-    st.caption(message)
+    st.caption(message[:1].upper() + message[1:])
     return name, None
 
 
@@ -44,18 +48,24 @@ def model_picker():
     ss = st.session_state
     entries = ui.list_model_entries()
     if not entries:
-        problem = (f"No model found in {state.models_dir()}. Train one on the Training page, or put a "
-                   "model's .json card and .safetensors weights in that folder.")
+        problem = t("home.no_model", folder=str(state.models_dir()))
         st.error(problem, icon=":material/error:")
         return None, problem
     paths = [str(e.path) for e in entries]
     if ss.get(state.MODEL) not in paths:
         ss[state.MODEL] = paths[0]
     by_path = {str(e.path): e for e in entries}
-    chosen = st.selectbox("Model", paths, format_func=lambda p: by_path[p].label, key=state.MODEL)
+    chosen = st.selectbox(t("monitor.model"), paths, format_func=lambda p: by_path[p].label, key=state.MODEL)
     entry = by_path[chosen]
     card = entry.card
-    bits = [f"trained on {card.trained_on}" if card.trained_on else None]
+    # The card's own words (trained_on) are in the language it was written in: shown in
+    # English only; other languages get what it was trained on in their words.
+    if card.trained_on and ui_lang() == "en":
+        bits = [f"trained on {card.trained_on}"]
+    elif card.trained_on:
+        bits = [t("monitor.model_synthetic") if "synthetic" in card.trained_on.lower() else t("monitor.model_card")]
+    else:
+        bits = []
     for k in ("f1", "iou", "val_f1", "test_f1"):
         if isinstance(card.metrics, dict) and k in card.metrics:
             try:
@@ -77,16 +87,15 @@ def advanced_settings(model_entry) -> Any:
         ss[state.THRESHOLD] = round(card_threshold, 2)
     if ss.get(state.COMPOSITE) not in COMPOSITES:
         ss[state.COMPOSITE] = COMPOSITES[0]
-    with st.expander("Advanced settings"):
+    with st.expander(t("monitor.advanced")):
         c1, c2, c3 = st.columns(3)
-        c1.slider("Threshold (probability)", min_value=0.05, max_value=0.95, step=0.01, key=state.THRESHOLD,
-                  help=f"Pixels at or above this probability are landslide. The model's own: {card_threshold:.2f}. "
-                       "It can also be changed afterwards on the Compare page without running the model.")
-        c2.number_input("Window overlap (px)", min_value=0, max_value=256, step=8, key=state.OVERLAP,
-                        help="Overlap between the model's sliding windows; blended to hide seams.")
-        c3.selectbox("Composite", COMPOSITES, key=state.COMPOSITE,
-                     format_func=lambda c: {"least_cloudy": "Least cloudy date", "median": "Cloud-masked median"}.get(c, c),
-                     help="How each window becomes one image.")
+        c1.slider(t("monitor.threshold"), min_value=0.05, max_value=0.95, step=0.01, key=state.THRESHOLD,
+                  help=t("monitor.threshold_help", threshold=f"{card_threshold:.2f}"))
+        c2.number_input(t("monitor.overlap"), min_value=0, max_value=256, step=8, key=state.OVERLAP,
+                        help=t("monitor.overlap_help"))
+        c3.selectbox(t("monitor.composite_label"), COMPOSITES, key=state.COMPOSITE,
+                     format_func=lambda c: t(f"monitor.composite.{c}") if c in ("least_cloudy", "median") else c,
+                     help=t("monitor.composite_help"))
         object_settings.widgets()
     return DetectionOptions(threshold=float(ss[state.THRESHOLD]), overlap_px=int(ss[state.OVERLAP]),
                             **object_settings.chosen())
@@ -99,7 +108,7 @@ def build_request():
     ss = st.session_state
     aoi = ss.get(state.AOI)
     if not aoi:
-        raise InputError("No area of interest.", "Draw one on the map, upload a file or use the demo event.")
+        raise user_error(InputError, "errors.no_aoi")
     request = AnalysisRequest(
         aoi=aoi,
         pre=DateWindow.parse(ss.get(state.PRE_START), ss.get(state.PRE_END), "'before' window"),
@@ -113,7 +122,7 @@ def build_request():
 
 # ---------------------------------------------------------------- scenes chart
 
-@st.cache_data(ttl=600, show_spinner="Listing the scenes of each window...")
+@st.cache_data(ttl=600, show_spinner=False)
 def _scene_rows(source_name: str, request_json: dict, local_items: tuple) -> tuple[list[dict], dict[str, str]]:
     """Scenes of both windows, each marked chosen / usable / over the limit, and for a window
     with no usable scene the source's message (what was found, what to do)."""
@@ -137,7 +146,7 @@ def _scene_rows(source_name: str, request_json: dict, local_items: tuple) -> tup
                 chosen_ids = {i for c in dates_used(listings, limit, window, req.composite, source_name)
                               for i in c.scene_ids}
         except UserError as exc:
-            problems[label] = str(exc)
+            problems[label] = exc
         for s in listings:
             status = ("chosen" if s.scene_id in chosen_ids else
                       "under the limit" if s.scene_id in usable_ids else "over the limit")
@@ -154,36 +163,47 @@ def scenes_chart(source_name: str, request, local_paths: Optional[dict]) -> None
 
     if source_name == "local" and not (local_paths and local_paths.get("pre_path") and local_paths.get("post_path")):
         return
-    with st.expander("Scenes available in each window", expanded=True):
+    with st.expander(t("monitor.scenes"), expanded=True):
         try:
-            rows, problems = _scene_rows(source_name, request.normalised(),
-                                         tuple(sorted((local_paths or {}).items())))
+            with st.spinner(t("monitor.scenes_listing")):
+                rows, problems = _scene_rows(source_name, request.normalised(),
+                                             tuple(sorted((local_paths or {}).items())))
         except Exception as exc:  # noqa: BLE001 - UserError or not, shown as a message
             show_error(exc)
             return
-        for label, message in problems.items():
-            st.warning(f"'{label.capitalize()}' window: {message}", icon=":material/cloud:")
+        for label, problem in problems.items():
+            st.warning(t("monitor.window_problem", window=t(f"monitor.window.{label}"), message=error_text(problem)),
+                       icon=":material/cloud:")
         if not rows:
             return
-        fig = px.scatter(rows, x="date", y="aoi_cloud_pct", color="window", symbol="status",
+        # The plotted values in the session's language (legend and hover texts are visible text).
+        windows = {w: t(f"monitor.window.{w}") for w in ("before", "after")}
+        statuses = {s: t(f"monitor.status.{k}") for s, k in (("chosen", "chosen"), ("under the limit", "under"),
+                                                            ("over the limit", "over"))}
+        shown = [{**r, "window": windows[r["window"]], "status": statuses[r["status"]]} for r in rows]
+        fig = px.scatter(shown, x="date", y="aoi_cloud_pct", color="window", symbol="status",
                          hover_data=["scene_id", "scene_cloud_pct", "aoi_coverage_pct"],
-                         labels={"date": "Acquisition date", "aoi_cloud_pct": "Cloud inside the area (%)",
-                                 "window": "Window", "status": "Scene"},
-                         color_discrete_map={"before": "#2b7bba", "after": "#b5442c"},
-                         symbol_map={"chosen": "star", "under the limit": "circle", "over the limit": "x"})
+                         labels={"date": t("monitor.chart.date"), "aoi_cloud_pct": t("monitor.chart.cloud"),
+                                 "window": t("monitor.chart.window"), "status": t("monitor.chart.scene"),
+                                 "scene_id": t("monitor.chart.scene_id"),
+                                 "scene_cloud_pct": t("monitor.chart.scene_cloud"),
+                                 "aoi_coverage_pct": t("monitor.chart.coverage")},
+                         color_discrete_map={windows["before"]: "#2b7bba", windows["after"]: "#b5442c"},
+                         symbol_map={statuses["chosen"]: "star", statuses["under the limit"]: "circle",
+                                     statuses["over the limit"]: "x"})
         fig.update_traces(marker={"size": 12})
+        fig.update_xaxes(tickformat="%Y-%m-%d")  # numeric dates: no month names in one language
         fig.update_layout(height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10}, yaxis_range=[-3, 103],
                           legend={"orientation": "h", "yanchor": "top", "y": -0.25, "x": 0})
         st.plotly_chart(fig, key="scenes_chart")
-        limit = f"Scenes with up to {float(request.cloud_limit_pct):.0f} % cloud qualify"
+        limit = f"{float(request.cloud_limit_pct):.0f}"
         if request.composite == "median":
             used = {w: sum(1 for r in rows if r["window"] == w and r["status"] == "chosen") for w in ("before", "after")}
-            st.caption(f"{limit}; the stars are the dates each window's cloud-masked median combines "
-                       f"(before: {used['before']}, after: {used['after']}).")
+            st.caption(t("monitor.scenes_median", limit=limit, before=used["before"], after=used["after"]))
         else:
             chosen = {r["window"]: r["date"] for r in rows if r["status"] == "chosen"}
-            st.caption(f"{limit}; the star is the date each window uses (before: {chosen.get('before', 'none')}, "
-                       f"after: {chosen.get('after', 'none')}).")
+            st.caption(t("monitor.scenes_single", limit=limit, before=chosen.get("before", t("monitor.none")),
+                         after=chosen.get("after", t("monitor.none"))))
 
 
 # ---------------------------------------------------------------- running

@@ -1,3 +1,27 @@
-"""landslide_core: everything of the landslide monitor except the pages (no streamlit here)."""
+"""landslide_core: everything of the landslide monitor except the pages (no streamlit here).
+
+The public API for notebooks (``landslide_core.api``)::
+
+    from landslide_core import load_model, detect, detect_pair, fetch, write_report, write_outputs
+
+Imported on first use, so ``import landslide_core`` (and the CLI) stays quick.
+"""
 
 __version__ = "0.1.0"
+
+_API = ("load_model", "detect", "detect_pair", "fetch", "write_report", "write_outputs")
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'landslide_core' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_API))
+
+
+__all__ = ["__version__", *_API]

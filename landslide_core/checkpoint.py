@@ -28,8 +28,19 @@ from .zoo import ARCHITECTURES, build_model, check_arch_options
 
 CARD_SUFFIX = ".json"
 WEIGHTS_SUFFIX = ".safetensors"
+
+
+def shipped_models_dir() -> Path:
+    """Where the shipped models live: ``landslide_core/_models`` in an installed wheel (the
+    wheel packs ``models/`` there), else ``models/`` beside the package (a checkout, or an
+    editable install of one)."""
+    here = Path(__file__).resolve().parent
+    installed = here / "_models"
+    return installed if installed.is_dir() else here.parent / "models"
+
+
 #: Where the shipped models live, and the default model's name in it.
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+MODELS_DIR = shipped_models_dir()
 DEFAULT_MODEL_NAME = "default"
 #: Size bounds of the two files of a checkpoint.
 MAX_CARD_BYTES = 2_000_000

@@ -5,30 +5,44 @@ Each command lives in ``landslide_core/commands/<name>.py`` and exposes
 Exit codes: 0 success, 2 bad input, 3 model problem, 4 source problem, 130 cancelled,
 1 an unexpected error (a bug: please report it with the log). A file system error
 (a path that cannot be read or written) is reported in one line with exit code 2.
+
+Installed (``pip install .``), the same entry is the ``landslide`` command. Messages follow
+``LANDSLIDE_LANG`` (``en`` or ``es``): the command list, this module's own lines, the outputs of
+``detect``, ``report`` and ``export``, and the errors raised with a message id
+(``landslide_core.i18n.user_error``); the other errors and option help stay in English.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import logging
+import os
 import sys
 from typing import Optional, Sequence
 
 from .errors import UserError
+from .i18n import has, localized, t
 
-COMMAND_MODULES = ("detect", "fetch", "batch", "sources", "generate", "training", "watch", "dataset", "experiment")
+COMMAND_MODULES = ("detect", "fetch", "batch", "sources", "generate", "training", "watch", "dataset", "experiment",
+                   "report")
+
+
+def _prog() -> str:
+    """``landslide`` when run as the installed command, else ``python -m landslide_core``."""
+    name = os.path.basename(sys.argv[0] or "")
+    return "landslide" if name in ("landslide", "landslide.exe") else "python -m landslide_core"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m landslide_core",
-        description="Landslide monitor: detect landslides and their change in Sentinel-2 scenes.",
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    parser = argparse.ArgumentParser(prog=_prog(), description=t("cli.description"))
+    parser.add_argument("-v", "--verbose", action="store_true", help=t("cli.verbose"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"landslide_core.commands.{name}")
         module.register(sub)
+    for action in sub._choices_actions:  # the command list in the user's language
+        if has(f"cli.command.{action.dest}"):
+            action.help = t(f"cli.command.{action.dest}")
     return parser
 
 
@@ -43,14 +57,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return int(args.func(args) or 0)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(t("cli.error", message=localized(exc)), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("cancelled", file=sys.stderr)
+        print(t("cli.cancelled"), file=sys.stderr)
         return 130
     except OSError as exc:  # the file system refused: say what and where, not a traceback
         logging.getLogger("landslide_core").debug("file system error", exc_info=True)
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        print(f"error: {exc.strerror or exc}{where}. Check the paths given and that they can be read and "
-              "written (run with -v for details).", file=sys.stderr)
+        print(t("cli.os_error", problem=exc.strerror or exc, where=where), file=sys.stderr)
         return 2

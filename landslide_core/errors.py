@@ -10,6 +10,10 @@ class UserError(Exception):
     """A problem with the user's input or environment, explained in plain words."""
 
     exit_code = 2
+    #: Set by ``landslide_core.i18n.user_error``: the catalogue id of this message and its
+    #: parameters, so the CLI and the dashboard can show it in the user's language.
+    message_id: str | None = None
+    message_params: dict = {}
 
     def __init__(self, what: str, fix: str | None = None):
         self.what = what

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from .errors import InputError
 from .fileio import atomic_write_text, exclusive_lock, file_checksum, temp_path_for
@@ -148,6 +148,7 @@ def model_card_record(result: AnalysisResult) -> dict[str, Any]:
 EXPORT_FILES: dict[str, str] = {
     "new_landslides.geojson": "New landslides (GeoJSON, EPSG:4326)",
     "new_landslides.csv": "New landslides table (CSV)",
+    "new_landslides.metadata.json": "The table's model card and provenance (JSON)",
     "change.tif": "Change raster (COG)",
     "probability_pre.tif": "Probability before (COG)",
     "probability_post.tif": "Probability after (COG)",
@@ -156,8 +157,13 @@ EXPORT_FILES: dict[str, str] = {
 }
 
 
+#: Bumped when the exported files change form, so older exports are not served as current
+#: (2: clean CSV header with a metadata sidecar; colour tables, band descriptions and units).
+EXPORT_FORMAT = 2
+
+
 def exports_dir(result: AnalysisResult, threshold: float, min_area_ha: float) -> Path:
-    return result.folder / EXPORTS_DIR / f"t{float(threshold):.3f}_mmu{float(min_area_ha):g}"
+    return result.folder / EXPORTS_DIR / f"t{float(threshold):.3f}_mmu{float(min_area_ha):g}_f{EXPORT_FORMAT}"
 
 
 def _record_path(path: Path) -> Path:
@@ -208,8 +214,15 @@ def _check_export(path: Path, name: str, grid) -> None:
             raise InputError(f"The export {name} is not a FeatureCollection.", "Try again.")
     elif name.endswith(".csv"):
         lines = path.read_text().splitlines()
-        if len(lines) < 3 or not lines[2].startswith("id,"):
+        if not lines or not lines[0].startswith("id,"):
             raise InputError(f"The export {name} has no table header.", "Try again.")
+    elif name.endswith(".json"):
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(f"The export {name} could not be read back ({exc}).", "Try again.") from None
+        if not isinstance(doc, dict) or "model_card" not in doc:
+            raise InputError(f"The export {name} has no model card.", "Try again.")
 
 
 def _write_export(result: AnalysisResult, name: str, threshold: float, min_area_ha: float, tmp: Path) -> None:
@@ -230,11 +243,14 @@ def _write_export(result: AnalysisResult, name: str, threshold: float, min_area_
         exports.write_cog(mask, tmp, transform, crs, "mask", card, prov)
     elif name.endswith(".geojson"):
         exports.write_geojson(pair.new_features, tmp, card, prov, extra={"summary": pair.change_summary.to_dict()})
+    elif name.endswith(".metadata.json"):
+        # The CSV's sidecar: what a table cannot hold in its rows.
+        exports.write_table_metadata(tmp, f"{name[:-len('.metadata.json')]}.csv", card, prov,
+                                     pair.new_features, summary=pair.change_summary.to_dict())
     else:
-        # CSV: the table, preceded by '#' comment lines with the model card and provenance
-        # (pandas: read_csv(path, comment="#")).
-        exports.write_csv(pair.new_features, tmp, comment_lines=(
-            f"model_card: {json.dumps(card, default=str)}", f"provenance: {json.dumps(prov, default=str)}"))
+        # CSV: a clean header row and one row per landslide (GDAL, QGIS, pandas and
+        # spreadsheets read it as it is); the model card and provenance are in the sidecar.
+        exports.write_csv(pair.new_features, tmp)
 
 
 def export_file(result: AnalysisResult, name: str, threshold: float,
@@ -247,6 +263,26 @@ def export_file(result: AnalysisResult, name: str, threshold: float,
         raise InputError(f"Unknown export '{name}'.", f"Choose one of: {', '.join(EXPORT_FILES)}.")
     if min_area_ha is None:
         min_area_ha = default_min_area_ha(result)
+    grid = []  # read once, only when the file has to be written
+
+    def write(tmp: Path) -> None:
+        _write_export(result, name, threshold, min_area_ha, tmp)
+
+    def check(tmp: Path) -> None:
+        grid.append(_grid(result))
+        _check_export(tmp, name, grid[0])
+
+    return cached_export(result, name, threshold, min_area_ha, write, check)
+
+
+def cached_export(result: AnalysisResult, name: str, threshold: float, min_area_ha: Optional[float],
+                  write: Callable[[Path], None], check: Optional[Callable[[Path], None]] = None) -> Path:
+    """The file ``name`` of the analysis at ``threshold`` and ``min_area_ha`` under
+    ``exports/``: reused when intact (its size and checksum match its record), else written by
+    ``write(tmp)`` into a temporary file of its own, checked by ``check(tmp)`` (raise to refuse
+    it), recorded and renamed into place, all under a lock per file (threads and processes)."""
+    if min_area_ha is None:
+        min_area_ha = default_min_area_ha(result)
     out_dir = exports_dir(result, threshold, min_area_ha)
     path = out_dir / name
     if export_problem(path) is None:
@@ -255,11 +291,13 @@ def export_file(result: AnalysisResult, name: str, threshold: float,
     with exclusive_lock(out_dir / f".{name}.lock"):
         if export_problem(path) is None:  # another caller wrote it while this one waited
             return path
-        grid = _grid(result)
         tmp = temp_path_for(path)
         try:
-            _write_export(result, name, threshold, min_area_ha, tmp)
-            _check_export(tmp, name, grid)
+            write(tmp)
+            if check is not None:
+                check(tmp)
+            if not tmp.is_file() or tmp.stat().st_size == 0:
+                raise InputError(f"The export {name} came out empty.", "Try again.")
             record = {"size_bytes": tmp.stat().st_size, "blake2b": file_checksum(tmp)}
             os.replace(tmp, path)
             atomic_write_text(_record_path(path), json.dumps(record))
@@ -268,6 +306,6 @@ def export_file(result: AnalysisResult, name: str, threshold: float,
     return path
 
 
-__all__ = ["EXPORT_FILES", "export_file", "export_problem", "rethreshold", "grid_of", "default_threshold",
+__all__ = ["EXPORT_FILES", "export_file", "cached_export", "exports_dir", "export_problem", "rethreshold", "grid_of", "default_threshold",
            "default_min_area_ha", "slope_class_areas", "feature_table", "provenance_record", "model_card_record",
            "SLOPE_CLASSES_DEG"]

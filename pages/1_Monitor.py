@@ -6,37 +6,35 @@ import functools
 import streamlit as st
 
 from dashboard import aoi_inputs, jobs, local_files, run_panel, state, ui, watchlist, widgets
-from dashboard.errors import show_error
+from dashboard.errors import error_text, show_error
+from dashboard.i18n import t
 from landslide_core.errors import UserError
 
 ui.page_setup("Monitor")
 ss = st.session_state
 run_panel.remember_finished()
 
-st.title("Monitor an area")
-st.caption("Choose the area, the dates before and after the event, then press **Run analysis**.")
+st.title(t("monitor.title"))
+st.caption(t("monitor.caption"))
 
 # ---------------------------------------------------------------- area of interest
-st.subheader("1. Area of interest")
-st.toggle("Online basemaps (OpenStreetMap, satellite)", key=state.BASEMAPS,
-          help="They need internet; when their tiles cannot be loaded the map says so. Off: the offline map "
-               "of borders, rivers and towns, and nothing is requested from the internet. The analysis "
-               "layers show either way.")
+st.subheader(t("monitor.area"))
+st.toggle(t("monitor.basemaps"), key=state.BASEMAPS, help=t("monitor.basemaps_help"))
 map_area = st.container()  # filled below, after the inputs have had their say
 
 col_inputs, col_status = st.columns([3, 2], gap="medium")
 with col_inputs:
-    tab_draw, tab_upload, tab_bbox, tab_demo = st.tabs(["Draw", "Upload", "Bounding box", "Demo event"])
+    tab_draw, tab_upload, tab_bbox, tab_demo = st.tabs([t("monitor.tab.draw"), t("monitor.tab.upload"),
+                                                         t("monitor.tab.bbox"), t("monitor.tab.demo")])
     with tab_draw:
-        st.markdown("Use the **polygon** or **rectangle** tool at the top left of the map. "
-                    "The last shape drawn becomes the area.")
+        st.markdown(t("monitor.draw_help"))
     with tab_upload:
         aoi_inputs.aoi_upload()
     with tab_bbox:
         aoi_inputs.aoi_bbox()
     with tab_demo:
-        st.markdown("A synthetic landslide event in the Peruvian Andes: runs offline, no account needed.")
-        st.button("Use the demo event", on_click=state.use_demo_event, key="btn_demo")
+        st.markdown(t("monitor.demo_text"))
+        st.button(t("monitor.use_demo"), on_click=state.use_demo_event, key="btn_demo")
 with col_status:
     if ss.get(state.AOI_ERROR):
         st.error(ss[state.AOI_ERROR], icon=":material/error:")
@@ -45,19 +43,18 @@ with map_area:
     aoi_inputs.aoi_draw_map(ss.get(state.AOI))
 
 # ---------------------------------------------------------------- dates and settings
-st.subheader("2. Dates and settings")
+st.subheader(t("monitor.dates"))
 c_pre, c_post = st.columns(2, gap="medium")
-for col, label, start_key, end_key in ((c_pre, "Before the event", state.PRE_START, state.PRE_END),
-                                       (c_post, "After the event", state.POST_START, state.POST_END)):
+for col, label, start_key, end_key in ((c_pre, t("monitor.before"), state.PRE_START, state.PRE_END),
+                                       (c_post, t("monitor.after"), state.POST_START, state.POST_END)):
     with col:
         st.markdown(f"**{label}**")
-        st.date_input("From", key=start_key, format="YYYY-MM-DD")
-        st.date_input("To", key=end_key, format="YYYY-MM-DD")
+        st.date_input(t("monitor.from"), key=start_key, format="YYYY-MM-DD")
+        st.date_input(t("monitor.to"), key=end_key, format="YYYY-MM-DD")
 c_cloud, c_source = st.columns(2, gap="medium")
 with c_cloud:
-    st.slider("Cloud limit (%)", min_value=0.0, max_value=100.0, step=1.0, key=state.CLOUD_LIMIT, format="%.0f",
-              help="Scenes with more cloud than this are skipped; of the rest, the date with the "
-                   "clearest view of the area is used (or, for a median, all of them).")
+    st.slider(t("monitor.cloud_limit"), min_value=0.0, max_value=100.0, step=1.0, key=state.CLOUD_LIMIT,
+              format="%.0f", help=t("monitor.cloud_limit_help"))
 with c_source:
     source_name, source_problem = widgets.source_picker()
 
@@ -74,30 +71,27 @@ if not aoi_problem:
     try:
         request = widgets.build_request()
     except UserError as exc:
-        problems.append(str(exc))
-        st.error(str(exc), icon=":material/error:")
+        problems.append(error_text(exc))
+        st.error(error_text(exc), icon=":material/error:")
 
 # ---------------------------------------------------------------- scenes per window
 if request is not None and not source_problem:
     widgets.scenes_chart(source_name, request, local_paths)
 
 # ---------------------------------------------------------------- run
-st.subheader("3. Run")
+st.subheader(t("monitor.run_title"))
 inputs_key = run_panel.inputs_key(request, source_name, local_paths,
                                   model_entry.path if model_entry is not None else None, options)
 if run_panel.drop_stale_job(inputs_key):
-    st.caption("The inputs changed since the last analysis: its result left this page (it stays under "
-               "your analyses on the Home page). Press **Run analysis** for the new inputs.")
+    st.caption(t("monitor.inputs_changed"))
 job = ss.get(state.JOB)
 busy = job is not None and job.running
-clicked = st.button("Run analysis", type="primary", disabled=busy, key="btn_run",
-                    help="Fetch both dates, detect landslides and map the change.")
+clicked = st.button(t("monitor.run"), type="primary", disabled=busy, key="btn_run", help=t("monitor.run_help"))
 if clicked and busy:
-    st.warning("An analysis is already running: wait for it or cancel it first.")
+    st.warning(t("monitor.already_running"))
 elif clicked:
     if problems or request is None:
-        st.error("The analysis cannot start yet: "
-                 + (" ".join(problems) if problems else "the inputs above are incomplete."),
+        st.error(t("monitor.cannot_start", problems=" ".join(problems) if problems else t("monitor.incomplete")),
                  icon=":material/error:")
     else:
         try:
@@ -105,7 +99,7 @@ elif clicked:
             model = ui.loaded_model(str(model_entry.path), model_entry.card.weights_sha256)
             work = functools.partial(widgets.run_analysis_work, request, source, model_entry.path, options,
                                      loaded_model=model)
-            ss[state.JOB] = jobs.AnalysisJob(work, description=ss.get(state.AOI_LABEL) or "analysis",
+            ss[state.JOB] = jobs.AnalysisJob(work, description=ss.get(state.AOI_LABEL) or t("monitor.analysis"),
                                              inputs_key=inputs_key).start()
             job = ss[state.JOB]
         except UserError as exc:

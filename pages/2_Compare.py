@@ -5,13 +5,14 @@ import streamlit as st
 
 from dashboard import compare, state, ui, watchlist
 from dashboard.errors import show_error
+from dashboard.i18n import t
 from landslide_core.errors import UserError
 
 ui.page_setup("Compare")
 ss = st.session_state
 watchlist.open_linked_result()  # /Compare?result=KEY, the link in a watchlist alert
 
-st.title("Compare before and after")
+st.title(t("compare.title"))
 
 try:
     result = compare.current_result()
@@ -20,9 +21,8 @@ except UserError as exc:  # a damaged result folder: say so, keep the session
     ss[state.RESULT_FOLDER] = None
     st.stop()
 if result is None:
-    st.info("No analysis in this session yet. Run one on the Monitor page (the demo event is preselected), "
-            "or open an earlier one from the history on the Home page.", icon=":material/info:")
-    ui.page_link("pages/1_Monitor.py", "Go to the Monitor page", ":material/travel_explore:")
+    st.info(t("compare.none"), icon=":material/info:")
+    ui.page_link("pages/1_Monitor.py", t("ui.go_monitor"), ":material/travel_explore:")
     st.stop()
 
 compare.header(result)
@@ -38,15 +38,16 @@ if ss.get(state.CMP_OPACITY) is None:
     ss[state.CMP_OPACITY] = 60
 
 c_t, c_o, c_v = st.columns([2, 2, 2])
-c_t.slider("Threshold (probability)", min_value=0.05, max_value=0.95, step=0.01, key=state.CMP_THRESHOLD,
-           help=f"Recomputes masks, change and statistics from the saved probabilities; the model does not "
-                f"run again. The analysis ran at {default_t:.2f}.")
-c_o.slider("Overlay opacity (%)", min_value=0, max_value=100, step=5, key=state.CMP_OPACITY)
-view_mode = c_v.radio("Map view", ["Side by side", "One map, layers"], horizontal=True, key="w_cmp_view")
+c_t.slider(t("monitor.threshold"), min_value=0.05, max_value=0.95, step=0.01, key=state.CMP_THRESHOLD,
+           help=t("compare.threshold_help", threshold=f"{default_t:.2f}"))
+c_o.slider(t("compare.opacity"), min_value=0, max_value=100, step=5, key=state.CMP_OPACITY)
+view_mode = c_v.radio(t("compare.view_label"), ["side", "layers"], horizontal=True, key="w_cmp_view",
+                      format_func=lambda v: t(f"compare.view.{v}"))
 threshold = float(ss[state.CMP_THRESHOLD])
 
 try:
-    view = compare.compare_view(str(result.folder), compare.done_mtime(result), threshold)
+    with st.spinner(t("compare.recomputing")):
+        view = compare.compare_view(str(result.folder), compare.done_mtime(result), threshold)
 except UserError as exc:
     show_error(exc)
     st.stop()
@@ -60,15 +61,15 @@ compare.statistics(view)
 locate_geometry = compare.locate_geometry(view, ss.get(state.LOCATE_ID))
 opacity = ss[state.CMP_OPACITY] / 100.0
 basemaps = bool(ss.get(state.BASEMAPS))
-if view_mode == "Side by side":
+if view_mode != "layers":
     left, right = st.columns(2, gap="small")
-    left.markdown("**Before**: true colour, landslides in yellow")
-    right.markdown("**After**: true colour and the change (its landslide mask is in the layers menu)")
+    left.markdown(t("compare.left"))
+    right.markdown(t("compare.right"))
     compare.show_dual_map(view, opacity, basemaps, locate_geometry, "cmp_dual_map", height=460)
 else:
     compare.show_map(compare.all_overlays(view, opacity), view, basemaps, locate_geometry, "cmp_map",
                      height=560)
-st.html(compare.LEGEND)
+st.html(compare.legend())
 
 # ---------------------------------------------------------------- table, charts, downloads
 compare.landslide_table(view)

@@ -6,21 +6,21 @@ import streamlit as st
 
 from dashboard import state, ui
 from dashboard.errors import show_error
+from dashboard.i18n import t
 from landslide_core.checkpoint import DEFAULT_MODEL_NAME
 
 ui.page_setup("Models")
 
-st.title("Models")
+st.title(t("models.title"))
 folder = state.models_dir()
-st.caption(f"Models in `{folder}` (set LANDSLIDE_MODELS_DIR to change it). Each is a .safetensors file with "
-           "its .json card. Train and promote new ones on the Training page.")
+st.caption(t("models.caption", folder=str(folder)))
 
 entries = ui.list_model_entries(folder)
 for card_path, problem in ui.unusable_models(folder):
-    st.error(f"Unusable model {card_path.name}: {problem}", icon=":material/error:")
+    st.error(t("models.unusable", file=card_path.name, problem=problem), icon=":material/error:")
 
 if not entries:
-    st.info(f"No model in {folder} yet. Train one on the Training page and promote it.")
+    st.info(t("models.none", folder=str(folder)))
     st.stop()
 
 
@@ -30,32 +30,33 @@ def _metric(card, key: str):
 
 
 st.dataframe(pd.DataFrame([{
-    "model": e.card.name + (" (default)" if e.path.stem == DEFAULT_MODEL_NAME else ""),
-    "architecture": e.card.architecture,
-    "bands": e.card.band_set,
+    t("models.col.model"): e.card.name + (t("models.default") if e.path.stem == DEFAULT_MODEL_NAME else ""),
+    t("models.col.architecture"): e.card.architecture,
+    t("models.col.bands"): e.card.band_set,
     "F1": _metric(e.card, "f1"),
-    "precision": _metric(e.card, "precision"),
-    "recall": _metric(e.card, "recall"),
+    t("models.col.precision"): _metric(e.card, "precision"),
+    t("models.col.recall"): _metric(e.card, "recall"),
     "IoU": _metric(e.card, "iou"),
-    "trained on": e.card.trained_on,
-    "run": e.card.run_id,
-    "created": e.card.created[:16].replace("T", " "),
+    t("models.col.trained_on"): e.card.trained_on,
+    t("models.col.run"): e.card.run_id,
+    t("models.col.created"): e.card.created[:16].replace("T", " "),
 } for e in entries]), hide_index=True, width="stretch")
 
 for e in entries:
     card = e.card
     with st.expander(f"{ui.escape_markdown(card.name)} · {card.architecture} · {card.band_set}", expanded=len(entries) == 1):
         cols = st.columns(5)
-        for col, (label, key) in zip(cols, (("F1", "f1"), ("Precision", "precision"), ("Recall", "recall"),
-                                            ("IoU", "iou"), ("Val loss", "val_loss"))):
+        for col, (label, key) in zip(cols, (("F1", "f1"), (t("models.precision"), "precision"),
+                                            (t("models.recall"), "recall"), ("IoU", "iou"),
+                                            (t("models.val_loss"), "val_loss"))):
             value = _metric(card, key)
             col.metric(label, "-" if value is None else f"{value:.3f}")
-        st.markdown(f"**Bands** ({card.scaling} scaling): {', '.join(card.bands)}  \n"
-                    f"**Trained on**: {ui.escape_markdown(card.trained_on or 'not recorded')}  \n"
-                    f"**Run**: {ui.escape_markdown(card.run_id or '-')} · **threshold** {card.threshold} · "
-                    f"**created** {card.created} · **files**: {e.path.name}, {e.path.stem}.safetensors")
+        st.markdown(t("models.card", scaling=card.scaling, bands=", ".join(card.bands),
+                      trained_on=ui.escape_markdown(card.trained_on or t("report.not_recorded")),
+                      run=ui.escape_markdown(card.run_id or "-"), threshold=card.threshold, created=card.created,
+                      card_file=e.path.name, weights_file=f"{e.path.stem}.safetensors"))
         if card.notes:
-            st.markdown(f"**Notes**: {ui.escape_markdown(card.notes)}")
+            st.markdown(t("models.notes", notes=ui.escape_markdown(card.notes)))
         for name, score in (card.metrics or {}).items():  # further scores, e.g. on held-out data
             if isinstance(score, dict) and isinstance(score.get("f1"), (int, float)):
                 st.markdown(f"**{name.replace('_', ' ')}**: F1 {score['f1']:.3f}"

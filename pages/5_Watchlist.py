@@ -5,13 +5,13 @@ import streamlit as st
 
 from dashboard import state, ui, watchlist
 from dashboard.errors import show_error
+from dashboard.i18n import t
 
 ui.page_setup("Watchlist")
 ss = st.session_state
 
-st.title("Watchlist")
-st.caption("Areas checked again whenever a new clear scene arrives. Schedule the checks with "
-           "`python -m landslide_core watch run --due-only` (cron or a systemd timer: see the README).")
+st.title(t("watch.title"))
+st.caption(t("watch.caption"))
 
 try:
     store = watchlist.store()
@@ -22,20 +22,19 @@ except Exception as exc:  # noqa: BLE001 - a database that cannot be opened: say
     st.stop()
 
 if not areas:
-    st.info("No area is watched yet. On the Monitor page choose an area and its 'before' window, then open "
-            "**Watch this area over time** (or use `python -m landslide_core watch add`).", icon=":material/info:")
-    ui.page_link("pages/1_Monitor.py", "Go to the Monitor page", ":material/travel_explore:")
+    st.info(t("watch.none"), icon=":material/info:")
+    ui.page_link("pages/1_Monitor.py", t("ui.go_monitor"), ":material/travel_explore:")
     st.stop()
 
 watchlist.areas_map(areas, last, bool(ss.get(state.BASEMAPS)))
 watchlist.areas_table(areas, last)
 
-st.subheader("Time line")
+st.subheader(t("watch.timeline"))
 names = [a.name for a in areas]
 if ss.get(watchlist.SELECTED) not in names:
     ss[watchlist.SELECTED] = names[0]
 c_area, c_check, c_remove = st.columns([4, 1, 1], vertical_alignment="bottom")
-name = c_area.selectbox("Area", names, key=watchlist.SELECTED)
+name = c_area.selectbox(t("watch.area"), names, key=watchlist.SELECTED)
 area = next(a for a in areas if a.name == name)
 with c_check:
     watchlist.check_now(area)

@@ -5,27 +5,26 @@ import streamlit as st
 
 from dashboard import datasets as ds
 from dashboard import labelling_panel, ui
+from dashboard.i18n import t
 
 ui.page_setup("Datasets")
-st.title("Build a dataset")
-st.caption("Regions of interest from an inventory, a drawing or a sample; their imagery through the usual sources "
-           "and cache; labels from a model's suggestion that you accept, edit or clear; quality flags; and an "
-           "export to the Landslide4Sense layout that the Training page reads.")
+st.title(t("datasets.title"))
+st.caption(t("datasets.caption"))
 ds.show_notice()
 
-st.subheader("1. Dataset")
+st.subheader(t("datasets.s1"))
 store = ds.render_dataset_picker()
 if store is None:
     st.stop()
 summary = ds.render_summary(store)
 
-st.subheader("2. Regions of interest and imagery")
+st.subheader(t("datasets.s2"))
 ds.render_rois(store)
 
-st.subheader("3. Label")
+st.subheader(t("datasets.s3"))
 labelling_panel.render_labelling(store)
 
-st.subheader("4. Export and train")
+st.subheader(t("datasets.s4"))
 ds.render_export(store, summary)
-with st.expander("Merge datasets (e.g. Landslide4Sense + yours)"):
+with st.expander(t("datasets.merge_expander")):
     ds.render_merge()

@@ -4,12 +4,11 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import experiments, ui
+from dashboard.i18n import t
 
 ui.page_setup("Experiments")
-st.title("The thesis's experiment grid")
-st.caption("Four U-Net variants x two band sets (x two datasets), trained with the thesis's recipe by "
-           "`python -m landslide_core experiment thesis-grid --data DIR [--data-extra DIR2] [--epochs N]`; "
-           "each run goes through the run queue and shows on the Training page.")
+st.title(t("experiments.title"))
+st.caption(t("experiments.caption"))
 folder = experiments.grid_picker()
 if folder is not None:
     experiments.render_grid(folder)

@@ -16,7 +16,6 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from landslide_core import checkpoint  # noqa: E402
 from landslide_core.bands import ALL_BANDS  # noqa: E402

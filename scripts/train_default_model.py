@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from landslide_core import checkpoint  # noqa: E402
 from landslide_core.event_scoring import choose_threshold, generated_scores  # noqa: E402

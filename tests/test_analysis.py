@@ -119,11 +119,15 @@ def test_exports_carry_model_card_and_provenance(first_run):
     doc = json.loads(paths["new_landslides.geojson"].read_text())
     assert doc["type"] == "FeatureCollection" and doc["metadata"]["model_card"]["name"] == "tiny"
     assert doc["metadata"]["provenance"]["threshold"] == t
+    # The CSV: a clean header row (GDAL, QGIS, pandas, spreadsheets); its model card and
+    # provenance in the sidecar JSON.
     lines = paths["new_landslides.csv"].read_text().splitlines()
-    assert lines[0].startswith("# model_card: ") and lines[1].startswith("# provenance: ")
-    assert json.loads(lines[1][len("# provenance: "):])["scenes"]["pre"]
-    assert lines[2].startswith("id,area_ha")
-    assert len(lines) - 3 == len(doc["features"])
+    assert lines[0].startswith("id,area_ha")
+    assert len(lines) - 1 == len(doc["features"])
+    sidecar = json.loads(paths["new_landslides.metadata.json"].read_text())
+    assert sidecar["table"] == "new_landslides.csv" and sidecar["model_card"]["name"] == "tiny"
+    assert sidecar["provenance"]["scenes"]["pre"] and sidecar["provenance"]["threshold"] == t
+    assert list(sidecar["columns"])[:2] == ["id", "area_ha"] and "hectares" in sidecar["columns"]["area_ha"]
     with pytest.raises(InputError):
         analysis.export_file(result, "nonsense.txt", t)
 

@@ -5,7 +5,9 @@ temporary models folder) and temporary cache, results and runs folders. One brow
 runs the demo analysis and walks every page; a second session checks that it does not see
 the first one's analysis; other sessions check the online-tile failure note and the live runs
 table. Every request the first sessions make must stay on 127.0.0.1 (no CDN, no tiles).
-Screenshots (desktop width and 820 px) go to ``test-artifacts/`` (git-ignored).
+Screenshots (desktop width and 820 px) go to ``test-artifacts/`` (git-ignored). The sessions
+are English (browser locale en-US) except the one that walks the main flow in Spanish (es-PE);
+every catalogue lookup is strict (a missing message is an error on the page).
 
 Skipped when Chromium is not installed, unless env CI is set (then it fails).
 """
@@ -79,6 +81,8 @@ def server(tmp_path_factory):
                LANDSLIDE_LOCK_DIR=str(root / "locks"), LANDSLIDE_BASEMAPS="0", OMP_NUM_THREADS="1",
                PYTHONPATH=str(ROOT), LANDSLIDE_DATA_DIR=str(root / "data"))
     env.pop("LANDSLIDE_DB_URL", None)  # the watchlist: SQLite in the temporary data folder
+    env.pop("LANDSLIDE_LANG", None)  # the language follows each browser's
+    env["LANDSLIDE_I18N_STRICT"] = "1"  # a message missing from the catalogue is an error, not a placeholder
     log = open(root / "streamlit.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
@@ -186,7 +190,7 @@ def test_demo_analysis_in_the_browser(server, browser):
     from playwright.sync_api import expect
 
     url = server["url"]
-    context = browser.new_context(viewport=DESKTOP)
+    context = browser.new_context(viewport=DESKTOP, locale="en-US")
     page = context.new_page()
     outside, failed = _offline_guard(page)
     try:
@@ -250,6 +254,10 @@ def test_demo_analysis_in_the_browser(server, browser):
         new_count = int(new_metric.get_by_test_id("stMetricValue").inner_text().strip())
         assert new_count > 0, "the demo analysis found no new landslides"
         expect(page.get_by_text("Downloads")).to_be_visible()
+        # Issue 12: the situation report downloads from Compare and says what the page says.
+        text = _download_pdf_text(page, "Report (PDF)")
+        assert "Landslide situation report" in text, text[:400]
+        assert re.search(rf"New\s+landslides\s+{new_count}\n", text), text[:400]
         page.wait_for_timeout(1500)  # let the overlays paint
         _screenshot(page, "3_compare.png")
 
@@ -312,7 +320,7 @@ def test_demo_analysis_in_the_browser(server, browser):
         _screenshot(page, "4_monitor_drawn.png")
 
         # Item 14: a second browser session sees none of this session's analyses.
-        other = browser.new_context(viewport=DESKTOP).new_page()
+        other = browser.new_context(viewport=DESKTOP, locale="en-US").new_page()
         other_outside, _ = _offline_guard(other)
         _open_app(other, url)
         expect(other.get_by_text("None in this session yet")).to_be_visible(timeout=30_000)
@@ -342,7 +350,7 @@ def test_online_tiles_that_fail_are_reported_on_the_map(server, browser):
     offline basemap (requests leaving the machine are refused here, as with no network)."""
     from playwright.sync_api import expect
 
-    context = browser.new_context(viewport=DESKTOP)
+    context = browser.new_context(viewport=DESKTOP, locale="en-US")
     context.route(lambda u: urlparse(u).hostname not in ("127.0.0.1", "localhost"), lambda route: route.abort())
     page = context.new_page()
     try:
@@ -377,7 +385,7 @@ def test_runs_table_follows_the_run_state(server, browser):
                                                          "epoch": 0, "total_epochs": 3, "message": state}))
 
     status("queued")
-    page = browser.new_context(viewport=DESKTOP).new_page()
+    page = browser.new_context(viewport=DESKTOP, locale="en-US").new_page()
     try:
         _open_app(page, server["url"])
         _nav(page, "Training")
@@ -403,7 +411,7 @@ def test_watchlist_in_the_browser(server, browser):
     from playwright.sync_api import expect
 
     outside: list[str] = []
-    page = browser.new_context(viewport=DESKTOP).new_page()
+    page = browser.new_context(viewport=DESKTOP, locale="en-US").new_page()
     page.on("request", lambda req: outside.append(req.url) if req.url.startswith(("http://", "https://"))
             and urlparse(req.url).hostname not in ("127.0.0.1", "localhost") else None)
     try:
@@ -443,6 +451,182 @@ def test_watchlist_in_the_browser(server, browser):
     assert not outside, f"the page requested outside hosts (must work offline): {outside[:5]}"
 
 
+def _download_pdf_text(page, label: str) -> str:
+    """Click a download button of the page and read the PDF it gives back (pypdf)."""
+    from pypdf import PdfReader
+
+    button = page.get_by_test_id("stDownloadButton").filter(has_text=label).locator("button")
+    with page.expect_download(timeout=180_000) as info:
+        button.click()
+    path = info.value.path()
+    assert info.value.suggested_filename.endswith("_report.pdf"), info.value.suggested_filename
+    shutil.copy(path, ARTIFACTS / info.value.suggested_filename)
+    reader = PdfReader(str(path))
+    return "\n".join(p.extract_text() for p in reader.pages)
+
+
+#: Words that are the same in both languages or are data, not English: formats, units, names.
+NOT_ENGLISH = {"ndvi", "cog", "geojson", "csv", "zip", "pdf", "png", "qgis", "utc", "epsg", "sentinel", "earth",
+               "engine", "geotiff", "geotiffs", "kml", "dem", "wce", "dice", "iou", "json", "adam", "url", "webhook",
+               "stac", "cuda", "gpu", "cpu", "openstreetmap", "esri", "geopackage", "gpkg", "huanuco", "demo",
+               "landslide4sense", "safetensors", "readme", "cron", "systemd", "bis", "unet", "vanilla", "dpi"}
+
+
+#: English that does not come from the catalogue: Streamlit's and plotly's own words.
+BUILT_IN_ENGLISH = {"choose", "option", "drag", "drop", "browse", "files", "press", "enter", "apply", "running",
+                    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec", "skip"}
+
+
+def _english_words(data_words: set) -> set:
+    """Words of the catalogue's English that its Spanish never uses: their presence on a Spanish
+    page means a text was left in English."""
+    from landslide_core.i18n import catalogue
+
+    en, es = set(), set()
+    for texts in catalogue().values():
+        en |= _words(texts["en"])
+        es |= _words(texts["es"])
+    return ((en - es) | BUILT_IN_ENGLISH) - NOT_ENGLISH - data_words
+
+
+def _words(text: str) -> set:
+    """Words of three letters or more, lower case, accents kept ('huánuco' is one word)."""
+    return set(re.findall(r"[^\W\d_]{3,}", text.lower()))
+
+
+def _visible_text(page) -> list[str]:
+    """Every visible text of the page (not the maps' frames, not icon ligatures, not folded parts)."""
+    return page.evaluate("""() => {
+        const out = [];
+        const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+        while (walker.nextNode()) {
+            const node = walker.currentNode, el = node.parentElement, text = node.textContent.trim();
+            if (!el || !text) continue;
+            if (el.closest('[data-testid="stIconMaterial"], script, style, noscript, title')) continue;
+            const style = getComputedStyle(el);
+            if (style.visibility === 'hidden' || style.display === 'none' || !el.getClientRects().length) continue;
+            if (/material/i.test(style.fontFamily)) continue;  // an icon drawn from its ligature name
+            const r = el.getBoundingClientRect();  // off-screen helpers (a skip link) are not seen
+            if (r.width <= 1 || r.height <= 1 || r.bottom <= 0 || r.right <= 0) continue;
+            const folded = el.closest('details:not([open])');  // a folded expander shows its title only
+            if (folded && !el.closest('summary')) continue;
+            let hidden = false;  // inside a box collapsed to nothing
+            for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
+                const b = a.getBoundingClientRect();
+                if ((b.height <= 1 || b.width <= 1) && getComputedStyle(a).overflow !== 'visible') { hidden = true; break; }
+            }
+            if (hidden) continue;
+            out.push(text);
+        }
+        for (const input of document.querySelectorAll('input[placeholder], textarea[placeholder]')) {
+            if (input.placeholder && input.getClientRects().length && !input.value) out.push(input.placeholder);
+        }
+        return out;
+    }""")
+
+
+def _english_left(page, english: set) -> list[str]:
+    """Visible texts of the page and of its maps (frames) that hold English words."""
+    texts = _visible_text(page)
+    for frame in page.frames[1:]:
+        try:
+            texts += _visible_text(frame)
+        except Exception:  # noqa: BLE001 - a frame that went away while being read
+            continue
+    found = []
+    for text in texts:
+        words = _words(text) & english
+        if words:
+            found.append(f"{text[:80]!r}: {sorted(words)}")
+    return found
+
+
+def _nav_to(page, path: str) -> None:
+    """Go to a page through the top navigation by its address (its title is translated)."""
+    page.locator(f'a[data-testid="stTopNavLink"][href$="/{path}"]').first.click()
+
+
+def test_main_flow_in_spanish_in_the_browser(server, browser):
+    """Issue 12: a browser in Spanish (es-PE) gets the dashboard in Spanish: Monitor (the demo
+    analysis) and Compare show no English word, every page renders with no catalogue entry
+    missing, and the report downloads in Spanish."""
+    from playwright.sync_api import expect
+
+    from landslide_core.checkpoint import read_card
+
+    card = read_card(default_model_path())
+    data_words = _words(f"{card.name} {card.architecture} {card.band_set}")
+    english = _english_words(data_words)
+    url = server["url"]
+    context = browser.new_context(viewport=DESKTOP, locale="es-PE")
+    page = context.new_page()
+    outside, _ = _offline_guard(page)
+
+    def no_english(where: str) -> None:
+        """The main flow (Monitor, Compare): no English word in any visible text."""
+        page.wait_for_timeout(1500)  # let the last elements render
+        left = _english_left(page, english)
+        assert left == [], f"{where}: English left on the page: {left[:8]}"
+        body = page.locator("body").inner_text()
+        assert "⟦" not in body, f"{where}: a message is missing from the catalogue"
+        expect(page.get_by_test_id("stException")).to_have_count(0)
+
+    try:
+        page.goto(url + "/", wait_until="domcontentloaded")
+        expect(page.get_by_text("Sus análisis")).to_be_visible(timeout=90_000)
+        expect(page.get_by_text("Demostración (evento sintético, sin conexión): lista")).to_be_visible(timeout=30_000)
+        language = page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox")
+        expect(language).to_contain_text("Idioma")
+        assert "Español" in (language.inner_text() + language.locator("input").first.input_value()), \
+            "the language choice does not show Español"
+        # Home: the model cards' words stay as written; the rest is Spanish, Earth Engine's
+        # "not signed in" included.
+        home_text = page.locator("body").inner_text()
+        assert "⟦" not in home_text and "not signed in" not in home_text
+        expect(page.get_by_test_id("stException")).to_have_count(0)
+        _screenshot(page, "es_0_home.png")
+
+        _nav_to(page, "Monitor")
+        run = page.get_by_role("button", name="Ejecutar análisis")
+        expect(run).to_be_visible(timeout=90_000)
+        expect(page.get_by_text("Escenas disponibles en cada periodo")).to_be_visible(timeout=60_000)
+        expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=60_000)
+        no_english("Monitoreo")
+        run.click()
+        done = page.get_by_text("Análisis terminado").or_(page.get_by_text("el resultado vino de la caché"))
+        expect(done.first).to_be_visible(timeout=420_000)
+        no_english("Monitoreo, terminado")
+        _screenshot(page, "es_1_monitor_done.png")
+
+        page.get_by_role("link", name="Comparar antes y después").click()
+        new_metric = page.get_by_test_id("stMetric").filter(has_text="Deslizamientos nuevos").first
+        expect(new_metric).to_be_visible(timeout=120_000)
+        expect(page.get_by_text("Descargas")).to_be_visible(timeout=60_000)
+        new_count = int(new_metric.get_by_test_id("stMetricValue").inner_text().strip())
+        no_english("Comparar")
+        _screenshot(page, "es_2_compare.png")
+        text = _download_pdf_text(page, "Informe (PDF)")
+        assert "Informe de situación de deslizamientos" in text, text[:400]
+        assert re.search(rf"Deslizamientos\s+nuevos\s+{new_count}\n", text), text[:400]
+        assert "Landslide situation report" not in text
+        # Every other page renders in Spanish too, with no message missing.
+        for path, title in (("Training", "Entrenar un modelo"), ("Models", "Modelos"), ("Watchlist", "Vigilancia"),
+                            ("Datasets", "Construir un conjunto de datos"),
+                            ("Experiments", "La cuadrícula de experimentos de la tesis")):
+            _nav_to(page, path)
+            expect(page.get_by_role("heading", name=title).first).to_be_visible(timeout=90_000)
+            page.wait_for_timeout(1000)
+            assert "⟦" not in page.locator("body").inner_text(), path
+            expect(page.get_by_test_id("stException")).to_have_count(0)
+            _screenshot(page, f"es_3_{path.lower()}.png")
+    except BaseException:
+        page.screenshot(path=str(ARTIFACTS / "failure_spanish.png"), full_page=True)
+        raise
+    finally:
+        context.close()
+    assert not outside, f"the page requested outside hosts (must work offline): {outside[:5]}"
+
+
 def _settle(page, ms: int = 1500) -> None:
     """Let Streamlit finish the rerun a widget change started."""
     page.wait_for_timeout(ms)
@@ -454,7 +638,7 @@ def test_dataset_labelling_export_and_training_in_the_browser(server, browser):
     key, export, and start a training run on the export from the Training page."""
     from playwright.sync_api import expect
 
-    context = browser.new_context(viewport=DESKTOP)
+    context = browser.new_context(viewport=DESKTOP, locale="en-US")
     page = context.new_page()
     outside, _failed = _offline_guard(page)
     try:

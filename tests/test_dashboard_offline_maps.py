@@ -104,3 +104,11 @@ def test_side_by_side_maps_sync_from_a_local_file():
     urls = _check_offline(html)
     assert any(u.endswith("leaflet.sync/L.Map.Sync.min.js") for u in urls)
     assert ".sync(" in html
+    # Both maps have a scale bar, in metres only (no miles).
+    assert html.count("L.control.scale({imperial: false") == 2 and "L.control.scale()" not in html
+
+
+def test_single_maps_have_a_metric_scale_bar():
+    for m in (maps.new_map((-11.3, -75.4), basemaps=False), maps.aoi_map(AOI, (-11.3, -75.4), basemaps=False)):
+        html = maps.rendered_html(m)
+        assert html.count("L.control.scale({imperial: false") == 1 and "L.control.scale()" not in html

@@ -125,7 +125,11 @@ def test_demo_flow_runs_end_to_end_then_compare_and_cache(dirs):
     summary = json.loads((Path(folder) / "summary.json").read_text())["change"]
     new_count = next(m for m in cmp_at.metric if m.label == "New landslides").value
     assert int(new_count) == summary["new_count"]
-    assert len(cmp_at.get("download_button")) == 7
+    from dashboard import downloads
+
+    buttons = cmp_at.get("download_button")
+    assert len(buttons) == 4 + len(downloads.FILES)  # report, ZIP, GeoPackage, picture, then each file
+    assert buttons[0].proto.label == "Report (PDF)"
 
     # Threshold slider: statistics recomputed from the saved probabilities.
     cmp_at.slider(key=state.CMP_THRESHOLD).set_value(0.05)
@@ -294,7 +298,7 @@ def test_compare_table_charts_locate_and_threshold(dirs, tmp_path):
     _run(at)
     assert {m.label: m.value for m in at.metric}["New landslides"] == "1"
     # One map with layer toggles works too.
-    at.radio(key="w_cmp_view").set_value("One map, layers")
+    at.radio(key="w_cmp_view").set_value("layers")
     _run(at)
     assert not at.error
 

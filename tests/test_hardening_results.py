@@ -67,8 +67,10 @@ def _valid_export(path) -> None:
             ds.read(1)
     elif path.suffix == ".geojson":
         assert json.loads(path.read_text())["type"] == "FeatureCollection"
+    elif path.suffix == ".json":
+        assert "model_card" in json.loads(path.read_text())
     else:
-        assert path.read_text().splitlines()[2].startswith("id,")
+        assert path.read_text().splitlines()[0].startswith("id,")
 
 
 # ---------------------------------------------------------------- item 1

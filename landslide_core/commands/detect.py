@@ -8,6 +8,7 @@ import sys
 from typing import Optional
 
 from ..errors import Cancelled, InputError
+from ..i18n import user_error
 from ..predictor import DEFAULT_OVERLAP_PX, DEFAULT_WINDOW_PX
 
 
@@ -109,7 +110,7 @@ def options_from_args(args: argparse.Namespace):
         if 2 * overlap_px >= window:
             overlap_px = (window - 1) // 2
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
-        raise InputError(f"--threshold {args.threshold} is outside 0-1.", "Give a probability, e.g. --threshold 0.5.")
+        raise user_error(InputError, "errors.threshold_range", value=args.threshold)
     from ..change import ChangeSettings
     from ..objects import ObjectRules
 
@@ -171,10 +172,9 @@ def run(args: argparse.Namespace) -> int:
     single = args.image is not None
     pair = args.pre is not None or args.post is not None
     if single == pair:
-        raise InputError("Give either --image SCENE.tif, or both --pre PRE.tif and --post POST.tif.",
-                         "See `python -m landslide_core detect --help`.")
+        raise user_error(InputError, "errors.detect_image_or_pair")
     if pair and (args.pre is None or args.post is None):
-        raise InputError("Change detection needs both --pre and --post.", "Give both scene GeoTIFFs.")
+        raise user_error(InputError, "errors.detect_need_both")
     options = options_from_args(args)
     bars = _Bars()
     with _terminate_as_cancel():
@@ -209,24 +209,29 @@ def _terminate_as_cancel():
 
 
 def _print_summary(summary: dict, out: Optional[str]) -> None:
+    from ..i18n import t
+
     if summary["kind"] == "scene":
-        print(f"landslides: {summary['landslide_count']} covering {summary['landslide_ha']:.2f} ha "
-              f"(threshold {summary['threshold']:.2f}, min {summary['min_area_ha']} ha); "
-              f"not assessable: {summary['not_assessable_ha']:.2f} ha; "
-              f"{summary['timings_s']['total']:.1f} s on {summary['prediction']['device']}")
+        print(t("cli.detect.scene_summary", count=summary["landslide_count"], ha=f"{summary['landslide_ha']:.2f}",
+                threshold=f"{summary['threshold']:.2f}", min_area=summary["min_area_ha"],
+                not_assessable_ha=f"{summary['not_assessable_ha']:.2f}",
+                seconds=f"{summary['timings_s']['total']:.1f}", device=summary["prediction"]["device"]))
     else:
         c = summary["change"]
-        print(f"new landslides: {c['new_count']} covering {c['new_ha']:.2f} ha; persisting {c['persisting_ha']:.2f} ha; "
-              f"vanished {c['vanished_ha']:.2f} ha; not assessable {c['not_assessable_ha']:.2f} ha "
-              f"(threshold {summary['threshold']:.2f}, min {summary['min_area_ha']} ha)")
+        print(t("cli.detect.pair_summary", count=c["new_count"], new_ha=f"{c['new_ha']:.2f}",
+                persisting_ha=f"{c['persisting_ha']:.2f}", vanished_ha=f"{c['vanished_ha']:.2f}",
+                not_assessable_ha=f"{c['not_assessable_ha']:.2f}", threshold=f"{summary['threshold']:.2f}",
+                min_area=summary["min_area_ha"]))
         if summary.get("reprojected"):
-            print("note: the pre scene was reprojected onto the post scene's grid")
+            print(t("cli.detect.reprojected"))
         shift = summary.get("coregistration")
         if shift and shift.get("applied"):
-            print(f"note: the dates were co-registered (shift {shift['rows_px']:+.2f}, {shift['cols_px']:+.2f} px)")
+            print(t("cli.detect.coregistered", rows=f"{shift['rows_px']:+.2f}", cols=f"{shift['cols_px']:+.2f}"))
         for warning in summary.get("warnings") or []:
-            print(f"warning: {warning}")
+            print(t("cli.detect.warning", warning=warning))
     replaced = summary.get("replaced") or []
     if replaced:
-        print(f"replaced {len(replaced)} existing file(s) in {out}: {', '.join(replaced)}")
-    print(f"outputs in {out}")
+        print(t("cli.detect.replaced", count=len(replaced), folder=out, files=", ".join(replaced)))
+    print(t("cli.detect.outputs", folder=out))
+    if summary["kind"] == "pair":
+        print(t("cli.detect.next", folder=out))

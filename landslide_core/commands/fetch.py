@@ -136,15 +136,19 @@ def run(args: argparse.Namespace) -> int:
         record = fetch_pair(request, source, args.out, progress=bars)
     finally:
         bars.close()
+    from ..i18n import t
+
     out = Path(args.out)
     for role in ("pre", "post"):
         r = record[role]
-        cached = " (from the cache)" if r["from_cache"] else ""
-        cloud = f", {r['aoi_cloud_pct']}% cloud over the area" if r.get("aoi_cloud_pct") is not None else ""
-        print(f"{role}: {', '.join(map(str, r['dates'] or [])) or 'no date'}{cloud}{cached} -> {out / r['file']}")
+        cached = t("cli.fetch.cached") if r["from_cache"] else ""
+        cloud = t("cli.fetch.cloud", pct=r["aoi_cloud_pct"]) if r.get("aoi_cloud_pct") is not None else ""
+        dates = ", ".join(map(str, r["dates"] or [])) or t("cli.fetch.no_date")
+        print(f"{role}: {dates}{cloud}{cached} -> {out / r['file']}")
     totals = record["totals"]
-    print(f"{totals['requests']} requests, {totals['bytes_downloaded'] / 1e6:.1f} MB downloaded; "
-          f"provenance in {out / 'provenance.json'}")
+    print(t("cli.fetch.totals", requests=totals["requests"], mb=f"{totals['bytes_downloaded'] / 1e6:.1f}",
+            provenance=str(out / "provenance.json")))
     if record["replaced"]:
-        print(f"replaced: {', '.join(record['replaced'])}")
+        print(t("cli.fetch.replaced", files=", ".join(record["replaced"])))
+    print(t("cli.fetch.next", folder=str(out)))
     return 0

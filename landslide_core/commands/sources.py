@@ -45,10 +45,12 @@ def run_readiness(args) -> int:
     if args.json:
         print(json.dumps({n: {"ready": r.ready, "message": r.message} for n, r in results.items()}, indent=2))
         return 0
-    print("Imagery sources:")
+    from ..i18n import t
+
+    print(t("cli.sources.title"))
     for name, r in results.items():
-        state = "ready" if r.ready else "NOT READY"
-        lines = textwrap.wrap(r.message, width=88)
+        state = t("cli.sources.ready") if r.ready else t("cli.sources.not_ready")
+        lines = textwrap.wrap(r.text(), width=88)  # in LANDSLIDE_LANG where the catalogue has it
         print(f"  {name:<12} {state}")
         for line in lines:
             print(f"      {line}")

@@ -33,10 +33,22 @@ class SceneListing:
 
 @dataclass
 class Readiness:
-    """Whether a source can be used now; ``message`` in plain words, with what to do if not."""
+    """Whether a source can be used now; ``message`` in plain words (English), with what to do
+    if not. ``message_id`` and ``params``, when set, name the same text in the message catalogue
+    (:func:`landslide_core.i18n.t`), so a page can show it in its own language."""
 
     ready: bool
     message: str
+    message_id: Optional[str] = None
+    params: dict = field(default_factory=dict)
+
+    def text(self, lang: Optional[str] = None) -> str:
+        """The message in ``lang`` (default: the current language); as written without an id."""
+        if not self.message_id:
+            return self.message
+        from ..i18n import t
+
+        return t(self.message_id, lang, **self.params)
 
 
 @dataclass

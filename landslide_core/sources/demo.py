@@ -94,8 +94,9 @@ class DemoSource:
         except (ImportError, AttributeError) as exc:
             return Readiness(False, f"Demo: not available, the synthetic generator cannot be loaded "
                              f"({exc}). Reinstall the project (pip install -r requirements.txt).")
-        return Readiness(True, "Demo: ready. Synthetic scenes with a landslide event for any area "
-                         "and dates; no account or network needed.")
+        from ..i18n import t
+
+        return Readiness(True, t("sources.demo.ready", "en"), message_id="sources.demo.ready")
 
     # --- determinism ---------------------------------------------------------------------------
     @staticmethod

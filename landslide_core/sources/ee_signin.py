@@ -231,12 +231,14 @@ def self_test(config: Optional[AuthConfig] = None, connect: bool = True, http_tr
     """
     cfg = config or find_config()
     if cfg.kind is None:
-        found = (" Problems found: " + " ".join(cfg.problems)) if cfg.problems else ""
-        return Readiness(False, "Earth Engine: not signed in. No service-account key (env "
-                         "EE_SERVICE_ACCOUNT_KEY or .streamlit/secrets.toml), no stored credentials from "
-                         "`earthengine authenticate`, no application default credentials and no cloud "
-                         f"machine account were found.{found} To fix it, {HOW_TO_SIGN_IN} "
-                         f"Then {HOW_TO_PROJECT}")
+        from ..i18n import t
+        from .ee_auth import ADC_ENV, KEY_ENV, PROJECT_ENV
+
+        params = {"key_env": KEY_ENV, "adc_env": ADC_ENV, "project_env": PROJECT_ENV}
+        key = "sources.ee.not_signed_in"
+        if cfg.problems:  # details with paths, in English
+            key, params["problems"] = "sources.ee.not_signed_in_problems", " ".join(cfg.problems)
+        return Readiness(False, t(key, "en", **params), message_id=key, params=params)
     if not cfg.project:
         return Readiness(False, f"Earth Engine: signed in with {cfg.description}, but no Cloud project "
                          f"is set. To fix it, {HOW_TO_PROJECT}")

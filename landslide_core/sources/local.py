@@ -193,11 +193,10 @@ class LocalFilesSource:
         return bands
 
     def readiness(self) -> Readiness:
+        from ..i18n import t
+
         if not (self.pre_path and self.post_path):
-            return Readiness(True, "Local files: ready; needs your files: a 'before' and an 'after' "
-                             "GeoTIFF with Sentinel-2 L1C bands B1..B12 (named in the band "
-                             "descriptions, or mapped with band_map) and elevation (a band, or a "
-                             "separate DEM GeoTIFF).")
+            return Readiness(True, t("sources.local.needs_files", "en"), message_id="sources.local.needs_files")
         try:
             for p in (self.pre_path, self.post_path):
                 self.file_bands(p)
@@ -207,7 +206,9 @@ class LocalFilesSource:
             file_grid(self.post_path)
         except InputError as exc:
             return Readiness(False, f"Local files: not usable. {exc}")
-        return Readiness(True, f"Local files: ready ({self.pre_path.name} -> {self.post_path.name}).")
+        params = {"pre": self.pre_path.name, "post": self.post_path.name}
+        return Readiness(True, t("sources.local.ready", "en", **params), message_id="sources.local.ready",
+                         params=params)
 
     def _path_for(self, request: AnalysisRequest, window: DateWindow) -> Path:
         if not (self.pre_path and self.post_path):
