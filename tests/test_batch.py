@@ -137,6 +137,9 @@ def assert_same_result(out: Path, reference: Path) -> None:
     ref = json.loads((reference / "change.geojson").read_text())["features"]
     assert [f["properties"] for f in got] == [f["properties"] for f in ref]
     assert [f["geometry"] for f in got] == [f["geometry"] for f in ref]
+    from pyogrio import read_info
+
+    assert read_info(out / "new_landslides.gpkg", layer="new_landslides")["features"] == len(ref)
 
 
 def test_batch_equals_one_run_over_the_region_including_a_landslide_across_tiles(batch, reference, tile_km):
@@ -158,6 +161,7 @@ def test_batch_equals_one_run_over_the_region_including_a_landslide_across_tiles
     for name in ("change.tif", "probability_post.tif"):
         assert cog_validate(str(out / name))[0]
     assert set(summary["timings_s"]) >= {"fetch", "shift", "predict", "change", "merge", "total"}
+    assert summary["outputs"]["gpkg"] == "new_landslides.gpkg"
     assert summary["outputs"]["rasters"] == {"epsg32718": {"change": "change.tif",
                                                            "probability_post": "probability_post.tif"}}
 
@@ -233,6 +237,9 @@ def test_cli_splits_a_region_across_utm_zones(workdir, tmp_path, capsys):
                 assert ds.crs.to_epsg() == int(zone[4:])
     assert not (out / "change.tif").exists()
     assert json.loads((out / "new_landslides.geojson").read_text())["type"] == "FeatureCollection"
+    from pyogrio import list_layers
+
+    assert {"new_landslides", "aoi"} <= {name for name, _ in list_layers(out / "new_landslides.gpkg")}
     assert "dashboard http://127.0.0.1:" in captured.err and "tiles: " in captured.out
 
 

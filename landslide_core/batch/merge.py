@@ -69,7 +69,8 @@ def _in_mosaic(core, bbox):
 
 
 def finalize_region(job_path: str, settings: Optional[dict] = None) -> dict[str, Any]:
-    """``new_landslides.geojson``: every zone's new landslides, numbered in raster order per zone."""
+    """``new_landslides.geojson`` and ``.gpkg``: every zone's new landslides, numbered in raster
+    order per zone (the GeoPackage also holds the region, layer ``aoi``)."""
     from .. import exports
 
     t0 = time.perf_counter()
@@ -85,6 +86,10 @@ def finalize_region(job_path: str, settings: Optional[dict] = None) -> dict[str,
                           {"batch": job.key(), "source": job.source, "pre": job.pre, "post": job.post,
                            "zones": [z.id for z in plan.zones]},
                           {"change_class": "new", **(settings or {})})
+    from ..report.gpkg import write_layers  # the same layer as detect's GeoPackage, and the region
+
+    region = {"type": "Feature", "geometry": job.region, "properties": {"what": "area of interest"}}
+    write_layers({"new_landslides": features, "aoi": [region]}, layout.out / "new_landslides.gpkg", "en")
     return task_result("merge", "region", t0, False, new_count=len(features),
                    new_landslides_ha=round(sum(f["properties"]["area_ha"] for f in features), 6))
 

@@ -8,7 +8,7 @@ Stages (each a set of Dask tasks from :mod:`.tasks`; the next starts when one en
 4. ``predict``: every tile fetched (if not yet), its probabilities (its share of the zone's
    windows) and evidence computed, its scenes removed: disk stays a few tiles per worker;
 5. ``change``: every region tile's change, decided on whole objects;
-6. ``merge``: COG mosaics per zone, ``new_landslides.geojson``; then ``summary.json``.
+6. ``merge``: COG mosaics per zone, ``new_landslides.geojson`` and ``.gpkg``; then ``summary.json``.
 
 Tiles are reused when their marker is there (:mod:`.layout`); a failed task is retried by
 Dask (``retries``), and a tile that still fails is reported with its reason while the others
@@ -36,6 +36,7 @@ from .tiling import MAX_REGION_KM2, BatchPlan, make_plan
 
 SUMMARY_FILE = "summary.json"
 GEOJSON_FILE = "new_landslides.geojson"
+GPKG_FILE = "new_landslides.gpkg"
 EventFn = Callable[[dict], None]
 
 
@@ -342,9 +343,9 @@ def _summary(settings: BatchSettings, job: BatchJob, plan: BatchPlan, layout: Ba
         "workers": {"count": settings.workers if not settings.scheduler else None, "scheduler": settings.scheduler,
                     "per_process": {str(pid): w for pid, w in stages.workers.items()}, "dashboard": link},
         "warnings": warnings,
-        "outputs": {"geojson": GEOJSON_FILE, "summary": SUMMARY_FILE,
+        "outputs": {"geojson": GEOJSON_FILE, "gpkg": GPKG_FILE, "summary": SUMMARY_FILE,
                     "rasters": {z["id"]: z["outputs"] for z in zones}},
     }
 
 
-__all__ = ["BatchSettings", "run_batch", "prepare_job", "failure_reason", "SUMMARY_FILE", "GEOJSON_FILE"]
+__all__ = ["BatchSettings", "run_batch", "prepare_job", "failure_reason", "SUMMARY_FILE", "GEOJSON_FILE", "GPKG_FILE"]

@@ -4,8 +4,9 @@
 --post-end D [--cloud-limit PCT] [--source demo|earthengine|local] [--model M] --out DIR
 [--scheduler ADDRESS] [--workers N] [--tile-km 10]`` (plus the detection settings of ``detect``)
 writes ``DIR/change.tif`` and ``DIR/probability_post.tif`` (COG mosaics; a region across UTM
-zones gets one of each per zone, ``change_epsg32718.tif`` ...), ``DIR/new_landslides.geojson``
-and ``DIR/summary.json``; the tiles' work stays in ``DIR/work`` so a rerun resumes.
+zones gets one of each per zone, ``change_epsg32718.tif`` ...), ``DIR/new_landslides.geojson``,
+``DIR/new_landslides.gpkg`` and ``DIR/summary.json``; the tiles' work stays in ``DIR/work`` so a
+rerun resumes.
 
 Exit codes: 0 every tile mapped; 2 bad input; 3 model; 4 source; 5 some tiles failed (listed
 with their reasons; run the same command again to retry them); 130 interrupted.
@@ -147,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{zone['id']}: {', '.join(outs.values())}")
     for warning in summary["warnings"]:
         print(f"warning: {warning}")
-    print(f"outputs in {args.out} (new_landslides.geojson, summary.json)")
+    print(f"outputs in {args.out} (new_landslides.geojson, new_landslides.gpkg, summary.json)")
     if tiles["failed"]:
         for f in tiles["failed_tiles"][:10]:
             print(f"failed: {f['tile']} ({f['stage']}): {f['reason']}", file=sys.stderr)
