@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 PRE = ("2021-01-01", "2021-01-31")
 POST = ("2021-04-01", "2021-04-30")
@@ -113,7 +112,11 @@ def run_batch_in_child(region: dict, out: Path, model: str, window: int, tile_km
 
     spec = json.dumps({"region": region, "out": str(out), "model": model, "window": window, "tile_km": tile_km,
                        "workers": workers})
-    env = dict(os.environ, LANDSLIDE_CACHE_DIR=str(cache))
+    import landslide_core  # the child imports the same copy of the project as this process
+
+    project = str(Path(landslide_core.__file__).resolve().parent.parent)
+    env = dict(os.environ, LANDSLIDE_CACHE_DIR=str(cache),
+               PYTHONPATH=os.pathsep.join(p for p in (project, os.environ.get("PYTHONPATH", "")) if p))
     done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", spec], env=env,
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
