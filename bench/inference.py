@@ -1,15 +1,20 @@
-"""Benchmark: seed-style tiling vs our blended sliding windows vs one whole-scene pass.
+"""Benchmark: seed-style tiling vs our blended sliding windows vs MONAI's vs one whole-scene pass.
 
 On one generated scene (default 2048 x 2048) and one model, in one run:
   (a) seed-style tiling: 128 px tiles, no overlap, batch 16;
-  (b) our Predictor at its defaults;
+  (b) our Predictor at its defaults (on the CPU: ONNX Runtime when installed, see
+      landslide_core/onnx_backend.py), and (b') the same with PyTorch only;
+  (d) MONAI's ``sliding_window_inference``: 512 px windows, overlap 0.25, gaussian blending,
+      the same model (channels-last, as ours) and scene, probabilities blended as ours are;
   (c) the whole scene in one forward pass (the seam-free reference).
-Prints the time of each (best of --repeats), the ratio b/a, the seam error of (a) and (b)
-against (c) (mean absolute probability difference on pixels within 8 px of each method's
-own interior tile edges, and over all pixels), and the peak memory. The last line is one
-JSON object: time_ratio_vs_naive, seam_error_ours, seam_error_naive, peak_rss_mb.
+Prints the time of each (best of --repeats; wall and process CPU time), the ratios b/a and
+b/d, the error of each against (c) (mean absolute probability difference on pixels within
+8 px of each method's own interior window edges, over all pixels, and the largest), and the
+peak memory. With --threads 1 the CPU-time ratios are immune to other processes sharing the
+machine. The last line is one JSON object: time_ratio_vs_naive, time_ratio_vs_monai, the
+errors, peak_rss_mb.
 
-    .venv/bin/python bench/inference.py [--size 2048] [--model models/default.json]
+    .venv/bin/python bench/inference.py [--size 2048] [--model models/default.json] [--threads 1]
 """
 from __future__ import annotations
 
@@ -21,10 +26,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-
 ROOT = Path(__file__).resolve().parent.parent
+
+import landslide_core  # noqa: E402,F401  (sets the OpenMP wait policy before torch loads)
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 from landslide_core.bands import ALL_BANDS, ELEVATION, SLOPE, slope_horn_deg, to_model_input  # noqa: E402
 from landslide_core.checkpoint import ModelCard, default_model_path, load_checkpoint  # noqa: E402
@@ -37,6 +43,8 @@ EDGE_PX = 8
 RANDOM_NAME = "random-unet"
 NAIVE_TILE_PX = 128
 NAIVE_BATCH = 16
+MONAI_ROI_PX = 512
+MONAI_OVERLAP = 0.25
 
 
 def peak_rss_mb() -> float:
@@ -143,6 +151,37 @@ def naive_tiles(model, card: ModelCard, stack: np.ndarray, valid: np.ndarray, de
     return out
 
 
+def monai_windows(model, card: ModelCard, stack: np.ndarray, valid: np.ndarray, device) -> np.ndarray:
+    """MONAI's sliding window: 512 px, overlap 0.25, gaussian importance, probabilities blended."""
+    from monai.inferers import sliding_window_inference
+
+    model = model.to(memory_format=torch.channels_last)
+    x, finite = to_model_input(stack, ALL_BANDS, card.bands)
+    ok = valid & finite
+    x[:, ~ok] = 0.0
+
+    def predictor(batch: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(model(batch.contiguous(memory_format=torch.channels_last)).float())
+
+    with torch.inference_mode():
+        out = sliding_window_inference(torch.from_numpy(x[None]).to(device), roi_size=(MONAI_ROI_PX, MONAI_ROI_PX),
+                                       sw_batch_size=1, predictor=predictor, overlap=MONAI_OVERLAP, mode="gaussian")
+    prob = out[0, 0].float().cpu().numpy()
+    prob[~ok] = np.nan
+    return prob
+
+
+def monai_edges(length: int) -> list[int]:
+    """Window edges of MONAI's sliding window along one axis (its own scan: step roi*(1-overlap))."""
+    if length <= MONAI_ROI_PX:
+        return []
+    step = int(MONAI_ROI_PX * (1 - MONAI_OVERLAP))
+    starts = list(range(0, length - MONAI_ROI_PX + 1, step))
+    if starts[-1] + MONAI_ROI_PX < length:
+        starts.append(length - MONAI_ROI_PX)
+    return sorted({s for s in starts} | {s + MONAI_ROI_PX for s in starts})
+
+
 def near_edges(length: int, edges: list[int]) -> np.ndarray:
     """Pixels along an axis within EDGE_PX of any of the given interior edges (pixel boundaries)."""
     near = np.zeros(length, bool)
@@ -161,12 +200,13 @@ def window_edges(length: int, cfg: PredictorConfig, multiple: int) -> list[int]:
     return sorted({s for s in starts} | {s + size for s in starts})
 
 
-def errors(prob: np.ndarray, ref: np.ndarray, near: np.ndarray) -> tuple[float, float]:
-    """(error near the edges, error over all pixels); without interior edges both are the latter."""
+def errors(prob: np.ndarray, ref: np.ndarray, near: np.ndarray) -> tuple[float, float, float]:
+    """(error near the edges, error over all pixels, largest error); without interior edges the
+    first is the second."""
     ok = np.isfinite(prob) & np.isfinite(ref)
     diff = np.abs(prob - ref)
     overall = float(diff[ok].mean())
-    return (float(diff[ok & near].mean()) if (ok & near).any() else overall), overall
+    return (float(diff[ok & near].mean()) if (ok & near).any() else overall), overall, float(diff[ok].max())
 
 
 def main(argv=None) -> int:
@@ -197,13 +237,16 @@ def main(argv=None) -> int:
     print(f"device: {device} ({torch.get_num_threads()} threads)")
 
     ours = Predictor(model, card, PredictorConfig(device=args.device))
+    torch_only = Predictor(model, card, PredictorConfig(device=args.device, backend="torch"))
     multiple = ours.multiple
     cfg = ours.config
-    print(f"ours: window {cfg.window_px} px max, overlap {cfg.overlap_px} px -> windows of "
-          f"{plan_axis(args.size, cfg.window_px, cfg.overlap_px, multiple)[1]} px, batch "
-          f"{ours.batch_size_for(plan_axis(args.size, cfg.window_px, cfg.overlap_px, multiple)[1] ** 2)}")
+    wsize = plan_axis(args.size, cfg.window_px, cfg.overlap_px, multiple)[1]
+    print(f"ours: window {cfg.window_px} px max, overlap {cfg.overlap_px} px -> windows of {wsize} px, batch "
+          f"{ours.batch_size_for(wsize ** 2)}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}")
 
-    cpu_s: dict[str, list[float]] = {"a": [], "b": []}
+    keys = ("a", "b", "b_torch", "d")
+    cpu_s: dict[str, list[float]] = {k: [] for k in keys}
+    wall_s: dict[str, list[float]] = {k: [] for k in keys}
 
     def timed(fn, key=None):
         if device.type == "cuda":
@@ -214,54 +257,66 @@ def main(argv=None) -> int:
             torch.cuda.synchronize()
         if key:
             cpu_s[key].append(time.process_time() - c0)
-        return out, time.perf_counter() - t0
+            wall_s[key].append(time.perf_counter() - t0)
+        return out
 
-    # warm-up (allocator, thread pools) on a small crop, then alternate (a) and (b)
-    naive_tiles(model, card, stack[:, :256, :256], valid[:256, :256], device)
-    ours.predict_array(stack[:, :256, :256], valid[:256, :256])
-    t_a, t_b = [], []
+    # warm-up (allocator, thread pools, the ONNX export) on a small crop, then alternate
+    crop = (slice(None), slice(0, 256), slice(0, 256))
+    naive_tiles(model, card, stack[crop], valid[crop[1:]], device)
+    big = (slice(None), slice(0, 1024), slice(0, 1024))  # large enough for ONNX Runtime: its session is made here
+    ours.predict_array(stack[big], valid[big[1:]])
+    torch_only.predict_array(stack[crop], valid[crop[1:]])
+    monai_windows(model, card, stack[crop], valid[crop[1:]], device)
+    out: dict[str, np.ndarray] = {}
     for _ in range(max(args.repeats, 1)):
-        prob_a, dt = timed(lambda: naive_tiles(model, card, stack, valid, device), "a")
-        t_a.append(dt)
-        prob_b, dt = timed(lambda: ours.predict_array(stack, valid), "b")
-        t_b.append(dt)
-    # for the record: how much of the gain is the memory format alone
-    _, t_a_cl = timed(lambda: naive_tiles(model, card, stack, valid, device, channels_last=True))
+        out["a"] = timed(lambda: naive_tiles(model, card, stack, valid, device), "a")
+        out["b"] = timed(lambda: ours.predict_array(stack, valid), "b")
+        out["b_torch"] = timed(lambda: torch_only.predict_array(stack, valid), "b_torch")
+        out["d"] = timed(lambda: monai_windows(model, card, stack, valid, device), "d")
     rss_ab = peak_rss_mb()
     one_pass = Predictor(model, card, PredictorConfig(window_px=max(stack.shape[1:]), overlap_px=0,
-                                                      batch_size=1, device=args.device))
-    prob_c, t_c = timed(lambda: one_pass.predict_array(stack, valid))
+                                                      batch_size=1, device=args.device, backend="torch"))
+    prob_c = timed(lambda: one_pass.predict_array(stack, valid))
     rss_all = peak_rss_mb()
+    backend = "onnxruntime" if ours.onnx is not None else "torch"
 
     shape = prob_c.shape
     naive_edges = list(range(NAIVE_TILE_PX, max(shape), NAIVE_TILE_PX))
-    near_a = edge_mask(shape, naive_edges, naive_edges)
-    near_b = edge_mask(shape, window_edges(shape[0], cfg, multiple), window_edges(shape[1], cfg, multiple))
-    seam_a, all_a = errors(prob_a, prob_c, near_a)
-    seam_b, all_b = errors(prob_b, prob_c, near_b)
-    # the same error on (b) measured at the naive tiling's edges too, for a like-for-like view
-    seam_b_at_a, _ = errors(prob_b, prob_c, near_a)
-    ref_ok = np.isfinite(prob_c)
-
-    ta, tb = min(t_a), min(t_b)
-    print(f"(a) seed tiling 128 px, no overlap, batch {NAIVE_BATCH}: {ta:.2f} s (runs: "
-          f"{', '.join(f'{x:.2f}' for x in t_a)})")
-    print(f"(b) ours at defaults:                        {tb:.2f} s (runs: {', '.join(f'{x:.2f}' for x in t_b)})")
-    print(f"(c) whole scene in one pass:                 {t_c:.2f} s")
-    print(f"(a') seed tiling but channels-last (info):   {t_a_cl:.2f} s")
-    print(f"time ratio b/a: {tb / ta:.3f} (wall, best of {len(t_a)}); by process CPU time: "
-          f"{min(cpu_s['b']) / min(cpu_s['a']):.3f}; (b)/(a'): {tb / t_a_cl:.3f}")
+    near = {"a": edge_mask(shape, naive_edges, naive_edges),
+            "b": edge_mask(shape, window_edges(shape[0], cfg, multiple), window_edges(shape[1], cfg, multiple)),
+            "d": edge_mask(shape, monai_edges(shape[0]), monai_edges(shape[1]))}
+    near["b_torch"] = near["b"]
+    err = {k: errors(out[k], prob_c, near[k]) for k in keys}
+    best = {k: min(wall_s[k]) for k in keys}
+    best_cpu = {k: min(cpu_s[k]) for k in keys}
+    names = {"a": "(a) seed tiling 128 px, no overlap, batch 16", "b": f"(b) ours at defaults [{backend}]",
+             "b_torch": "(b') ours, PyTorch only", "d": "(d) MONAI sliding window 512, 0.25, gaussian"}
+    for k in keys:
+        print(f"{names[k]:46s} {best[k]:6.2f} s wall, {best_cpu[k]:6.2f} s CPU (runs: "
+              f"{', '.join(f'{x:.2f}' for x in wall_s[k])}); error vs (c): near own edges {err[k][0]:.6f}, "
+              f"all pixels {err[k][1]:.6f}, largest {err[k][2]:.5f}")
+    ratio_monai = best_cpu["b"] / best_cpu["d"]
+    print(f"ratio ours/MONAI: {ratio_monai:.3f} by CPU time ({best['b'] / best['d']:.3f} by wall time); "
+          f"PyTorch-only ours/MONAI {best_cpu['b_torch'] / best_cpu['d']:.3f}; ours/seed tiling "
+          f"{best_cpu['b'] / best_cpu['a']:.3f} (CPU); load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs, "
+          f"{torch.get_num_threads()} threads")
+    print(f"ours vs MONAI error over all pixels: {err['b'][1]:.6f} vs {err['d'][1]:.6f} "
+          f"({'equal or lower' if err['b'][1] <= err['d'][1] else 'HIGHER'})")
     print(f"reference probability: mean {np.nanmean(prob_c):.4f}, std {np.nanstd(prob_c):.4f}, "
-          f"valid {ref_ok.mean() * 100:.1f}% of pixels")
-    print(f"seam error vs (c), within {EDGE_PX} px of own tile edges: (a) {seam_a:.5f}  (b) {seam_b:.5f}  "
-          f"-> (a)/(b) = {seam_a / max(seam_b, 1e-12):.1f}x")
-    print(f"error vs (c) over all pixels:                     (a) {all_a:.5f}  (b) {all_b:.5f}")
-    print(f"(b) near the 128 px grid of (a):                  {seam_b_at_a:.5f}")
-    print(f"peak RSS: {rss_scene:.0f} MB after generating the scene; {rss_ab:.0f} MB after (a) and (b); {rss_all:.0f} MB after (c) (whole-scene pass)")
-    print(json.dumps({"time_ratio_vs_naive": round(tb / ta, 4), "seam_error_ours": round(seam_b, 6),
-                      "seam_error_naive": round(seam_a, 6), "peak_rss_mb": round(rss_all, 1),
-                      "time_ratio_vs_naive_cpu_time": round(min(cpu_s["b"]) / min(cpu_s["a"]), 4),
-                      "threads": torch.get_num_threads()}))
+          f"valid {np.isfinite(prob_c).mean() * 100:.1f}% of pixels; (b) vs (b') largest difference "
+          f"{float(np.nanmax(np.abs(out['b'] - out['b_torch']))):.2e}")
+    print(f"peak RSS: {rss_scene:.0f} MB after generating the scene; {rss_ab:.0f} MB after (a), (b), (d); "
+          f"{rss_all:.0f} MB after (c) (whole-scene pass)")
+    print(json.dumps({"time_ratio_vs_naive": round(best["b"] / best["a"], 4),
+                      "time_ratio_vs_naive_cpu_time": round(best_cpu["b"] / best_cpu["a"], 4),
+                      "time_ratio_vs_monai_cpu_time": round(ratio_monai, 4),
+                      "time_ratio_vs_monai": round(best["b"] / best["d"], 4),
+                      "time_ratio_torch_only_vs_monai_cpu_time": round(best_cpu["b_torch"] / best_cpu["d"], 4),
+                      "error_ours": round(err["b"][1], 7), "error_monai": round(err["d"][1], 7),
+                      "seam_error_ours": round(err["b"][0], 6), "seam_error_naive": round(err["a"][0], 6),
+                      "seam_error_monai": round(err["d"][0], 6), "backend": backend,
+                      "model": card.name, "peak_rss_mb": round(rss_all, 1), "threads": torch.get_num_threads(),
+                      "load_average": round(os.getloadavg()[0], 2)}))
     return 0
 
 

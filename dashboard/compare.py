@@ -64,21 +64,46 @@ def header(result: analysis.AnalysisResult) -> None:
                    finished=result.finished[:16].replace("T", " ")))
 
 
+@st.cache_resource(max_entries=4, show_spinner=False)
+def display_grid(folder: str, mtime: float) -> display.DisplayGrid:  # noqa: ARG001 - cache key
+    """The lon/lat display grid of a result (nearest source pixel of each map pixel), found once:
+    every mask and change overlay of the result is then one lookup (no reprojection)."""
+    import rasterio
+
+    result = analysis.load_result(folder)
+    transform, crs = analysis.grid_of(result)
+    with rasterio.open(result.probability_tif("post")) as ds:
+        shape = (ds.height, ds.width)
+    return display.DisplayGrid(shape, transform, crs)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def true_colour_overlays(folder: str, mtime: float) -> dict[str, dict[str, Any]]:  # noqa: ARG001 - cache key
+    """The true-colour images of a result as compact data URLs (the same at every threshold)."""
+    result = analysis.load_result(folder)
+    out = {}
+    for date in ("pre", "post"):
+        url = display.compact_image_url(result.folder, (result.display or {}).get(f"{date}_rgb"))
+        if url:
+            out[f"{date}_rgb"] = {"url": url, "bounds": result.display["bounds"]}
+    return out
+
+
 @st.cache_data(max_entries=12, show_spinner=False)
-def compare_view(folder: str, mtime: float, threshold: float) -> dict[str, Any]:  # noqa: ARG001 - cache key
-    """Everything the page shows at one threshold, from the saved probabilities (no model)."""
+def compare_view(folder: str, mtime: float, threshold: float) -> dict[str, Any]:
+    """Everything the page shows at one threshold, from the saved probabilities (no model).
+
+    Kept per (result, threshold): going back to a threshold shows it at once. The true colour
+    and the display grid are the result's own, made once for every threshold."""
     result = analysis.load_result(folder)
     pair = analysis.rethreshold(result, threshold)
-    transform, crs = analysis.grid_of(result)
-    overlays: dict[str, dict[str, Any]] = {}
+    grid = display_grid(folder, mtime)
+    overlays: dict[str, dict[str, Any]] = dict(true_colour_overlays(folder, mtime))
     for date in ("pre", "post"):
-        url = display.read_png_url(result.folder, (result.display or {}).get(f"{date}_rgb"))
-        if url:
-            overlays[f"{date}_rgb"] = {"url": url, "bounds": result.display["bounds"]}
         mask = pair.pre_mask if date == "pre" else pair.post_mask
-        png, bounds = display.mask_overlay(mask, transform, crs, date)
+        png, bounds = display.mask_overlay(mask, None, None, date, grid=grid)
         overlays[f"{date}_mask"] = {"url": display.data_url(png), "bounds": bounds}
-    png, bounds = display.change_overlay(pair.change, transform, crs)
+    png, bounds = display.change_overlay(pair.change, None, None, grid=grid)
     overlays["change"] = {"url": display.data_url(png), "bounds": bounds}
     return {
         "threshold": threshold,
@@ -91,6 +116,27 @@ def compare_view(folder: str, mtime: float, threshold: float) -> dict[str, Any]:
         "bounds": overlays["change"]["bounds"],
         "aoi": result.request.get("aoi"),
     }
+
+
+#: The threshold slider's range.
+SLIDER_MIN, SLIDER_MAX = 0.05, 0.95
+
+
+def view_for(result: analysis.AnalysisResult, threshold: float, body) -> dict[str, Any]:
+    """The view at ``threshold``; when it is not the one on screen, ``body`` (an ``st.empty``
+    holding the page's figures) shows a spinner instead of the old figures while it is made."""
+    ss = st.session_state
+    shown = (str(result.folder), float(threshold))
+    if ss.get(state.CMP_SHOWN) == shown:
+        return compare_view(str(result.folder), done_mtime(result), float(threshold))
+    with body.container():
+        with st.spinner(t("compare.recomputing")):
+            view = compare_view(str(result.folder), done_mtime(result), float(threshold))
+    ss[state.CMP_SHOWN] = shown
+    # one slider step either side, made while the page is read: the next step is instant
+    analysis.prefetch_rethreshold(result, [round(threshold + d, 2) for d in (0.01, -0.01)
+                                           if SLIDER_MIN <= round(threshold + d, 2) <= SLIDER_MAX])
+    return view
 
 
 def statistics(view: dict[str, Any]) -> None:
@@ -139,11 +185,22 @@ def locate_geometry(view: dict, landslide_id: Optional[int]) -> Optional[dict]:
     return None
 
 
+def _simplified(geometry: Optional[dict]) -> Optional[dict]:
+    """A located landslide's outline with the pixel staircase simplified (a quarter pixel): what
+    the map needs, in a fraction of the vertices."""
+    if not geometry:
+        return geometry
+    from shapely.geometry import mapping, shape
+
+    return mapping(shape(geometry).simplify(2.5e-5, preserve_topology=True))  # ~2.5 m in degrees
+
+
 def show_map(overlays: list[dict], view: dict, basemaps: bool, highlight: Optional[dict], key: str,
              height: int) -> None:
     from streamlit_folium import st_folium
 
-    m = maps.overlays_map(overlays, view["bounds"], basemaps=basemaps, aoi=view.get("aoi"), highlight=highlight)
+    m = maps.overlays_map(overlays, view["bounds"], basemaps=basemaps, aoi=view.get("aoi"),
+                          highlight=_simplified(highlight))
     st_folium(m, key=key, height=height, use_container_width=True, returned_objects=[])
 
 
@@ -153,8 +210,33 @@ def show_dual_map(view: dict, opacity: float, basemaps: bool, highlight: Optiona
     from streamlit_folium import st_folium
 
     m = maps.dual_overlays_map(side_overlays(view, "pre", opacity), side_overlays(view, "post", opacity),
-                               view["bounds"], basemaps=basemaps, aoi=view.get("aoi"), highlight=highlight)
+                               view["bounds"], basemaps=basemaps, aoi=view.get("aoi"),
+                               highlight=_simplified(highlight))
     st_folium(m, key=key, height=height, use_container_width=True, returned_objects=[])
+
+
+@st.fragment
+def maps_panel(view: dict) -> None:
+    """The map controls and the maps. A fragment: changing the opacity or the view reruns this
+    panel alone, not the statistics, table and charts around it."""
+    ss = st.session_state
+    if ss.get(state.CMP_OPACITY) is None:
+        ss[state.CMP_OPACITY] = 60
+    c_o, c_v = st.columns([2, 2])
+    c_o.slider(t("compare.opacity"), min_value=0, max_value=100, step=5, key=state.CMP_OPACITY)
+    view_mode = c_v.radio(t("compare.view_label"), ["side", "layers"], horizontal=True, key="w_cmp_view",
+                          format_func=lambda v: t(f"compare.view.{v}"))
+    locate = locate_geometry(view, ss.get(state.LOCATE_ID))
+    opacity = ss[state.CMP_OPACITY] / 100.0
+    basemaps = bool(ss.get(state.BASEMAPS))
+    if view_mode != "layers":
+        left, right = st.columns(2, gap="small")
+        left.markdown(t("compare.left"))
+        right.markdown(t("compare.right"))
+        show_dual_map(view, opacity, basemaps, locate, "cmp_dual_map", height=460)
+    else:
+        show_map(all_overlays(view, opacity), view, basemaps, locate, "cmp_map", height=560)
+    st.html(legend())
 
 
 def landslide_table(view: dict) -> None:

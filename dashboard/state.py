@@ -25,6 +25,7 @@ UPLOAD_SEEN = "upload_seen"      # signature of the last uploaded file taken
 JOB = "analysis_job"             # dashboard.jobs.AnalysisJob of the running/last analysis
 RESULT_FOLDER = "result_folder"  # folder of the analysis shown on the Compare page
 LOCATE_ID = "locate_id"          # id of the landslide located on the Compare map
+CMP_SHOWN = "cmp_shown"          # (result folder, threshold) whose figures the Compare page shows
 
 # --- widget keys (kept across pages by keep()) ---
 PRE_START, PRE_END = "w_pre_start", "w_pre_end"

@@ -103,7 +103,9 @@ def reproject_scene_to(src_path: Path, target: SceneReader, out_path: Path,
     with rasterio.open(src_path) as ds:
         common = dict(crs=target.crs, transform=target.transform, width=target.width, height=target.height,
                       dtype="float32", nodata=float("nan"), src_nodata=src_nodata, src_transform=src_transform)
-        profile = scene_profile(target.width, target.height, len(names) + 1, target.transform, target.crs)
+        # a temporary file, read once by the detection that follows: not worth compressing
+        profile = scene_profile(target.width, target.height, len(names) + 1, target.transform, target.crs,
+                                compressed=False)
         partial = out_path.with_name(out_path.name + ".partial")
         with WarpedVRT(ds, resampling=Resampling.bilinear, **common) as bil, \
                 WarpedVRT(ds, resampling=Resampling.nearest, **common) as near, \
@@ -125,13 +127,16 @@ def reproject_scene_to(src_path: Path, target: SceneReader, out_path: Path,
     return out_path
 
 
-def estimate_pair_shift(pre_path: str | Path, post_path: str | Path) -> ShiftEstimate:
+def estimate_pair_shift(pre_path: str | Path, post_path: str | Path,
+                        cancel: Optional[CancelToken] = None) -> ShiftEstimate:
     """The shift of post against pre (same grid), from the edges of their near-infrared band."""
     with SceneReader(pre_path) as pre, SceneReader(post_path) as post:
         a = pre.read_bands((SHIFT_BAND,))[0]
+        check_cancel(cancel)
         b = post.read_bands((SHIFT_BAND,))[0]
         pixel_m = float(abs(post.transform.a))
-    est = estimate_shift(np.nan_to_num(a, nan=0.0), np.nan_to_num(b, nan=0.0), np.isfinite(a), np.isfinite(b))
+    est = estimate_shift(np.nan_to_num(a, nan=0.0), np.nan_to_num(b, nan=0.0), np.isfinite(a), np.isfinite(b),
+                         cancel=cancel)
     return decide(est, pixel_m)
 
 
@@ -173,7 +178,7 @@ def align_pair(pre_path: Path, post_path: Path, work_dir: Path, cancel: Optional
                                 "resampling": "bilinear for bands, nearest for the valid mask"}
         if coregister:
             check_cancel(cancel)
-            out.shift = estimate_pair_shift(out.pre_path, post_path)
+            out.shift = estimate_pair_shift(out.pre_path, post_path, cancel)
             if out.shift.applied:
                 tmp2 = work_dir / ".pre_coregistered.tif"
                 out.temporary.append(tmp2)

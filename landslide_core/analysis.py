@@ -34,7 +34,7 @@ from .progress import CancelToken, ProgressFn, check_cancel, no_progress
 # importable from here.
 from .result_views import (EXPORT_FILES, SLOPE_CLASSES_DEG, default_min_area_ha,  # noqa: F401
                            default_threshold, export_file, feature_table, grid_of, model_card_record,
-                           provenance_record, rethreshold, slope_class_areas)
+                           prefetch_rethreshold, provenance_record, rethreshold, slope_class_areas)
 from .results import (DONE_FILE, RESULT_VERSION, AnalysisResult, default_results_root,  # noqa: F401
                       file_manifest, find_cached, list_results, load_result, new_work_folder, publish)
 
@@ -188,7 +188,7 @@ def _run_into(folder: Path, final: Path, key: str, request, source, model_path, 
         check_cancel(cancel)
         from .display import build_display
 
-        display = build_display(folder, fetched["pre"].path, fetched["post"].path)
+        display = build_display(folder, fetched["pre"].path, fetched["post"].path, cancel=cancel)
     summary = _read_json(folder / "summary.json") or (detection if isinstance(detection, dict) else {})
     card = read_card(model_path)
     result = AnalysisResult(

@@ -72,6 +72,10 @@ class ModelCard:
     run_id: str = ""
     #: For scaling "minmax": {"bands", "min", "max", "units": "l4s"} of the training split.
     scaling_stats: dict[str, Any] = field(default_factory=dict)
+    #: For a fine-tuned model: {"parent": the model it started from, "data": what it was tuned
+    #: on (reviewed chips, generated mix), "before": the parent's scores on this run's held-out
+    #: validation patches, "after": this checkpoint's on the same}.
+    lineage: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -127,7 +131,7 @@ def _card_problem(values: dict[str, Any]) -> Optional[str]:
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold) \
             or not 0.0 <= threshold <= 1.0:
         return f"threshold is {json_text(threshold)}, not a number from 0 to 1"
-    for key in ("arch_kwargs", "metrics", "training_config"):
+    for key in ("arch_kwargs", "metrics", "training_config", "lineage"):
         if key in values and not isinstance(values[key], dict):
             return f"{key} is {json_text(values[key])}, not a JSON object"
     sha = values.get("weights_sha256", "")

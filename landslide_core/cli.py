@@ -24,7 +24,7 @@ from .errors import UserError
 from .i18n import has, localized, t
 
 COMMAND_MODULES = ("detect", "fetch", "batch", "sources", "generate", "training", "watch", "dataset", "experiment",
-                   "report")
+                   "report", "review")
 
 
 def _prog() -> str:

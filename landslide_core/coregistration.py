@@ -113,8 +113,9 @@ ReadTile = Callable[[int, int, int], "tuple[np.ndarray, np.ndarray, np.ndarray, 
 
 def estimate_shift(pre_band: np.ndarray, post_band: np.ndarray, pre_valid: Optional[np.ndarray] = None,
                    post_valid: Optional[np.ndarray] = None, tile_px: int = TILE_PX,
-                   max_tiles: int = 36) -> ShiftEstimate:
-    """Estimate the sub-pixel shift of ``post_band`` against ``pre_band`` (same grid, (H, W))."""
+                   max_tiles: int = 36, cancel=None) -> ShiftEstimate:
+    """Estimate the sub-pixel shift of ``post_band`` against ``pre_band`` (same grid, (H, W));
+    ``cancel`` (a CancelToken) is checked before each tile."""
     pre_band, post_band = np.asarray(pre_band), np.asarray(post_band)
     if pre_band.shape != post_band.shape or pre_band.ndim != 2:
         raise InputError(f"The two dates' bands differ in shape ({pre_band.shape} vs {post_band.shape}).",
@@ -127,14 +128,17 @@ def estimate_shift(pre_band: np.ndarray, post_band: np.ndarray, pre_valid: Optio
         sl = (slice(r, r + size), slice(c, c + size))
         return pre_band[sl], post_band[sl], pv[sl], qv[sl]
 
-    return estimate_shift_by_tiles(read_tile, h, w, tile_px, max_tiles)
+    return estimate_shift_by_tiles(read_tile, h, w, tile_px, max_tiles, cancel=cancel)
 
 
 def estimate_shift_by_tiles(read_tile: ReadTile, height: int, width: int, tile_px: int = TILE_PX,
-                            max_tiles: int = 36) -> ShiftEstimate:
+                            max_tiles: int = 36, cancel=None) -> ShiftEstimate:
     """:func:`estimate_shift` of an image read tile by tile (only the sample tiles of
-    :func:`sample_tiles` are read), for images too large to hold or spread over files."""
+    :func:`sample_tiles` are read), for images too large to hold or spread over files;
+    ``cancel`` (a CancelToken) is checked before each tile."""
     from skimage.registration import phase_cross_correlation
+
+    from .progress import check_cancel
 
     tile, starts = sample_tiles(height, width, tile_px, max_tiles)
     if not tile:
@@ -142,6 +146,7 @@ def estimate_shift_by_tiles(read_tile: ReadTile, height: int, width: int, tile_p
     window = np.outer(np.hanning(tile), np.hanning(tile)).astype(np.float32)
     estimates, quality = [], []
     for r, c in starts:
+        check_cancel(cancel)
         pre_t, post_t, pv, qv = read_tile(r, c, tile)
         clear = pv & qv
         if clear.mean() < MIN_CLEAR_SHARE:

@@ -160,21 +160,24 @@ def _detect_one(scene_path: Path, out_dir: Path, predictor: Predictor, card: Mod
         with rasterio.open(raw_prob) as ds:
             prob = ds.read(1)
         slope, elevation = read_terrain(scene_path, cancel)
+        check_cancel(cancel)
         mask, ruled = landslide_mask(prob, threshold, transform, options.min_area_ha, options.grow_ratio,
-                                     options.rules, slope, elevation)
+                                     options.rules, slope, elevation, cancel=cancel)
         check_cancel(cancel)
         features = polygons_from_mask(mask, prob, slope, transform, crs, options.min_area_ha,
-                                      extra=_measures_of(slope, elevation, transform, options.rules))
+                                      extra=_measures_of(slope, elevation, transform, options.rules), cancel=cancel)
         check_cancel(cancel)
         rejected = polygons_from_mask(np.where(ruled.rejected_mask(), 1, 0).astype(np.uint8), prob, slope,
-                                      transform, crs, 0.0, extra=_rejection_of(ruled))
+                                      transform, crs, 0.0, extra=_rejection_of(ruled), cancel=cancel)
         check_cancel(cancel)
         t_post = time.perf_counter()
         card_dict = card.to_dict()
         exports.cog_from_geotiff(raw_prob, out_dir / "probability.tif", "probability", card_dict, provenance)
     finally:
         raw_prob.unlink(missing_ok=True)
+    check_cancel(cancel)
     exports.write_cog(mask, out_dir / "mask.tif", transform, crs, "mask", card_dict, provenance)
+    check_cancel(cancel)
     settings = {"threshold": threshold, **options.object_settings()}
     exports.write_geojson(features, out_dir / "landslides.geojson", card_dict, provenance, settings)
     exports.write_csv(features, out_dir / "landslides.csv")
@@ -322,7 +325,7 @@ def _detect_pair_into(out_dir: Path, pre_path: Path, post_path: Path, options, c
         (out_dir / "pre" / "summary.json").write_text(json.dumps(pre_res.summary, indent=2, default=str))
     pair = summarise_pair(pre_res.prob, post_res.prob, post_res.slope_deg, post_res.transform, post_res.crs,
                           threshold, options.min_area_ha, elevation_m=post_res.elevation_m, spectral=spectral,
-                          grow_ratio=options.grow_ratio, rules=options.rules, settings=options.change)
+                          grow_ratio=options.grow_ratio, rules=options.rules, settings=options.change, cancel=cancel)
     check_cancel(cancel)
     card_dict = card.to_dict()
     provenance = {"pre": pre_res.summary["provenance"], "post": post_res.summary["provenance"],
@@ -330,9 +333,11 @@ def _detect_pair_into(out_dir: Path, pre_path: Path, post_path: Path, options, c
     if aligned.reprojection:
         provenance["reprojected"] = aligned.reprojection
     write_evidence(out_dir / EVIDENCE_FILE, spectral, post_res.slope_deg, post_res.elevation_m, post_res.transform,
-                   post_res.crs, provenance)
+                   post_res.crs, provenance, cancel=cancel)
+    check_cancel(cancel)
     exports.write_cog(pair.change, out_dir / "change.tif", post_res.transform, post_res.crs, "change",
                       card_dict, provenance)
+    check_cancel(cancel)
     exports.write_geojson(pair.new_features, out_dir / "change.geojson", card_dict, provenance,
                           {"threshold": threshold, "min_area_ha": options.min_area_ha, "change_class": "new"})
     if progress:

@@ -20,7 +20,8 @@ from rasterio.transform import Affine
 from rasterio.warp import calculate_default_transform, reproject
 
 from .bands import slope_horn_deg
-from .scene import pixel_size_m
+from .progress import CancelToken, check_cancel
+from .scene import SCENE_COMPRESSION, pixel_size_m
 
 MAX_DISPLAY_PX = 1024
 LONLAT = CRS.from_epsg(4326)
@@ -69,12 +70,33 @@ def to_lonlat(data: np.ndarray, transform: Affine, crs: CRS, resampling: Resampl
     return (dst[0] if squeeze else dst), [[south, west], [north, east]]
 
 
+#: zlib level of display PNGs: level 1 was within 3 % of the size of an optimised PNG (level 9
+#: and filter trials) on a 1024 px true-colour image, for a fifth of the CPU time.
+PNG_COMPRESS_LEVEL = 1
+
+
 def png_bytes(rgba: np.ndarray) -> bytes:
-    """(H, W, 3 or 4) uint8 -> PNG bytes (optimised)."""
+    """(H, W, 3 or 4) uint8 -> PNG bytes (fast zlib level, see :data:`PNG_COMPRESS_LEVEL`)."""
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgba)).save(buf, format="PNG", optimize=True)
+    Image.fromarray(np.ascontiguousarray(rgba)).save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    return buf.getvalue()
+
+
+def palette_png(classes: np.ndarray, colours: dict[int, tuple[int, int, int, int]]) -> bytes:
+    """A class raster (H, W) uint8 -> palette PNG (one byte per pixel, colours and alpha in the
+    palette); classes without a colour are transparent. A quarter of the pixels of RGBA to
+    compress, and a smaller file."""
+    from PIL import Image
+
+    rgba = np.zeros((256, 4), np.uint8)
+    for value, colour in colours.items():
+        rgba[int(value)] = colour
+    img = Image.fromarray(np.ascontiguousarray(classes, dtype=np.uint8), mode="L").convert("P")
+    img.putpalette(rgba[:, :3].ravel().tolist())
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL, transparency=bytes(rgba[:, 3].tolist()))
     return buf.getvalue()
 
 
@@ -90,25 +112,60 @@ def classes_rgba(classes: np.ndarray, colours: dict[int, tuple[int, int, int, in
     return lut[classes.astype(np.uint8)]
 
 
+class DisplayGrid:
+    """The lon/lat display grid of an analysis grid, with the source pixel of every display
+    pixel (nearest neighbour, found once by reprojecting the pixel numbers): any class raster
+    of the grid becomes its display image by one lookup, exactly as a nearest-neighbour
+    reprojection would make it, without reprojecting again."""
+
+    def __init__(self, shape: tuple[int, int], transform: Affine, crs: CRS, max_px: int = MAX_DISPLAY_PX):
+        h, w = (int(v) for v in shape)
+        if h * w >= 2 ** 31 - 1:
+            raise ValueError(f"A {w} x {h} grid is too large for a display index.")
+        numbers = np.arange(h * w, dtype=np.int32).reshape(h, w)
+        index, self.bounds = to_lonlat(numbers, transform, crs, Resampling.nearest, max_px, nodata=-1)
+        self.shape = (h, w)
+        self.inside = index >= 0
+        self.index = np.where(self.inside, index, 0).ravel()
+
+    def sample(self, classes: np.ndarray, outside: int = 0) -> np.ndarray:
+        """The display image (uint8) of a class raster of the grid; ``outside`` off the grid."""
+        classes = np.asarray(classes)
+        if classes.shape != self.shape:
+            raise ValueError(f"A raster of shape {classes.shape} is not on this grid {self.shape}.")
+        out = classes.ravel().take(self.index).reshape(self.inside.shape).astype(np.uint8, copy=False)
+        return np.where(self.inside, out, np.uint8(outside))
+
+    def overlay(self, classes: np.ndarray, colours: dict[int, tuple[int, int, int, int]]) -> bytes:
+        """A class raster -> palette PNG of its display image."""
+        return palette_png(self.sample(classes), colours)
+
+
 def categorical_overlay(classes: np.ndarray, transform: Affine, crs: CRS,
                         colours: dict[int, tuple[int, int, int, int]],
-                        max_px: int = MAX_DISPLAY_PX) -> tuple[bytes, list[list[float]]]:
-    """A class raster (mask or change) -> (PNG bytes, lon/lat bounds), nearest resampling."""
-    arr = np.asarray(classes).astype(np.float32)
-    ll, bounds = to_lonlat(arr, transform, crs, Resampling.nearest, max_px, nodata=-1.0)
-    ll = np.where(ll < 0, 0, ll).astype(np.uint8)
-    return png_bytes(classes_rgba(ll, colours)), bounds
+                        max_px: int = MAX_DISPLAY_PX,
+                        grid: Optional[DisplayGrid] = None) -> tuple[bytes, list[list[float]]]:
+    """A class raster (mask or change) -> (PNG bytes, lon/lat bounds), nearest resampling.
+
+    ``grid``: the :class:`DisplayGrid` of the raster's grid when the caller keeps one (several
+    overlays of one analysis); made here otherwise."""
+    classes = np.asarray(classes)
+    grid = grid if grid is not None else DisplayGrid(classes.shape, transform, crs, max_px)
+    return grid.overlay(classes.astype(np.uint8, copy=False), colours), grid.bounds
+
+
+CHANGE_COLOURS: dict[int, tuple[int, int, int, int]] = {k: v[1] for k, v in CHANGE_CLASSES.items()}
 
 
 def change_overlay(change: np.ndarray, transform: Affine, crs: CRS,
-                   max_px: int = MAX_DISPLAY_PX) -> tuple[bytes, list[list[float]]]:
-    return categorical_overlay(change, transform, crs, {k: v[1] for k, v in CHANGE_CLASSES.items()}, max_px)
+                   max_px: int = MAX_DISPLAY_PX, grid: Optional[DisplayGrid] = None) -> tuple[bytes, list[list[float]]]:
+    return categorical_overlay(change, transform, crs, CHANGE_COLOURS, max_px, grid)
 
 
 def mask_overlay(mask: np.ndarray, transform: Affine, crs: CRS, date: str,
-                 max_px: int = MAX_DISPLAY_PX) -> tuple[bytes, list[list[float]]]:
+                 max_px: int = MAX_DISPLAY_PX, grid: Optional[DisplayGrid] = None) -> tuple[bytes, list[list[float]]]:
     """A mask (1 landslide, 0 stable, 255 not assessable) -> overlay of its landslide pixels."""
-    return categorical_overlay(np.asarray(mask) == 1, transform, crs, {1: MASK_COLOURS[date]}, max_px)
+    return categorical_overlay(np.asarray(mask) == 1, transform, crs, {1: MASK_COLOURS[date]}, max_px, grid)
 
 
 def _band_indexes(ds, names: Sequence[str]) -> list[int]:
@@ -227,8 +284,8 @@ def write_slope(folder: Path, scene_path: str | Path) -> Path:
     slope = read_slope_deg(scene_path)
     with rasterio.open(scene_path) as ds:
         profile = dict(driver="GTiff", width=ds.width, height=ds.height, count=1, dtype="float32",
-                       crs=ds.crs, transform=ds.transform, nodata=float("nan"), compress="deflate",
-                       predictor=3, tiled=ds.width >= 256 and ds.height >= 256)
+                       crs=ds.crs, transform=ds.transform, nodata=float("nan"),
+                       tiled=ds.width >= 256 and ds.height >= 256, **SCENE_COMPRESSION)
     path = folder / SLOPE_FILE
     tmp = path.with_name(path.name + ".partial")
     with rasterio.open(tmp, "w", **profile) as out:
@@ -239,30 +296,60 @@ def write_slope(folder: Path, scene_path: str | Path) -> Path:
 
 
 def build_display(folder: str | Path, pre_scene: str | Path, post_scene: str | Path,
-                  max_px: int = MAX_DISPLAY_PX) -> dict[str, Any]:
+                  max_px: int = MAX_DISPLAY_PX, cancel: Optional[CancelToken] = None) -> dict[str, Any]:
     """Write ``display/pre_rgb.png``, ``display/post_rgb.png``, ``display/hillshade.png`` (the
     'after' scene's DEM, when it has one) and ``slope_deg.tif`` into an
-    analysis folder; returns ``{"bounds": [[s, w], [n, e]], "pre_rgb": rel path, ...}``."""
+    analysis folder; returns ``{"bounds": [[s, w], [n, e]], "pre_rgb": rel path, ...}``.
+    ``cancel`` is checked between the images."""
     folder = Path(folder)
     out_dir = folder / DISPLAY_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
+    check_cancel(cancel)
     pre = read_true_colour(pre_scene)
+    check_cancel(cancel)
     post = read_true_colour(post_scene)
     lo, hi = stretch_limits(pre[:2], post[:2])
     info: dict[str, Any] = {"max_px": max_px, "stretch_lo": lo.tolist(), "stretch_hi": hi.tolist()}
     for date, (rgb, valid, transform, crs) in (("pre", pre), ("post", post)):
+        check_cancel(cancel)
         png, bounds = true_colour_overlay(rgb, valid, transform, crs, lo, hi, max_px)
         (out_dir / f"{date}_rgb.png").write_bytes(png)
         info[f"{date}_rgb"] = f"{DISPLAY_DIR}/{date}_rgb.png"
         info["bounds"] = bounds
+    check_cancel(cancel)
     shaded = hillshade_overlay(post_scene, max_px)
     if shaded is not None:
         (out_dir / "hillshade.png").write_bytes(shaded[0])
         info["hillshade"] = f"{DISPLAY_DIR}/hillshade.png"
+    check_cancel(cancel)
     write_slope(folder, post_scene)
     info["slope"] = SLOPE_FILE
     (out_dir / "display.json").write_text(json.dumps(info))
     return info
+
+
+#: Quality of the compact (lossy WebP) copies of the true-colour images sent to maps: about an
+#: eighth of the bytes of the lossless PNG (324 kB instead of 2.5 MB at 1024 px).
+MAP_IMAGE_QUALITY = 80
+
+
+def compact_image_url(folder: str | Path, rel: Optional[str]) -> Optional[str]:
+    """A display image of an analysis folder as a compact data URL for maps: lossy WebP with its
+    transparency (every current browser shows it), or the PNG itself when this Pillow cannot
+    write WebP; None when missing."""
+    from PIL import Image, features
+
+    if not rel:
+        return None
+    path = Path(folder) / rel
+    if not path.is_file():
+        return None
+    if not features.check("webp"):
+        return data_url(path.read_bytes())
+    with Image.open(path) as img:
+        buf = io.BytesIO()
+        img.save(buf, format="WEBP", quality=MAP_IMAGE_QUALITY, method=4)
+    return "data:image/webp;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def read_png_url(folder: str | Path, rel: Optional[str]) -> Optional[str]:

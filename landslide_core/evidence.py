@@ -21,7 +21,7 @@ from rasterio.windows import Window
 from .bands import ELEVATION, SLOPE
 from .change import SpectralPair
 from .progress import CancelToken, check_cancel
-from .scene import SceneReader
+from .scene import SCENE_COMPRESSION, SceneReader
 
 EVIDENCE_FILE = "evidence.tif"
 EVIDENCE_BANDS: tuple[str, ...] = ("ndvi_pre", "ndvi_post", "visible_pre", "visible_post", "slope_deg",
@@ -69,9 +69,10 @@ def read_spectral_pair(pre_path: str | Path, post_path: str | Path,
 
 def write_evidence(path: str | Path, spectral: SpectralPair, slope_deg: np.ndarray, elevation_m: np.ndarray,
                    transform: Affine, crs: CRS, provenance: Optional[dict] = None,
-                   creation: Optional[dict] = None) -> Path:
-    """Write ``evidence.tif`` (float32, deflate, named bands), atomically; ``creation``:
-    GeoTIFF creation options replacing the defaults."""
+                   creation: Optional[dict] = None, cancel: Optional[CancelToken] = None) -> Path:
+    """Write ``evidence.tif`` (float32, compressed like scenes, named bands), atomically.
+    ``creation``: GeoTIFF creation options replacing the defaults. ``cancel``: checked before
+    each band; a cancelled write leaves no file."""
     path = Path(path)
     layers = (spectral.ndvi_pre, spectral.ndvi_post, spectral.visible_pre, spectral.visible_post, slope_deg,
               elevation_m)
@@ -79,16 +80,21 @@ def write_evidence(path: str | Path, spectral: SpectralPair, slope_deg: np.ndarr
     tmp = path.with_name(f".{path.name}.partial")
     profile = dict(driver="GTiff", width=w, height=h, count=len(layers), dtype="float32", crs=crs,
                    transform=transform, nodata=float("nan"), tiled=True, blockxsize=256, blockysize=256,
-                   compress="deflate", predictor=3)
+                   **SCENE_COMPRESSION)
     profile.update(creation or {})
-    with rasterio.open(tmp, "w", **profile) as ds:
-        for i, (name, layer) in enumerate(zip(EVIDENCE_BANDS, layers)):
-            ds.write(np.asarray(layer, np.float32), i + 1)
-            ds.set_band_description(i + 1, name)
-        ds.update_tags(DESCRIPTION="Evidence of change: NDVI and visible brightness (DN) of both dates, "
-                                   "slope (degrees) and elevation (m) of the post date",
-                       PROVENANCE=json.dumps(provenance or {}, default=str))
-    tmp.replace(path)
+    try:
+        with rasterio.open(tmp, "w", **profile) as ds:
+            for i, (name, layer) in enumerate(zip(EVIDENCE_BANDS, layers)):
+                check_cancel(cancel)
+                ds.write(np.asarray(layer, np.float32), i + 1)
+                ds.set_band_description(i + 1, name)
+            ds.update_tags(DESCRIPTION="Evidence of change: NDVI and visible brightness (DN) of both dates, "
+                                       "slope (degrees) and elevation (m) of the post date",
+                           PROVENANCE=json.dumps(provenance or {}, default=str))
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -165,6 +165,30 @@ def downslope_vectors(elevation_m: np.ndarray, pixel_size_m: float) -> tuple[np.
 
 
 @dataclass
+class Terrain:
+    """What the object measures take from the elevation, computed once per grid and radius:
+    the valley position (:func:`valley_position`) and the downslope vectors
+    (:func:`downslope_vectors`). A scene's objects at every threshold share one."""
+
+    height_m: np.ndarray
+    relative: np.ndarray
+    down_row: np.ndarray
+    down_col: np.ndarray
+    pixel_size_m: float
+    radius_m: float
+
+    @classmethod
+    def of(cls, elevation_m: np.ndarray, pixel_size_m: float, radius_m: float) -> "Terrain":
+        height, relative = valley_position(elevation_m, pixel_size_m, radius_m)
+        down_row, down_col = downslope_vectors(elevation_m, pixel_size_m)
+        return cls(height, relative, down_row, down_col, float(pixel_size_m), float(radius_m))
+
+    def fits(self, shape: tuple[int, ...], pixel_size_m: float, radius_m: float) -> bool:
+        return (tuple(self.height_m.shape) == tuple(shape) and self.pixel_size_m == float(pixel_size_m)
+                and self.radius_m == float(radius_m))
+
+
+@dataclass
 class ObjectTable:
     """Measures of the labelled objects 1..n (arrays of length n, index i = label i + 1)."""
 
@@ -184,97 +208,35 @@ class ObjectTable:
         return out
 
 
-def _per_label_mean(labels: np.ndarray, n: int, values: Optional[np.ndarray]) -> np.ndarray:
-    if values is None:
-        return np.full(n, np.nan)
-    flat = labels.ravel()
-    sel = np.flatnonzero(flat)
-    v = np.asarray(values, dtype=np.float64).ravel()[sel]
-    lab = flat[sel]
-    ok = np.isfinite(v)
-    s = np.bincount(lab[ok], weights=v[ok], minlength=n + 1)[1:]
-    c = np.bincount(lab[ok], minlength=n + 1)[1:]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(c > 0, s / np.maximum(c, 1), np.nan)
-
-
-def _shape_measures(labels: np.ndarray, n: int, down_row: Optional[np.ndarray],
-                    down_col: Optional[np.ndarray]) -> dict[str, np.ndarray]:
-    """Compactness, rectangularity, elongation and downslope alignment per object."""
-    from shapely import MultiPoint, oriented_envelope
-
-    compact = np.full(n, np.nan)
-    rect = np.full(n, np.nan)
-    width = np.full(n, np.nan)
-    elong = np.full(n, np.nan)
-    align = np.full(n, np.nan)
-    mean_dr = _per_label_mean(labels, n, down_row)
-    mean_dc = _per_label_mean(labels, n, down_col)
-    corners = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float64)
-    for i, sl in enumerate(ndimage.find_objects(labels, max_label=n)):
-        if sl is None:
-            continue
-        own = labels[sl] == i + 1
-        rr, cc = np.nonzero(own)
-        area = float(rr.size)
-        # perimeter: pixel edges facing outside the object
-        padded = np.pad(own, 1)
-        edges = (np.count_nonzero(padded[1:, :] != padded[:-1, :])
-                 + np.count_nonzero(padded[:, 1:] != padded[:, :-1]))
-        # the staircase of pixel edges overstates a smooth outline by ~4/pi
-        perimeter = edges * math.pi / 4.0
-        compact[i] = min(1.0, 4.0 * math.pi * area / max(perimeter * perimeter, 1e-9))
-        # ellipse of inertia
-        y = rr - rr.mean()
-        x = cc - cc.mean()
-        cyy, cxx, cxy = (y * y).mean() + 1 / 12, (x * x).mean() + 1 / 12, (x * y).mean()
-        tr, det = cyy + cxx, cyy * cxx - cxy * cxy
-        disc = math.sqrt(max(tr * tr / 4 - det, 0.0))
-        l1, l2 = tr / 2 + disc, max(tr / 2 - disc, 1e-9)
-        elong[i] = math.sqrt(l1 / l2)
-        # long-axis direction (row, col) = eigenvector of the largest eigenvalue
-        if abs(cxy) > 1e-12:
-            ar, ac = l1 - cxx, cxy
-        else:
-            ar, ac = (1.0, 0.0) if cyy >= cxx else (0.0, 1.0)
-        norm_a = math.hypot(ar, ac)
-        dr, dc = mean_dr[i], mean_dc[i]
-        norm_d = math.hypot(dr, dc) if np.isfinite(dr) and np.isfinite(dc) else 0.0
-        if norm_a > 0 and norm_d > 1e-6:
-            align[i] = abs(ar * dr + ac * dc) / (norm_a * norm_d)
-        # rectangularity against the smallest rotated rectangle of the pixel corners
-        if area >= 3:
-            pts = (np.stack([rr, cc], 1)[:, None, :] + corners[None]).reshape(-1, 2)
-            env = oriented_envelope(MultiPoint(pts))
-            rect[i] = min(1.0, area / max(env.area, 1e-9))
-            ring = np.asarray(env.exterior.coords)
-            sides = np.hypot(*np.diff(ring[:3], axis=0).T)
-            width[i] = float(sides.min()) if sides.size else 1.0
-        else:
-            rect[i], width[i] = 1.0, 1.0
-    return {"compactness": compact, "rectangularity": rect, "width_px": width, "elongation": elong,
-            "downslope_alignment": align}
-
-
 def measure_objects(labels: np.ndarray, slope_deg: Optional[np.ndarray], elevation_m: Optional[np.ndarray],
                     pixel_size_m: float, valley_radius_m: float = ObjectRules.valley_radius_m,
-                    valley: Optional[tuple[np.ndarray, np.ndarray]] = None) -> ObjectTable:
+                    valley: Optional[tuple[np.ndarray, np.ndarray]] = None,
+                    terrain: Optional[Terrain] = None) -> ObjectTable:
     """Measure labelled objects 1..n (``labels`` int, 0 background).
 
-    ``valley``: a precomputed :func:`valley_position` of the elevation (else computed from the
-    elevation when given).
+    ``valley``: a precomputed :func:`valley_position` of the elevation; ``terrain``: a
+    precomputed :class:`Terrain` of it (used when it fits the grid, pixel size and radius).
+    Otherwise both are computed from the elevation when given.
     """
+    from .label_groups import LabelGroups, per_label_mean
+    from .shape_measures import shape_measures
+
     labels = np.asarray(labels)
     n = int(labels.max()) if labels.size else 0
     area = np.bincount(labels.ravel(), minlength=n + 1)[1:].astype(np.int64)
-    if valley is None and elevation_m is not None:
-        valley = valley_position(elevation_m, pixel_size_m, valley_radius_m)
+    if terrain is not None and elevation_m is not None and terrain.fits(labels.shape, pixel_size_m, valley_radius_m):
+        valley = (terrain.height_m, terrain.relative)
+        down = (terrain.down_row, terrain.down_col)
+    else:
+        if valley is None and elevation_m is not None:
+            valley = valley_position(elevation_m, pixel_size_m, valley_radius_m)
+        down = downslope_vectors(elevation_m, pixel_size_m) if elevation_m is not None else (None, None)
     height_m, relative = valley if valley is not None else (None, None)
-    down = downslope_vectors(elevation_m, pixel_size_m) if elevation_m is not None else (None, None)
-    measures = {"slope_deg_mean": _per_label_mean(labels, n, slope_deg),
-                "height_above_valley_m": _per_label_mean(labels, n, height_m),
-                "relative_height": _per_label_mean(labels, n, relative)}
-    shape = _shape_measures(labels, n, *down)
+    groups = LabelGroups.of(labels, n)
+    measures = {"slope_deg_mean": per_label_mean(labels, n, slope_deg, groups),
+                "height_above_valley_m": per_label_mean(labels, n, height_m, groups),
+                "relative_height": per_label_mean(labels, n, relative, groups)}
+    shape = shape_measures(labels, n, *down, groups=groups)
     shape["width_m"] = shape.pop("width_px") * float(pixel_size_m)
     measures.update(shape)
     return ObjectTable(labels, area, measures)
@@ -336,17 +298,22 @@ class RuledObjects:
 
 def apply_object_rules(binary: np.ndarray, slope_deg: Optional[np.ndarray], elevation_m: Optional[np.ndarray],
                        pixel_size_m: float, rules: Optional[ObjectRules] = None,
-                       valley: Optional[tuple[np.ndarray, np.ndarray]] = None) -> RuledObjects:
-    """Keep the 4-connected objects of ``binary`` that every rule accepts."""
+                       valley: Optional[tuple[np.ndarray, np.ndarray]] = None,
+                       terrain: Optional[Terrain] = None,
+                       components: Optional[tuple[np.ndarray, int]] = None) -> RuledObjects:
+    """Keep the 4-connected objects of ``binary`` that every rule accepts (``valley``,
+    ``terrain``: precomputed, see :func:`measure_objects`; ``components``: the caller's
+    (labels, count) of the 4-connected components of ``binary``, numbered in scan order as
+    :func:`~landslide_core.postprocess.label_components` numbers them)."""
     from .postprocess import label_components
 
     rules = (rules or ObjectRules()).validate()
-    labels, n = label_components(np.asarray(binary, bool))
-    table = measure_objects(labels, slope_deg, elevation_m, pixel_size_m, rules.valley_radius_m, valley)
+    labels, n = components if components is not None else label_components(np.asarray(binary, bool))
+    table = measure_objects(labels, slope_deg, elevation_m, pixel_size_m, rules.valley_radius_m, valley, terrain)
     verdicts = judge_objects(table, rules, pixel_size_m * pixel_size_m / 1e4)
     keep = np.array([False] + [v is None for v in verdicts])
     return RuledObjects(keep[labels], table, verdicts)
 
 
-__all__ = ["ObjectRules", "ObjectTable", "RuledObjects", "MEASURES", "REJECT_REASONS", "apply_object_rules",
+__all__ = ["ObjectRules", "ObjectTable", "RuledObjects", "Terrain", "MEASURES", "REJECT_REASONS", "apply_object_rules",
            "height_above_valley_m", "valley_position", "measure_objects", "judge_objects", "downslope_vectors"]

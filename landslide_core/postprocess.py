@@ -20,9 +20,10 @@ from rasterio.crs import CRS
 from rasterio.transform import Affine
 
 from .errors import InputError
+from .progress import CancelToken, check_cancel
 
 if TYPE_CHECKING:
-    from .objects import ObjectRules, RuledObjects
+    from .objects import ObjectRules, RuledObjects, Terrain
 
 LANDSLIDE = 1
 STABLE = 0
@@ -106,9 +107,10 @@ def hysteresis_mask(prob: np.ndarray, threshold: float, grow_ratio: float = DEFA
     if r < 1.0 and seed.any():
         labels, n = label_components(grow)
         seeded = np.zeros(n + 1, bool)
-        seeded[np.unique(labels[seed])] = True
+        seeded[labels[seed]] = True
         seeded[0] = False
-        mask[seeded[labels]] = LANDSLIDE
+        grown = np.flatnonzero(labels)  # only the grow pixels are looked up
+        mask.ravel()[grown[seeded[labels.ravel()[grown]]]] = LANDSLIDE
     else:
         mask[seed] = LANDSLIDE
     mask[~finite] = NOT_ASSESSABLE
@@ -138,12 +140,19 @@ def _labels_at_least(binary: np.ndarray, transform: Affine, min_area_ha: float) 
     if min_area_ha < 0:
         raise InputError(f"The minimum mapping unit must be >= 0 ha, got {min_area_ha}.")
     labels, n = label_components(binary)
-    counts = np.bincount(labels.ravel(), minlength=n + 1)
+    flat = labels.ravel()
+    sel = np.flatnonzero(flat)  # the components' pixels: counted and renumbered, not the background
+    lab = flat[sel]
+    counts = np.bincount(lab, minlength=n + 1)
     keep = counts * pixel_area_ha(transform) >= min_area_ha - 1e-12
     keep[0] = False
+    if keep[1:].all():  # none dropped: the labels are 1..k already
+        return labels, counts[keep]
     new_ids = np.zeros(n + 1, np.int32)
     new_ids[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
-    return new_ids[labels], counts[keep]
+    out = np.zeros(labels.shape, np.int32)
+    out.ravel()[sel] = new_ids[lab]
+    return out, counts[keep]
 
 
 def apply_min_mapping_unit(mask: np.ndarray, transform: Affine, min_area_ha: float = DEFAULT_MIN_AREA_HA,
@@ -159,18 +168,29 @@ def landslide_mask(prob: np.ndarray, threshold: float, transform: Affine,
                    min_area_ha: float = DEFAULT_MIN_AREA_HA, grow_ratio: float = DEFAULT_GROW_RATIO,
                    rules: Optional["ObjectRules"] = None, slope_deg: Optional[np.ndarray] = None,
                    elevation_m: Optional[np.ndarray] = None,
-                   valley: Optional[tuple[np.ndarray, np.ndarray]] = None) -> tuple[np.ndarray, "RuledObjects"]:
+                   valley: Optional[tuple[np.ndarray, np.ndarray]] = None,
+                   terrain: Optional["Terrain"] = None,
+                   cancel: Optional[CancelToken] = None) -> tuple[np.ndarray, "RuledObjects"]:
     """The landslide mask of one date: hysteresis, minimum mapping unit, then the object rules.
 
     Returns the uint8 mask (1 landslide, 0 stable, 255 not assessable) and the objects before
-    the rules with each one's verdict (what was rejected and why).
+    the rules with each one's verdict (what was rejected and why). ``valley``, ``terrain``:
+    precomputed from the elevation (see :func:`landslide_core.objects.measure_objects`).
+    ``cancel``: checked between the steps.
     """
     from .objects import ObjectRules, apply_object_rules
 
-    mask = apply_min_mapping_unit(hysteresis_mask(prob, threshold, grow_ratio), transform, min_area_ha)
+    mask = hysteresis_mask(prob, threshold, grow_ratio)
+    check_cancel(cancel)
+    # the minimum mapping unit (as apply_min_mapping_unit); the components it keeps, numbered
+    # in scan order, are those of the mask it leaves, so the rules take them as they are
+    labels, counts = _labels_at_least(mask == LANDSLIDE, transform, min_area_ha)
+    mask[(mask == LANDSLIDE) & (labels == 0)] = STABLE
+    check_cancel(cancel)
     pixel_m = math.sqrt(pixel_area_m2(transform))
     ruled = apply_object_rules(mask == LANDSLIDE, slope_deg, elevation_m, pixel_m,
-                               rules if rules is not None else ObjectRules(), valley)
+                               rules if rules is not None else ObjectRules(), valley, terrain,
+                               components=(labels, int(counts.size)))
     mask[(mask == LANDSLIDE) & ~ruled.kept] = STABLE
     return mask, ruled
 
@@ -183,14 +203,16 @@ def polygons_from_mask(mask: np.ndarray, prob: Optional[np.ndarray], slope_deg: 
                        transform: Affine, crs: CRS, min_area_ha: float = DEFAULT_MIN_AREA_HA,
                        value: int = LANDSLIDE,
                        extra: Optional[Callable[[np.ndarray, int], dict[str, Sequence[Any]]]] = None,
-                       ) -> list[dict[str, Any]]:
+                       cancel: Optional[CancelToken] = None) -> list[dict[str, Any]]:
     """GeoJSON features (EPSG:4326) of the components of ``mask == value`` of at least ``min_area_ha``.
 
     Properties: id, area_ha, perimeter_m, slope_deg_mean, slope_deg_max, probability_mean,
     centroid_lon, centroid_lat (measured in the projected CRS, then converted).
     ``extra(labels, k)``: more properties per polygon, given the labels 1..k of the polygons
     (int32 (H, W)); returns name -> sequence of k values (label i at index i - 1).
+    ``cancel``: checked between the steps.
     """
+    import shapely
     from pyproj import Transformer
     from rasterio.features import shapes
     from rasterio.warp import transform_geom
@@ -232,25 +254,36 @@ def polygons_from_mask(mask: np.ndarray, prob: Optional[np.ndarray], slope_deg: 
         out[~np.isfinite(out)] = np.nan
         return out
 
+    check_cancel(cancel)
     more = extra(labels, k) if extra is not None else {}
+    check_cancel(cancel)
     prob_mean = per_label_mean(prob)
     slope_mean = per_label_mean(slope_deg)
     slope_max = per_label_max(slope_deg)
     area_ha = counts * pixel_area_ha(transform)
     to_lonlat = Transformer.from_crs(crs, WGS84, always_xy=True)
-    features: list[dict[str, Any]] = []
+    polys, ids = [], []
     for geom, lab in shapes(labels, mask=labels > 0, connectivity=4, transform=transform):
-        i = int(lab) - 1
-        poly = shape(geom)
-        c = poly.centroid
-        lon, lat = to_lonlat.transform(c.x, c.y)
+        polys.append(shape(geom))
+        ids.append(int(lab) - 1)
+    if not polys:
+        return []
+    check_cancel(cancel)
+    # centroids, lengths and the reprojection of every polygon at once (the same numbers as one
+    # by one, without a transformer per polygon)
+    centroids = shapely.centroid(polys)
+    lons, lats = to_lonlat.transform(shapely.get_x(centroids), shapely.get_y(centroids))
+    lengths = shapely.length(polys)
+    geometries = transform_geom(crs, WGS84, [mapping(p) for p in polys])
+    features: list[dict[str, Any]] = []
+    for i, geometry, length, lon, lat in zip(ids, geometries, lengths.tolist(), lons.tolist(), lats.tolist()):
         features.append({
             "type": "Feature",
-            "geometry": transform_geom(crs, WGS84, mapping(poly)),
+            "geometry": geometry,
             "properties": {
                 "id": i + 1,
                 "area_ha": round(float(area_ha[i]), 6),
-                "perimeter_m": round(float(poly.length), 3),
+                "perimeter_m": round(float(length), 3),
                 "slope_deg_mean": _round_or_none(slope_mean[i], 3),
                 "slope_deg_max": _round_or_none(slope_max[i], 3),
                 "probability_mean": _round_or_none(prob_mean[i], 4),

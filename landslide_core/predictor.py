@@ -21,7 +21,9 @@ order of the float additions differs where two tiles' windows overlap).
 
 Batches of windows go through the network under ``torch.inference_mode`` in channels-last
 memory format; on CUDA with autocast (bfloat16 where supported, else float16), on CPU in
-float32.
+float32. On the CPU, rasters of at least ``ONNX_MIN_PX`` pixels go through ONNX Runtime when
+it is installed (:mod:`landslide_core.onnx_backend`: the same probabilities within 1e-4, in
+about three quarters of the time); ``PredictorConfig.backend`` chooses explicitly.
 """
 from __future__ import annotations
 
@@ -41,16 +43,24 @@ from .device import choose_device
 from .errors import InputError
 from .progress import CancelToken, ProgressFn, check_cancel
 
-#: Defaults chosen by measurement (bench/inference.py): windows of up to 512 px keep the
-#: recomputed overlap a small share of the work while the activations still fit the CPU's
-#: caches (larger windows run slower per pixel on CPU); 32 px of cosine hand-over removes the
-#: seams.
-DEFAULT_WINDOW_PX = 512
+#: Defaults chosen by measurement (bench/inference.py, 2048 x 2048 px scene, default model):
+#: windows of up to 1024 px (704 px on that scene, 720 px at the 400 km2 AOI limit) see more
+#: context than 512 px ones, so their probabilities are closer to a whole-scene pass (mean
+#: error 5.2e-5 instead of 6.2e-5; MONAI's 512 px gaussian windows: 5.3e-5) for the same work,
+#: and ONNX Runtime's time per pixel does not grow with the window (PyTorch's grows past ~700
+#: px); a scene of up to 1024 px a side runs in one window, with no seam at all. 32 px of
+#: cosine hand-over removes the seams.
+DEFAULT_WINDOW_PX = 1024
 DEFAULT_OVERLAP_PX = 32
 #: Pixels per forward pass when the batch size is left to the predictor (CPU: one 512 px
 #: window; bigger batches only cost cache; CUDA: enough to fill the GPU).
 CPU_BATCH_PX = 1 << 18
 CUDA_BATCH_PX = 1 << 23
+#: Rasters from this many pixels up run on ONNX Runtime (CPU, backend "auto"): below, the
+#: one-off export (a fraction of a second) costs more than it saves.
+ONNX_MIN_PX = 1 << 20
+BACKENDS = ("auto", "torch", "onnxruntime")
+AMP_CHOICES = ("bf16", "fp16", "off")
 
 ReadWindow = Callable[[int, int, int, int], "tuple[np.ndarray, np.ndarray]"]
 WriteRows = Callable[[int, np.ndarray], None]
@@ -64,6 +74,12 @@ class PredictorConfig:
     overlap_px: int = DEFAULT_OVERLAP_PX
     batch_size: Optional[int] = None  # None: as many windows as fit CPU_BATCH_PX / CUDA_BATCH_PX
     device: Optional[str] = None  # None: CUDA when available, else CPU
+    #: "auto": ONNX Runtime on the CPU for rasters of ONNX_MIN_PX and more when installed, else
+    #: PyTorch; "torch": always PyTorch; "onnxruntime": ONNX Runtime on the CPU whenever it can.
+    backend: Optional[str] = None
+    #: CUDA only: "bf16", "fp16" or "off" (float32); None: bfloat16 where the GPU supports it,
+    #: else float16 (bench/gpu_check.py measures each against float32).
+    amp: Optional[str] = None
 
     def validate(self) -> None:
         if int(self.window_px) < 1:
@@ -75,6 +91,10 @@ class PredictorConfig:
                 f"the window ({self.window_px} px).", "Use e.g. --overlap 0.03 (a fraction of the window).")
         if self.batch_size is not None and int(self.batch_size) < 1:
             raise InputError(f"The batch size must be at least 1, got {self.batch_size}.")
+        if self.backend is not None and self.backend not in BACKENDS:
+            raise InputError(f"Unknown inference backend '{self.backend}'.", f"Use one of: {', '.join(BACKENDS)}.")
+        if self.amp is not None and self.amp not in AMP_CHOICES:
+            raise InputError(f"Unknown mixed precision '{self.amp}'.", f"Use one of: {', '.join(AMP_CHOICES)}.")
 
 
 @dataclass
@@ -92,6 +112,7 @@ class PredictionInfo:
     device: str
     seconds: float
     path: Optional[Path] = None
+    backend: str = "torch"
 
     def to_dict(self) -> dict:
         d = dict(self.__dict__)
@@ -151,6 +172,9 @@ class WindowPlan:
     cols: list[int]
     wx: int
     col_tapers: list[np.ndarray]
+    #: (height, width) of the raster the plan was spread over (a part keeps its whole
+    #: raster's): the predictor picks its backend by it, so tiles run like one whole run.
+    raster_shape: Optional[tuple[int, int]] = None
 
     @classmethod
     def spread(cls, height: int, width: int, window_px: int, overlap_px: int, multiple: int = 1) -> "WindowPlan":
@@ -158,7 +182,7 @@ class WindowPlan:
         rows, wy = plan_axis(height, int(window_px), int(overlap_px), multiple)
         cols, wx = plan_axis(width, int(window_px), int(overlap_px), multiple)
         return cls(rows, wy, [taper_1d(rows, wy, i) for i in range(len(rows))],
-                   cols, wx, [taper_1d(cols, wx, i) for i in range(len(cols))])
+                   cols, wx, [taper_1d(cols, wx, i) for i in range(len(cols))], (int(height), int(width)))
 
     def part(self, row_range: tuple[int, int], col_range: tuple[int, int], row_off: int, col_off: int) -> "WindowPlan":
         """Windows ``row_range`` x ``col_range`` (index ranges, end exclusive) of this plan, in the
@@ -170,7 +194,8 @@ class WindowPlan:
             raise ValueError(f"window ranges {row_range} x {col_range} outside the plan "
                              f"({len(self.rows)} x {len(self.cols)} windows)")
         return WindowPlan([y - row_off for y in self.rows[r0:r1]], self.wy, self.row_tapers[r0:r1],
-                          [x - col_off for x in self.cols[c0:c1]], self.wx, self.col_tapers[c0:c1])
+                          [x - col_off for x in self.cols[c0:c1]], self.wx, self.col_tapers[c0:c1],
+                          self.raster_shape)
 
     def check_inside(self, height: int, width: int) -> None:
         if (self.rows[0] < 0 or self.cols[0] < 0 or self.rows[-1] + self.wy > height
@@ -224,8 +249,22 @@ class Predictor:
         self.on_cuda = self.device.type == "cuda"
         # channels_last is ~30% faster than NCHW for these convolutions on CPU (oneDNN) too
         self.model = self.model.to(memory_format=torch.channels_last)
+        self.amp_dtype: Optional[torch.dtype] = None  # CUDA: the autocast dtype (None: float32)
         if self.on_cuda:
-            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            amp = self.config.amp or ("bf16" if torch.cuda.is_bf16_supported() else "fp16")
+            self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}[amp]
+        self.onnx = None  # set per run by _choose_backend
+
+    def _choose_backend(self, height: int, width: int) -> str:
+        """"onnxruntime" or "torch" for a raster of this size (see :class:`PredictorConfig`)."""
+        self.onnx = None
+        wanted = self.config.backend or "auto"
+        if self.on_cuda or wanted == "torch" or (wanted == "auto" and height * width < ONNX_MIN_PX):
+            return "torch"
+        from .onnx_backend import onnx_model
+
+        self.onnx = onnx_model(self.model, len(self.card.bands), torch.get_num_threads(), self.multiple)
+        return "onnxruntime" if self.onnx is not None else "torch"
 
     # -- public -----------------------------------------------------------------------------
     def predict_array(self, stack_raw: np.ndarray, valid: Optional[np.ndarray] = None,
@@ -283,7 +322,7 @@ class Predictor:
             profile = dict(driver="GTiff", width=reader.width, height=reader.height, count=2 if accumulate else 1,
                            dtype="float32", crs=reader.crs, transform=reader.transform,
                            nodata=None if accumulate else float("nan"), tiled=True, blockxsize=256,
-                           blockysize=256, compress="deflate", predictor=3, BIGTIFF="IF_SAFER")
+                           blockysize=256, BIGTIFF="IF_SAFER")  # not compressed: exports turn it into a COG at once
             profile.update(creation or {})
 
             def read(y0: int, x0: int, hh: int, ww: int):
@@ -315,9 +354,12 @@ class Predictor:
         return max(1, budget // max(window_px_count, 1))
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
+        if self.onnx is not None and self.onnx.fits(*batch.shape[-2:]):
+            logits = torch.from_numpy(self.onnx(batch))
+            return torch.sigmoid(logits.float())[:, 0].numpy()
         with torch.inference_mode():
             x = torch.from_numpy(batch).to(self.device).contiguous(memory_format=torch.channels_last)
-            if self.on_cuda:
+            if self.on_cuda and self.amp_dtype is not None:
                 with torch.autocast("cuda", dtype=self.amp_dtype):
                     logits = self.model(x)
             else:
@@ -331,6 +373,8 @@ class Predictor:
         cfg = self.config
         plan = plan or self.window_plan(height, width)
         plan.check_inside(height, width)
+        # the backend of the whole raster's run, so a tile of it runs on the same one
+        backend = self._choose_backend(*(plan.raster_shape or (height, width)))
         rows, wy, cols, wx, col_w = plan.rows, plan.wy, plan.cols, plan.wx, plan.col_tapers
         batch_size = self.batch_size_for(wy * wx)
         total = plan.count
@@ -397,7 +441,7 @@ class Predictor:
             cursor += min(wy, height - cursor)
         writer.close()
         return PredictionInfo(height, width, valid_px, total, run, (wy, wx), int(cfg.overlap_px),
-                              batch_size, str(self.device), time.perf_counter() - t0)
+                              batch_size, str(self.device), time.perf_counter() - t0, backend=backend)
 
     def _flush(self, pending, cols, wx, row_w, col_w, acc, wsum, done, run):
         probs = self._forward(np.stack([x for _, x in pending]))

@@ -56,36 +56,98 @@ def _read_band(path: Path):
         raise InputError(f"The analysis file {path} is damaged or missing ({exc}).", _DAMAGED_FIX) from None
 
 
-def rethreshold(result: AnalysisResult, threshold: float, min_area_ha: Optional[float] = None):
+def rethreshold(result: AnalysisResult, threshold: float, min_area_ha: Optional[float] = None,
+                cancel=None):
     """Masks, change, new landslides and totals at another threshold, from the saved
     probabilities and evidence (no model run), with the analysis's own object rules and change
-    settings. Returns :class:`landslide_core.change.PairResult`."""
-    from rasterio.errors import RasterioError
+    settings. Returns :class:`landslide_core.change.PairResult` (its arrays read-only).
+
+    What does not depend on the threshold is read and derived once per result, and the latest
+    pair results are kept (:mod:`landslide_core.rethreshold_cache`): the same threshold again
+    is instant, another one costs the re-thresholding alone. ``cancel``: a
+    :class:`~landslide_core.progress.CancelToken`, checked between the steps."""
+    import copy
+    import dataclasses
 
     from .change import summarise_pair
     from .detection import DetectionOptions
-    from .evidence import EVIDENCE_FILE, read_evidence
+    from .postprocess import check_threshold
+    from .rethreshold_cache import cached_pair, read_only
 
-    pre_prob, transform, crs = _read_band(result.probability_tif("pre"))
-    post_prob, _, _ = _read_band(result.probability_tif("post"))
-    if pre_prob.shape != post_prob.shape:
-        raise InputError(f"The analysis in {result.folder} is damaged: its pre and post probabilities differ "
-                         f"in shape ({pre_prob.shape} and {post_prob.shape}).", _DAMAGED_FIX)
-    options = DetectionOptions.from_dict(result.options)
-    spectral = elevation = None
-    if result.path(EVIDENCE_FILE).is_file():
-        try:
-            spectral, slope, elevation = read_evidence(result.path(EVIDENCE_FILE))
-        except (RasterioError, OSError) as exc:
-            raise InputError(f"The analysis file {result.path(EVIDENCE_FILE)} is damaged ({exc}).",
-                             _DAMAGED_FIX) from None
-    else:
-        slope = _read_band(result.slope_tif)[0] if result.slope_tif.is_file() else None
+    threshold = check_threshold(threshold)
     if min_area_ha is None:
         min_area_ha = default_min_area_ha(result)
-    return summarise_pair(pre_prob, post_prob, slope, transform, crs, threshold, min_area_ha,
-                          elevation_m=elevation, spectral=spectral, grow_ratio=options.grow_ratio,
-                          rules=options.rules, settings=options.change)
+    key, inputs = _pair_inputs(result)
+    options = DetectionOptions.from_dict(result.options)
+
+    def make():
+        pair = summarise_pair(inputs.pre_prob, inputs.post_prob, inputs.slope_deg, inputs.transform, inputs.crs,
+                              threshold, min_area_ha, elevation_m=inputs.elevation_m, spectral=inputs.spectral,
+                              grow_ratio=options.grow_ratio, rules=options.rules, settings=options.change,
+                              terrain=inputs.terrain, cancel=cancel)
+        read_only(pair.pre_mask, pair.post_mask, pair.change)
+        return pair
+
+    pair = cached_pair(("pair", key, float(threshold), float(min_area_ha)), make)
+    # the lists and records are the caller's to change; the (read-only) rasters are shared
+    return dataclasses.replace(pair, new_features=copy.deepcopy(pair.new_features),
+                               change_summary=copy.deepcopy(pair.change_summary),
+                               summary=copy.deepcopy(pair.summary))
+
+
+def prefetch_rethreshold(result: AnalysisResult, thresholds, min_area_ha: Optional[float] = None) -> None:
+    """Re-threshold ``result`` at ``thresholds`` in the background (valid ones only), so that
+    asking for one of them next is instant (:func:`landslide_core.rethreshold_cache.prefetch`)."""
+    from .rethreshold_cache import prefetch
+
+    wanted = [float(t) for t in thresholds if 0.0 <= float(t) <= 1.0]
+    if wanted:
+        prefetch(lambda t, cancel: rethreshold(result, t, min_area_ha, cancel), wanted)
+
+
+def _pair_inputs(result: AnalysisResult):
+    """(key, :class:`~landslide_core.rethreshold_cache.PairInputs`) of a result, read once."""
+    import math
+
+    from rasterio.errors import RasterioError
+
+    from .detection import DetectionOptions
+    from .evidence import EVIDENCE_FILE, read_evidence
+    from .objects import Terrain
+    from .postprocess import pixel_area_m2
+    from .rethreshold_cache import PairInputs, cached_inputs, files_stamp, read_only
+    from .results import DONE_FILE
+
+    evidence = result.path(EVIDENCE_FILE)
+    key = ("inputs", str(Path(result.folder).resolve()), files_stamp([
+        result.path(DONE_FILE), result.probability_tif("pre"), result.probability_tif("post"), evidence,
+        result.slope_tif]))
+
+    def make() -> PairInputs:
+        pre_prob, transform, crs = _read_band(result.probability_tif("pre"))
+        post_prob, _, _ = _read_band(result.probability_tif("post"))
+        if pre_prob.shape != post_prob.shape:
+            raise InputError(f"The analysis in {result.folder} is damaged: its pre and post probabilities differ "
+                             f"in shape ({pre_prob.shape} and {post_prob.shape}).", _DAMAGED_FIX)
+        options = DetectionOptions.from_dict(result.options)
+        spectral = elevation = terrain = None
+        if evidence.is_file():
+            try:
+                pair, slope, elevation = read_evidence(evidence)
+            except (RasterioError, OSError) as exc:
+                raise InputError(f"The analysis file {evidence} is damaged ({exc}).", _DAMAGED_FIX) from None
+            spectral = pair.change()
+        else:
+            slope = _read_band(result.slope_tif)[0] if result.slope_tif.is_file() else None
+        if elevation is not None:
+            terrain = Terrain.of(elevation, math.sqrt(pixel_area_m2(transform)), options.rules.valley_radius_m)
+            read_only(terrain.height_m, terrain.relative, terrain.down_row, terrain.down_col)
+        if spectral is not None:
+            read_only(spectral.d_ndvi, spectral.d_bright)
+        read_only(pre_prob, post_prob, slope, elevation)
+        return PairInputs(pre_prob, post_prob, transform, crs, slope, elevation, spectral, terrain)
+
+    return key, cached_inputs(key, make)
 
 
 def grid_of(result: AnalysisResult):
@@ -306,6 +368,7 @@ def cached_export(result: AnalysisResult, name: str, threshold: float, min_area_
     return path
 
 
-__all__ = ["EXPORT_FILES", "export_file", "cached_export", "exports_dir", "export_problem", "rethreshold", "grid_of", "default_threshold",
+__all__ = ["EXPORT_FILES", "export_file", "cached_export", "exports_dir", "export_problem", "rethreshold",
+           "prefetch_rethreshold", "grid_of", "default_threshold",
            "default_min_area_ha", "slope_class_areas", "feature_table", "provenance_record", "model_card_record",
            "SLOPE_CLASSES_DEG"]

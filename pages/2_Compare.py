@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import compare, state, ui, watchlist
+from dashboard import compare, review, state, ui, watchlist
 from dashboard.errors import show_error
 from dashboard.i18n import t
 from landslide_core.errors import UserError
@@ -34,20 +34,16 @@ if ss.get("cmp_for") != str(result.folder) or ss.get(state.CMP_THRESHOLD) is Non
     ss["cmp_for"] = str(result.folder)
     ss[state.CMP_THRESHOLD] = round(default_t, 2)
     ss[state.LOCATE_ID] = None
-if ss.get(state.CMP_OPACITY) is None:
-    ss[state.CMP_OPACITY] = 60
 
-c_t, c_o, c_v = st.columns([2, 2, 2])
-c_t.slider(t("monitor.threshold"), min_value=0.05, max_value=0.95, step=0.01, key=state.CMP_THRESHOLD,
-           help=t("compare.threshold_help", threshold=f"{default_t:.2f}"))
-c_o.slider(t("compare.opacity"), min_value=0, max_value=100, step=5, key=state.CMP_OPACITY)
-view_mode = c_v.radio(t("compare.view_label"), ["side", "layers"], horizontal=True, key="w_cmp_view",
-                      format_func=lambda v: t(f"compare.view.{v}"))
+st.slider(t("monitor.threshold"), min_value=compare.SLIDER_MIN, max_value=compare.SLIDER_MAX, step=0.01,
+          key=state.CMP_THRESHOLD, help=t("compare.threshold_help", threshold=f"{default_t:.2f}"))
 threshold = float(ss[state.CMP_THRESHOLD])
 
+# Everything below depends on the threshold: one placeholder, so that a new threshold shows a
+# spinner in place of the old figures while it is computed.
+body = st.empty()
 try:
-    with st.spinner(t("compare.recomputing")):
-        view = compare.compare_view(str(result.folder), compare.done_mtime(result), threshold)
+    view = compare.view_for(result, threshold, body)
 except UserError as exc:
     show_error(exc)
     st.stop()
@@ -55,24 +51,14 @@ except Exception as exc:  # noqa: BLE001
     show_error(exc)
     st.stop()
 
-compare.statistics(view)
+with body.container():
+    compare.statistics(view)
+    compare.maps_panel(view)  # a fragment: opacity and view changes rerun the maps alone
+    # ------------------------------------------------------------ table, charts, downloads
+    compare.landslide_table(view)
+    compare.charts(view)
+    compare.downloads(result, threshold)
+    compare.provenance(result)
 
-# ---------------------------------------------------------------- maps
-locate_geometry = compare.locate_geometry(view, ss.get(state.LOCATE_ID))
-opacity = ss[state.CMP_OPACITY] / 100.0
-basemaps = bool(ss.get(state.BASEMAPS))
-if view_mode != "layers":
-    left, right = st.columns(2, gap="small")
-    left.markdown(t("compare.left"))
-    right.markdown(t("compare.right"))
-    compare.show_dual_map(view, opacity, basemaps, locate_geometry, "cmp_dual_map", height=460)
-else:
-    compare.show_map(compare.all_overlays(view, opacity), view, basemaps, locate_geometry, "cmp_map",
-                     height=560)
-st.html(compare.legend())
-
-# ---------------------------------------------------------------- table, charts, downloads
-compare.landslide_table(view)
-compare.charts(view)
-compare.downloads(result, threshold)
-compare.provenance(result)
+# ---------------------------------------------------------------- review (dashboard/review.py)
+review.section(result, threshold)

@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import state, training, ui
+from dashboard import finetune_panel, state, training, ui
 from dashboard.errors import show_error
 from dashboard.i18n import t
 from landslide_core.bands import BAND_SETS, SCALINGS
@@ -68,6 +68,8 @@ if st.button(t("train.launch"), type="primary", key="tr_launch", icon=":material
         st.success(t("train.started", run=launched.run_dir.name, pid=launched.pid), icon=":material/rocket_launch:")
     except Exception as exc:  # noqa: BLE001 - shown as a message, never a traceback
         show_error(exc)
+
+finetune_panel.section()  # fine-tune an existing model on reviewed chips (dashboard/finetune_panel.py)
 
 # ---------------------------------------------------------------- runs
 st.subheader(t("train.runs"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import state, ui
+from dashboard import model_scores, state, ui
 from dashboard.errors import show_error
 from dashboard.i18n import t
 from landslide_core.checkpoint import DEFAULT_MODEL_NAME
@@ -41,6 +41,7 @@ st.dataframe(pd.DataFrame([{
     t("models.col.run"): e.card.run_id,
     t("models.col.created"): e.card.created[:16].replace("T", " "),
 } for e in entries]), hide_index=True, width="stretch")
+model_scores.section(entries)  # each model's F1 on your held-out reviewed chips (dashboard/model_scores.py)
 
 for e in entries:
     card = e.card
@@ -57,6 +58,8 @@ for e in entries:
                       card_file=e.path.name, weights_file=f"{e.path.stem}.safetensors"))
         if card.notes:
             st.markdown(t("models.notes", notes=ui.escape_markdown(card.notes)))
+        if card.lineage:
+            st.markdown(model_scores.lineage_text(card))
         for name, score in (card.metrics or {}).items():  # further scores, e.g. on held-out data
             if isinstance(score, dict) and isinstance(score.get("f1"), (int, float)):
                 st.markdown(f"**{name.replace('_', ' ')}**: F1 {score['f1']:.3f}"

@@ -104,6 +104,27 @@ def test_rethreshold_without_the_model(first_run, monkeypatch):
     assert abs(sum(r["area_ha"] for r in rows) - sum(f["properties"]["area_ha"] for f in low.new_features)) < 1e-6
 
 
+def test_rethreshold_kept_in_memory_equals_a_fresh_one(first_run):
+    """The kept inputs and pair results give what reading and deriving again gives; the shared
+    rasters are read-only and the records are each caller's own."""
+    from landslide_core import rethreshold_cache
+
+    _, result, _ = first_run
+    rethreshold_cache.clear()
+    fresh = analysis.rethreshold(result, 0.3, min_area_ha=0.0)
+    fresh.new_features.append({"changed": "by the caller"})
+    kept_inputs = analysis.rethreshold(result, 0.31, min_area_ha=0.0)  # inputs kept, pair made anew
+    again = analysis.rethreshold(result, 0.3, min_area_ha=0.0)  # the pair kept
+    rethreshold_cache.clear()
+    cold = analysis.rethreshold(result, 0.31, min_area_ha=0.0)
+    assert again.post_mask is fresh.post_mask and not again.post_mask.flags.writeable
+    assert {"changed": "by the caller"} not in again.new_features
+    assert np.array_equal(kept_inputs.pre_mask, cold.pre_mask)
+    assert np.array_equal(kept_inputs.post_mask, cold.post_mask)
+    assert np.array_equal(kept_inputs.change, cold.change)
+    assert kept_inputs.new_features == cold.new_features and kept_inputs.summary == cold.summary
+
+
 def test_exports_carry_model_card_and_provenance(first_run):
     from landslide_core.exports import read_metadata
 

@@ -732,3 +732,119 @@ def test_dataset_labelling_export_and_training_in_the_browser(server, browser):
     runs = [p for p in (server["root"] / "runs").iterdir() if (p / "best.json").is_file()]
     assert any(json.loads((p / "config.json").read_text())["data_dir"].endswith("Browser-set-export") for p in runs)
     assert not outside, f"the page requested outside hosts (must work offline): {outside[:5]}"
+
+
+def _keyed_button(page, key: str):
+    """The button of the widget with this key (Streamlit marks its container st-key-KEY)."""
+    return page.locator(f".st-key-{key} button").first
+
+
+def _demo_analysis_for(server, monkeypatch):
+    """A 3 km demo analysis by the server's default model, in the server's results folder (the
+    way a watchlist link opens one): objects to review."""
+    from shapely.geometry import shape
+
+    from landslide_core import analysis
+    from landslide_core.detection import DetectionOptions
+    from landslide_core.sources import get_source
+    from landslide_core.sources.request import AnalysisRequest, DateWindow
+    from landslide_core.synthetic import DEMO_EVENT
+
+    root = server["root"]
+    monkeypatch.setenv("LANDSLIDE_CACHE_DIR", str(root / "cache"))
+    c, h = shape(DEMO_EVENT.aoi).centroid, 0.0135
+    aoi = {"type": "Polygon", "coordinates": [[[c.x - h, c.y - h], [c.x + h, c.y - h], [c.x + h, c.y + h],
+                                               [c.x - h, c.y + h], [c.x - h, c.y - h]]]}
+    request = AnalysisRequest(aoi, DateWindow.parse(*DEMO_EVENT.pre_window), DateWindow.parse(*DEMO_EVENT.post_window))
+    return analysis.run_analysis(request, get_source("demo"), root / "models" / "default.json", DetectionOptions(),
+                                 root / "results")
+
+
+def test_review_chips_and_fine_tuning_in_the_browser(server, browser, monkeypatch):
+    """Issue 13 in a real browser: on Compare, confirm one detection, reject one, draw a missed
+    landslide on the review map and add it, make chips, then fine-tune the default model on
+    them from the Training page: the run shows there and finishes."""
+    from playwright.sync_api import expect
+
+    from landslide_core.review import ReviewStore
+    from landslide_core.training.runs import current_status
+
+    result = _demo_analysis_for(server, monkeypatch)
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    outside, _failed = _offline_guard(page)
+    try:
+        page.goto(f"{server['url']}/Compare?result={result.key}", wait_until="domcontentloaded")
+        expect(page.get_by_text("Review the detections").first).to_be_visible(timeout=120_000)
+        expect(_keyed_button(page, 'rv_confirm')).to_be_enabled(timeout=60_000)
+        name = page.get_by_role("textbox", name="Your name (saved with each review)")
+        name.fill("Browser")
+        name.press("Enter")
+        _settle(page)
+        _keyed_button(page, 'rv_confirm').click()
+        expect(page.get_by_text("confirmed as a landslide").first).to_be_visible(timeout=60_000)
+        _settle(page)
+        _keyed_button(page, 'rv_reject').click()
+        expect(page.get_by_text("rejected: not a landslide").first).to_be_visible(timeout=60_000)
+        _settle(page)
+        # A missed landslide: a small rectangle in the middle of the review map (the last map).
+        frame = _map_frames(page).last
+        container = frame.locator(".leaflet-container")
+        expect(frame.locator(".leaflet-draw-draw-rectangle")).to_be_visible(timeout=60_000)
+        container.scroll_into_view_if_needed()
+        frame.locator(".leaflet-draw-draw-rectangle").click()
+        box = container.bounding_box()
+        x0, y0 = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5
+        page.mouse.move(x0, y0)
+        page.mouse.down()
+        page.mouse.move(x0 + 30, y0 + 24, steps=8)
+        page.mouse.up()
+        add = _keyed_button(page, 'rv_add_drawn')
+        expect(add).to_be_visible(timeout=60_000)
+        add.click()
+        expect(page.get_by_text(re.compile(r"The drawn landslide \(.* ha\) was added")).first).to_be_visible(timeout=60_000)
+        verdicts = sorted((r.verdict, r.who) for r in ReviewStore.of(result).active())
+        assert verdicts == [("confirmed", "Browser"), ("drawn", "Browser"), ("rejected", "Browser")], verdicts
+        _screenshot(page, "8_compare_reviewed.png")
+        # Chips, then the way to fine-tuning.
+        _keyed_button(page, 'rv_make_chips').click()
+        expect(page.get_by_text("new patches").first).to_be_visible(timeout=120_000)
+        _keyed_button(page, 'rv_finetune').click()
+        chips_box = page.get_by_role("textbox", name="Reviewed chips folder")
+        expect(chips_box).to_be_visible(timeout=60_000)
+        assert "review-chips" in chips_box.input_value()
+        expect(page.get_by_text("held out for validation").first).to_be_visible(timeout=60_000)
+        expect(_keyed_button(page, "ft_start")).to_be_enabled(timeout=60_000)
+        _settle(page, 3000)  # the page's first run has ended: a change now reruns it, not interrupts it
+        for key, value in (("ft_epochs", "1"), ("ft_mix", "0")):
+            box_ = page.locator(f".st-key-{key} input").first
+            box_.fill(value)
+            box_.press("Enter")
+            _settle(page, 2500)
+            expect(box_).to_have_value(re.compile(rf"^{value}(\.0+)?$"))
+        assert "review-chips" in chips_box.input_value()
+        _keyed_button(page, 'ft_start').click()
+        expect(page.get_by_text("Started fine-tuning run").first).to_be_visible(timeout=120_000)
+        # The run is on the Training page: chosen in the run list, and it finishes there.
+        expect(page.get_by_role("combobox", name="Run to show")).to_have_value(re.compile(r"finetune-default"),
+                                                                              timeout=60_000)
+        runs = [p for p in (server["root"] / "runs").iterdir() if "finetune-default" in p.name]
+        assert len(runs) == 1, runs
+        deadline = time.time() + 300
+        while (status := current_status(runs[0])) is None or status.state in ("queued", "running"):
+            assert time.time() < deadline, f"the fine-tuning run did not end: {status}"
+            time.sleep(1)
+        log = (runs[0] / "train.log").read_text() if (runs[0] / "train.log").is_file() else ""
+        assert status.state == "finished", (status, log[-3000:])
+        expect(page.get_by_text(re.compile(r"finished · epoch 1/1")).first).to_be_visible(timeout=60_000)
+        expect(page.get_by_role("button", name="Promote the best checkpoint")).to_be_visible(timeout=60_000)
+        _screenshot(page, "9_training_finetune.png")
+    except BaseException:
+        page.screenshot(path=str(ARTIFACTS / "failure_review.png"), full_page=True)
+        raise
+    finally:
+        context.close()
+    assert (runs[0] / "best.json").is_file()
+    card = json.loads((runs[0] / "best.json").read_text())
+    assert card["lineage"]["parent"]["name"] == "default"
+    assert not outside, f"the page requested outside hosts (must work offline): {outside[:5]}"

@@ -140,3 +140,42 @@ def test_summarise_pair_hectares_counts_and_threshold():
     assert big_mmu.change_summary.new_count == 1
     with pytest.raises(InputError):
         summarise_pair(pre, post, slope, T10, UTM18S, threshold=2.0)
+
+
+def test_masks_and_polygons_stop_on_cancel_and_give_the_same_answer_with_a_live_token():
+    from landslide_core.errors import Cancelled
+    from landslide_core.postprocess import landslide_mask
+    from landslide_core.progress import CancelToken
+
+    prob = np.zeros((40, 50), np.float32)
+    prob[5:20, 5:20] = 0.9
+    live, stopped = CancelToken(), CancelToken()
+    stopped.cancel()
+    mask, _ = landslide_mask(prob, 0.5, T10, 0.1, rules=OFF, cancel=live)
+    assert np.array_equal(mask, landslide_mask(prob, 0.5, T10, 0.1, rules=OFF)[0])
+    assert polygons_from_mask(mask, prob, None, T10, UTM18S, cancel=live) == \
+        polygons_from_mask(mask, prob, None, T10, UTM18S)
+    with pytest.raises(Cancelled):
+        landslide_mask(prob, 0.5, T10, 0.1, rules=OFF, cancel=stopped)
+    with pytest.raises(Cancelled):
+        polygons_from_mask(mask, prob, None, T10, UTM18S, cancel=stopped)
+
+
+def test_evidence_write_stops_on_cancel_and_leaves_no_file(tmp_path):
+    from landslide_core.change import SpectralPair
+    from landslide_core.errors import Cancelled
+    from landslide_core.evidence import read_evidence, write_evidence
+    from landslide_core.progress import CancelToken
+
+    shape = (20, 30)
+    layer = np.arange(600, dtype=np.float32).reshape(shape)
+    spectral = SpectralPair(layer, layer + 1, layer + 2, layer + 3)
+    stopped = CancelToken()
+    stopped.cancel()
+    with pytest.raises(Cancelled):
+        write_evidence(tmp_path / "evidence.tif", spectral, layer + 4, layer + 5, T10, UTM18S, cancel=stopped)
+    assert list(tmp_path.iterdir()) == []
+    write_evidence(tmp_path / "evidence.tif", spectral, layer + 4, layer + 5, T10, UTM18S, cancel=CancelToken())
+    got, slope, elevation = read_evidence(tmp_path / "evidence.tif")
+    assert np.array_equal(got.visible_post, layer + 3) and np.array_equal(elevation, layer + 5)
+    assert [p.name for p in tmp_path.iterdir()] == ["evidence.tif"]

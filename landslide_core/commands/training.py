@@ -43,6 +43,11 @@ def register(subparsers) -> None:
     p.add_argument("--scaling", choices=SCALINGS,
                    help="model input after the L4S units: l4s (default, as they are) or minmax (per band to 0-1 "
                         "with min and max of the training split, stored in the model card; the thesis's)")
+    p.add_argument("--init-from", dest="init_from", metavar="MODEL",
+                   help="fine-tune: start from this model's weights (a card path or a model's name; same "
+                        "architecture, options, bands and scaling); its card records the lineage")
+    p.add_argument("--radiometric-jitter", type=float, dest="radiometric_jitter",
+                   help="radiometric jitter of training batches (0 off, 1 the spread of Sentinel-2 dates)")
     p.add_argument("--run-dir", dest="run_dir", help="the run folder (default: a new one under $LANDSLIDE_RUNS_DIR or ./runs)")
     p.add_argument("--config", help="JSON file of settings; command-line options override it")
     p.add_argument("--resume", metavar="RUN_DIR", help="resume the run in RUN_DIR with its saved settings")
@@ -93,7 +98,8 @@ def _config_from_args(args):
     else:
         config = TrainConfig()
     for name in ("data", "arch", "bands", "epochs", "batch_size", "lr", "alpha", "beta", "patience", "seed",
-                 "device", "workers", "val_share", "split_file", "max_train_patches", "augment", "on_bad", "cache", "scaling"):
+                 "device", "workers", "val_share", "split_file", "max_train_patches", "augment", "on_bad", "cache", "scaling",
+                 "init_from", "radiometric_jitter"):
         value = getattr(args, name, None)
         if value is not None:
             setattr(config, "data_dir" if name == "data" else name, value)
@@ -102,6 +108,16 @@ def _config_from_args(args):
     if not config.data_dir:
         raise InputError("No data folder was given.", "Add --data DIR (a folder with img/ and mask/).")
     config.data_dir = str(Path(config.data_dir).expanduser().resolve())
+    if config.init_from and not args.resume:
+        from ..checkpoint import read_card, resolve_model_path
+
+        config.init_from = str(resolve_model_path(config.init_from))  # a missing model is refused now
+        parent = read_card(config.init_from)
+        for name, value in (("arch", parent.architecture), ("bands", parent.band_set), ("scaling", parent.scaling)):
+            if getattr(args, name, None) is None and not args.config:  # the parent's, unless given
+                setattr(config, name, value)
+        if not args.arch_kwargs and not args.config:
+            config.arch_kwargs = {k: v for k, v in parent.arch_kwargs.items() if k != "bands"}
     return config.validate()
 
 

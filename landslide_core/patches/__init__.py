@@ -7,9 +7,10 @@ patch came from) and ``split.json`` (a deterministic train/validation split by g
 The dataset builder's labelling and the review of detections both end here, and training
 reads the result as it is. :func:`~.merge.merge_datasets` joins datasets (L4S + L4S-PE).
 """
-from .export import MANIFEST_FILE, PATCH_PX, PatchExporter, patch_windows, polygon_mask, windows_around
+from .export import (MANIFEST_FILE, PATCH_PX, PatchExporter, patch_windows, polygon_mask, scene_tiles,
+                     tiles_touching, windows_around)
 from .merge import merge_datasets
 from .split import assign_split
 
-__all__ = ["PatchExporter", "patch_windows", "windows_around", "polygon_mask", "merge_datasets", "assign_split",
-           "PATCH_PX", "MANIFEST_FILE"]
+__all__ = ["PatchExporter", "patch_windows", "windows_around", "scene_tiles", "tiles_touching", "polygon_mask",
+           "merge_datasets", "assign_split", "PATCH_PX", "MANIFEST_FILE"]

@@ -71,6 +71,44 @@ def windows_around(features: Iterable[dict[str, Any]], transform: Affine, crs: A
     return out
 
 
+def scene_tiles(height: int, width: int, patch_px: int = PATCH_PX) -> list[Window]:
+    """A fixed grid of patches over the whole scene: from the top-left corner every ``patch_px``,
+    plus a last row and column flush with the scene's edges (overlapping their neighbours) so
+    every pixel is in a patch. The same scene always gives the same grid."""
+    if height < patch_px or width < patch_px:
+        raise InputError(f"The scene is {width} x {height} px, smaller than one {patch_px} px patch.")
+
+    def offsets(n: int) -> list[int]:
+        out = list(range(0, n - patch_px + 1, patch_px))
+        return out + [n - patch_px] if n % patch_px else out
+
+    return [Window(c, r, patch_px, patch_px) for r in offsets(height) for c in offsets(width)]
+
+
+def tiles_touching(features: Iterable[dict[str, Any]], transform: Affine, crs: Any, height: int, width: int,
+                   patch_px: int = PATCH_PX, polygons_crs: Any = "EPSG:4326") -> list[Window]:
+    """The patches of :func:`scene_tiles` that the polygons touch (every polygon wholly inside
+    their union), in grid order; for labels on a large scene, e.g. reviewed detections."""
+    from rasterio.warp import transform_geom
+    from shapely import STRtree
+    from shapely.geometry import box, shape
+
+    src, dst = CRS.from_user_input(polygons_crs), CRS.from_user_input(crs)
+    shapes = [shape(transform_geom(src, dst, g) if src != dst else g) for g in _geometries(features)]
+    tiles = scene_tiles(height, width, patch_px)
+    if not shapes:
+        return []
+    tree = STRtree(shapes)
+    out = []
+    for w in tiles:
+        x0, y0 = transform * (w.col_off, w.row_off)
+        x1, y1 = transform * (w.col_off + patch_px, w.row_off + patch_px)
+        tile = box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+        if any(shapes[i].intersection(tile).area > 0 for i in tree.query(tile)):
+            out.append(w)
+    return out
+
+
 def _geometries(features: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for f in features or []:
@@ -162,21 +200,22 @@ class PatchExporter:
     # ---------------------------------------------------------------- adding
     def add(self, scene_path: str | Path, features: Iterable[dict[str, Any]], group: str,
             meta: Optional[dict[str, Any]] = None, windows: Optional[list[Window]] = None,
-            polygons_crs: Any = "EPSG:4326") -> list[dict[str, Any]]:
+            polygons_crs: Any = "EPSG:4326", negatives: Iterable[dict[str, Any]] = ()) -> list[dict[str, Any]]:
         """Write the patches of one scene and its polygons; return their manifest records.
 
         ``group``: what the split keeps together (an ROI id, a reviewed scene); ``meta``: what
         the manifest says about these patches (ROI, scene ids, dates, labeller, flags, ...).
+        ``negatives``: polygons known not to be landslides (rejected detections): mask 0, and
+        their pixels counted in each record's ``negative_px``.
         A group added again replaces its earlier patches' records (their files are rewritten).
         """
         from ..scene import SceneReader
 
         features = list(features or [])
+        negatives = list(negatives or [])
         group = str(group)
         with SceneReader(scene_path) as reader:
             windows = windows if windows is not None else patch_windows(reader.height, reader.width, self.patch_px)
-            full_mask = polygon_mask(features, reader.transform, (reader.height, reader.width), reader.crs,
-                                     polygons_crs)
             reused = [r for r in self.records if r.get("group") == group]
             self.records = [r for r in self.records if r.get("group") != group]
             self.excluded = [e for e in self.excluded if e.get("group") != group]
@@ -194,7 +233,13 @@ class PatchExporter:
                 stack, valid = reader.read(win)
                 x, _finite = to_model_input(stack, ALL_BANDS, ALL_BANDS, units="raw")
                 img = np.ascontiguousarray(np.moveaxis(x, 0, -1), dtype=np.float32)
-                mask = np.ascontiguousarray(full_mask[r0:r0 + self.patch_px, c0:c0 + self.patch_px])
+                t = reader.transform * Affine.translation(c0, r0)
+                shape = (self.patch_px, self.patch_px)
+                mask = np.ascontiguousarray(polygon_mask(features, t, shape, reader.crs, polygons_crs))
+                extra = {}
+                if negatives:
+                    neg = polygon_mask(negatives, t, shape, reader.crs, polygons_crs)
+                    extra["negative_px"] = int(((neg > 0) & (mask == 0)).sum())
                 if k < len(names):
                     name = names[k]
                 else:
@@ -203,14 +248,13 @@ class PatchExporter:
                 number = name.rsplit("_", 1)[-1]
                 _write_h5(self.out / "img" / f"image_{number}.h5", "img", img, ALL_BANDS)
                 _write_h5(self.out / "mask" / f"mask_{number}.h5", "mask", mask)
-                t = reader.transform * Affine.translation(c0, r0)
                 out.append(_jsonable({
                     "name": name, "image": f"img/image_{number}.h5", "mask": f"mask/mask_{number}.h5",
                     "group": group, "scene": str(Path(scene_path)),
                     "window": {"row": r0, "col": c0, "height": self.patch_px, "width": self.patch_px},
                     "crs": reader.crs.to_string(), "transform": list(t)[:6],
                     "landslide_px": int(mask.sum()), "invalid_px": int((~valid).sum()),
-                    "polygons": len(features), **(meta or {}),
+                    "polygons": len(features), **extra, **(meta or {}),
                 }))
             for stale in names[len(windows):]:  # the group now has fewer patches
                 number = stale.rsplit("_", 1)[-1]
@@ -221,13 +265,19 @@ class PatchExporter:
 
     def exclude(self, group: str, reason: str, meta: Optional[dict[str, Any]] = None) -> None:
         """Record that a group stays out (and remove its patches if an earlier export had it)."""
+        self.remove(group)
+        self.excluded.append(_jsonable({"group": str(group), "reason": reason, **(meta or {})}))
+
+    def remove(self, group: str) -> int:
+        """Remove a group's patches (files and records; e.g. labels taken back); return how many."""
         group = str(group)
-        for r in [r for r in self.records if r.get("group") == group]:
+        gone = [r for r in self.records if r.get("group") == group]
+        for r in gone:
             (self.out / r["image"]).unlink(missing_ok=True)
             (self.out / r["mask"]).unlink(missing_ok=True)
         self.records = [r for r in self.records if r.get("group") != group]
         self.excluded = [e for e in self.excluded if e.get("group") != group]
-        self.excluded.append(_jsonable({"group": group, "reason": reason, **(meta or {})}))
+        return len(gone)
 
     # ---------------------------------------------------------------- finishing
     def finish(self, val_share: float = 0.2, seed: int = 0) -> dict[str, Any]:

@@ -227,7 +227,7 @@ class SceneCache:
         def produce(tmp_path: Path) -> None:
             scene = make_scene()
             made.update(scene.provenance)
-            write_scene(tmp_path, scene)
+            write_scene(tmp_path, scene, cancel)
 
         for _ in range(3):  # a hit evicted by another process before it is opened: fetch again
             path, hit = self.get_or_create(key, produce, cancel=cancel)

@@ -65,7 +65,7 @@ class DemoSource:
         self.clouds = clouds
         self.event_date_override = parse_date(event_date, "demo event date") if event_date else None
         self._lock = threading.Lock()
-        self._last: Optional[tuple[str, Any]] = None
+        self._last: Optional[tuple[str, Any, set]] = None  # (event key, event, dates taken)
         self.world = normalised_aoi(world) if world is not None else None
         self._world_scenes: dict[str, FetchedScene] = {}
         self.timeline = bool(timeline)
@@ -184,9 +184,12 @@ class DemoSource:
         return scene_key(self.name, self.version, {"aoi": normalised_aoi(request.aoi)}, window.to_json(),
                          request.grid().key(), extra)
 
+    def _event_key(self, request: AnalysisRequest, pre_date: datetime.date, post_date: datetime.date) -> str:
+        return f"{self.seed_for(request)}:{request.grid().key()}:{pre_date}:{post_date}:{self.clouds}"
+
     def _event(self, request: AnalysisRequest, pre_date: datetime.date, post_date: datetime.date,
                cancel: Optional[CancelToken] = None):
-        key = f"{self.seed_for(request)}:{request.grid().key()}:{pre_date}:{post_date}:{self.clouds}"
+        key = self._event_key(request, pre_date, post_date)
         with self._lock:
             if self._last is not None and self._last[0] == key:
                 return self._last[1]
@@ -194,7 +197,7 @@ class DemoSource:
                                                 pre_date=pre_date.isoformat(),
                                                 post_date=post_date.isoformat(), clouds=self.clouds,
                                                 cancel=cancel)
-            self._last = (key, event)
+            self._last = (key, event, set())
             return event
 
     def _cut_from_world(self, request: AnalysisRequest) -> bool:
@@ -208,6 +211,17 @@ class DemoSource:
         world = self.world_request(request)
         for window in (world.pre, world.post):
             self._fetch_own(world, window, progress, cancel, WORLD_MAX_KM2 if self.world else MAX_AOI_KM2)
+
+    def _served(self, request: AnalysisRequest, pre_date: datetime.date, post_date: datetime.date,
+                role: str) -> None:
+        """The event is kept in memory for the other date of the pair; once both dates have been
+        taken it is let go (about 1 GB at 400 km2; the scenes are in the disk cache by then),
+        so it does not sit in memory through the detection that follows."""
+        with self._lock:
+            if self._last is not None and self._last[0] == self._event_key(request, pre_date, post_date):
+                self._last[2].add(role)
+                if {"pre", "post"} <= self._last[2]:
+                    self._last = None
 
     def fetch(self, request: AnalysisRequest, window: DateWindow, progress: Optional[ProgressFn] = None,
               cancel: Optional[CancelToken] = None) -> FetchedScene:
@@ -251,10 +265,10 @@ class DemoSource:
         check_cancel(cancel)
         if self.timeline:
             return self.cache.fetch_scene(self.cache_key(request, window),
-                                          lambda: self._timeline_scene(request, window, progress, cancel))
+                                          lambda: self._timeline_scene(request, window, progress, cancel), cancel)
         if request.composite == "median":
             return self.cache.fetch_scene(self.cache_key(request, window),
-                                          lambda: self._median_scene(request, window, progress, cancel))
+                                          lambda: self._median_scene(request, window, progress, cancel), cancel)
 
         def make_scene() -> RawScene:
             pre, post = self.pair_dates(request)
@@ -265,6 +279,7 @@ class DemoSource:
             event = self._event(request, pre.date, post.date, cancel)
             check_cancel(cancel)
             scene = event.pre if is_pre else event.post
+            self._served(request, pre.date, post.date, "pre" if is_pre else "post")
             this = pre if is_pre else post  # the date the scene was rendered for
             if scene is None:
                 raise SourceError("The synthetic generator returned no scene.", "This is a bug: please report it.")
@@ -282,7 +297,7 @@ class DemoSource:
                 progress(1, 1, "generate")
             return scene
 
-        return self.cache.fetch_scene(self.cache_key(request, window), make_scene)
+        return self.cache.fetch_scene(self.cache_key(request, window), make_scene, cancel)
 
     def _timeline_scene(self, request: AnalysisRequest, window: DateWindow, progress: Optional[ProgressFn],
                         cancel: Optional[CancelToken]) -> RawScene:

@@ -242,7 +242,7 @@ class EarthEngineSource:
         """The window's scene on ``request.grid()`` as a scene GeoTIFF, through the cache."""
         request.validate(max_area_km2=self.max_area_km2)
         fetched = self.cache.fetch_scene(self.cache_key(request, window),
-                                         lambda: self.download_scene(request, window, progress, cancel))
+                                         lambda: self.download_scene(request, window, progress, cancel), cancel)
         if fetched.from_cache and progress:
             progress(1, 1, "cache")
         return fetched

@@ -19,11 +19,12 @@ import rasterio
 from rasterio.windows import Window
 
 from ..grid import Grid
-from ..scene import PROVENANCE_TAG, scene_profile
+from ..scene import PROVENANCE_TAG, SCENE_COMPRESSION, scene_profile
 
 #: GeoTIFF creation options of files written often and read a few times: ZSTD at level 1
-#: writes about as fast as no compression and reads faster than deflate, at deflate's size.
-FAST_TIFF = {"compress": "zstd", "zstd_level": 1, "predictor": 3}
+#: writes about as fast as no compression and reads faster than deflate, at deflate's size
+#: (the scenes' own settings, :data:`~landslide_core.scene.SCENE_COMPRESSION`).
+FAST_TIFF = dict(SCENE_COMPRESSION)
 
 
 def lattice_offset(src_transform, src_crs, grid: Grid) -> Optional[tuple[int, int]]:

@@ -38,6 +38,8 @@ LOG_FILE = "train.log"
 STOP_FILE = "STOP"
 SPLIT_FILE = "split.json"
 LAUNCH_FILE = "launch.json"
+#: A fine-tuning run's parent model scored on the run's validation patches before training.
+PARENT_SCORES_FILE = "parent_scores.json"
 BEST = "best"
 LAST = "last"
 STATE = "train_state"
@@ -47,7 +49,7 @@ STALE_AFTER_S = 90.0
 HEARTBEAT_EVERY_S = 5.0
 #: Files a run writes; a folder holding anything else is not taken for a run.
 RUN_FILES = {CONFIG_FILE, STATUS_FILE, METRICS_FILE, LOG_FILE, STOP_FILE, SPLIT_FILE, LAUNCH_FILE,
-             "data_cache"} | {f"{n}{s}" for n in (BEST, LAST, STATE) for s in (".json", ".safetensors")}
+             PARENT_SCORES_FILE, "data_cache"} | {f"{n}{s}" for n in (BEST, LAST, STATE) for s in (".json", ".safetensors")}
 
 
 def runs_root() -> Path:

@@ -239,9 +239,14 @@ def prepare_data(config: TrainConfig, run_dir: Path, progress: Optional[Progress
 
 
 def input_scaling(config: TrainConfig, patches: PatchSet, train_idx: np.ndarray) -> BandScaling:
-    """The run's input scaling: none ("l4s"), or min-max statistics of the training split only."""
+    """The run's input scaling: none ("l4s"), or min-max statistics of the training split only
+    (a fine-tuning run keeps its parent's: its weights were learnt on those numbers)."""
     if config.scaling != "minmax":
         return BandScaling(config.scaling, tuple(patches.bands))
+    if config.init_from:
+        parent = _parent_card(config)
+        if parent.scaling == "minmax":
+            return parent.input_scaling()
     order = np.sort(np.asarray(train_idx))
     return minmax_scaling(_Rows(patches.x, order), patches.bands)
 
@@ -258,8 +263,11 @@ class _Rows:
 
 
 def _card(config: TrainConfig, run_dir: Path, which: str, metrics: dict[str, float], split: Split,
-          scaling: BandScaling) -> ModelCard:
+          scaling: BandScaling, lineage: Optional[dict[str, Any]] = None) -> ModelCard:
+    if lineage:
+        lineage = dict(lineage, after={k: metrics.get(k) for k in ("f1", "precision", "recall", "iou", "epoch")})
     return ModelCard(
+        lineage=dict(lineage or {}),
         name=f"{run_dir.name}-{which}",
         architecture=config.arch,
         band_set=config.bands,
@@ -274,8 +282,17 @@ def _card(config: TrainConfig, run_dir: Path, which: str, metrics: dict[str, flo
         training_config=config.to_dict(),
         run_id=run_dir.name,
         notes=f"{which} checkpoint of run {run_dir.name}; loss (1-{config.alpha})*WCE(beta={config.beta})"
-              f" + {config.alpha}*Dice",
+              f" + {config.alpha}*Dice" + (_lineage_note(lineage) if lineage else ""),
     )
+
+
+def _lineage_note(lineage: dict[str, Any]) -> str:
+    before, after = lineage.get("before") or {}, lineage.get("after") or {}
+    note = f"; fine-tuned from {(lineage.get('parent') or {}).get('name')}"
+    if before.get("f1") is not None and after.get("f1") is not None:
+        note += (f": F1 on the held-out validation patches {before['f1']:.3f} before, {after['f1']:.3f} after "
+                 f"({before.get('patches')} patches)")
+    return note
 
 
 def _card_metrics(row: dict[str, float]) -> dict[str, float]:
@@ -349,8 +366,15 @@ def train(config: TrainConfig, run_dir: str | Path, progress: Optional[ProgressF
         handler.close()
 
 
+def _parent_card(config: TrainConfig) -> ModelCard:
+    from ..checkpoint import read_card, resolve_model_path
+
+    return read_card(resolve_model_path(config.init_from))
+
+
 def _init_weights(model: torch.nn.Module, config: TrainConfig, bands: Sequence[str]) -> None:
-    """Start from another model's weights (fine-tuning): same architecture, options and bands."""
+    """Start from another model's weights (fine-tuning): same architecture, options, bands and
+    input scaling."""
     from ..checkpoint import load_checkpoint, resolve_model_path
 
     parent, card = load_checkpoint(resolve_model_path(config.init_from))
@@ -358,12 +382,47 @@ def _init_weights(model: torch.nn.Module, config: TrainConfig, bands: Sequence[s
         ("architecture", card.architecture == config.arch),
         ("band set", list(card.bands) == list(bands)),
         ("architecture options", {k: v for k, v in card.arch_kwargs.items() if k != "bands"}
-         == {k: v for k, v in config.arch_kwargs.items() if k != "bands"})) if not ok]
+         == {k: v for k, v in config.arch_kwargs.items() if k != "bands"}),
+        ("input scaling", card.scaling == config.scaling)) if not ok]
     if mismatch:
         raise UserError(f"The model {config.init_from} cannot start this run: its {', '.join(mismatch)} differ "
-                        f"({card.architecture}, {card.band_set}, {card.arch_kwargs}).",
-                        "Fine-tune with the same architecture, band set and options as the parent model.")
+                        f"({card.architecture}, {card.band_set}, {card.arch_kwargs}, scaling {card.scaling}).",
+                        "Fine-tune with the same architecture, band set, options and scaling as the parent model.")
     model.load_state_dict(parent.state_dict())
+
+
+def parent_lineage(config: TrainConfig, run_dir: Path, patches: PatchSet, split: Split, val_idx: np.ndarray,
+                   device: torch.device, should_stop) -> dict[str, Any]:
+    """A fine-tuning run's lineage: the parent model, the data (the dataset's own description of
+    it, e.g. the reviewed chips and the generated mix) and the parent's scores on this run's
+    validation patches before any training (worked out once, kept in the run folder)."""
+    from ..checkpoint import load_checkpoint, resolve_model_path
+    from ..patches.export import read_manifest
+
+    path = run_dir / runs.PARENT_SCORES_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        pass
+    card_path = resolve_model_path(config.init_from)
+    parent, card = load_checkpoint(card_path, device)
+    loss_fn = WceDiceLoss(config.alpha, config.beta)
+    _, counts = score_patches(parent, patches, val_idx, loss_fn, device, config.batch_size, float(card.threshold),
+                              should_stop=should_stop, scaling=card.input_scaling())
+    try:
+        manifest = read_manifest(config.data_dir)
+    except UserError:
+        manifest = {}
+    data = {"folder": config.data_dir, "train_patches": len(split.train), "val_patches": len(split.val),
+            "split": split.how, **({"finetune": manifest["finetune"]} if isinstance(manifest.get("finetune"), dict)
+                                   else {})}
+    lineage = {"parent": {"name": card.name, "path": str(card_path), "weights_sha256": card.weights_sha256,
+                          "architecture": card.architecture, "band_set": card.band_set},
+               "data": data,
+               "before": {**counts.scores(), "patches": len(val_idx), "threshold": float(card.threshold),
+                          "on": "this run's validation patches, before fine-tuning"}}
+    runs._write_json_atomic(path, lineage)
+    return lineage
 
 
 def _summary_from_folder(config: TrainConfig, run_dir: Path, state: str, rows: list[dict[str, float]],
@@ -415,6 +474,13 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device, writ
     if not meta and config.init_from:
         _init_weights(model, config, patches.bands)
         log.info("weights initialised from %s (fine-tuning)", config.init_from)
+    lineage = None
+    if config.init_from:
+        writer.update(message="scoring the parent model on the validation patches")
+        lineage = parent_lineage(config, run_dir, patches, split, val_idx, device, should_stop)
+        log.info("parent %s on the validation patches before fine-tuning: F1 %.3f, precision %.3f, recall %.3f",
+                 config.init_from, lineage["before"]["f1"], lineage["before"]["precision"],
+                 lineage["before"]["recall"])
     history: list[dict[str, float]] = list(meta["history"]) if meta else []
     start_epoch = int(meta["epoch"]) if meta else 0
     best_val = float(meta["best_val_loss"]) if meta and meta.get("best_val_loss") is not None else float("inf")
@@ -487,10 +553,12 @@ def _train_locked(config: TrainConfig, run_dir: Path, device: torch.device, writ
         improved = val_loss < best_val
         if improved:
             best_val, best_epoch, since_best = val_loss, epoch + 1, 0
-            save_checkpoint(model, _card(config, run_dir, runs.BEST, _card_metrics(row), split, scaling), run_dir / runs.BEST)
+            save_checkpoint(model, _card(config, run_dir, runs.BEST, _card_metrics(row), split, scaling, lineage),
+                            run_dir / runs.BEST)
         else:
             since_best += 1
-        save_checkpoint(model, _card(config, run_dir, runs.LAST, _card_metrics(row), split, scaling), run_dir / runs.LAST)
+        save_checkpoint(model, _card(config, run_dir, runs.LAST, _card_metrics(row), split, scaling, lineage),
+                        run_dir / runs.LAST)
         stopped_early = since_best >= config.patience
         epoch += 1
         save_state(run_dir, model, optimizer, scheduler, {

@@ -1,0 +1,140 @@
+"""The Training page's fine-tuning section: an existing model on your reviewed chips.
+
+Choose the model to start from (the default or a promoted one) and the chips folder (filled
+in when coming from Compare's "Fine-tune a model on these chips"); the section shows what the
+chips hold (training and held-out patches). "Start fine-tuning" makes the generated mix (in
+the background, with progress and Cancel) and starts the run in the run queue, where it shows
+in the runs table like any run; its model card records the parent, the chips and the scores
+before and after on the held-out chips.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from . import jobs
+from .errors import show_error
+
+PARENT, CHIPS, EPOCHS, LR, MIX, NEGATIVES = ("ft_parent", "ft_chips", "ft_epochs", "ft_lr", "ft_mix", "ft_negatives")
+JOB = "ft_job"
+OPEN = "ft_open"  # the section was opened from Compare: keep it open
+#: Set by Compare's "Fine-tune a model on these chips": the chips folder to fill in.
+CHIPS_PENDING = "ft_chips_pending"
+#: The Training page shows this run (its folder name) in its run choice.
+RUN_SELECT = "tr_run_select"
+
+
+def _parents() -> dict[str, str]:
+    """label -> card path of every model that can be fine-tuned (trainable), default first."""
+    from landslide_core.zoo import TRAINING_FREE
+
+    from .ui import list_model_entries
+
+    return {f"{e.card.name} ({e.card.architecture}, {e.card.band_set})": str(e.path) for e in list_model_entries()
+            if e.card.architecture not in TRAINING_FREE}
+
+
+def section() -> None:
+    ss = st.session_state
+    pending = ss.pop(CHIPS_PENDING, None)
+    if pending:
+        ss[CHIPS] = pending
+        ss[OPEN] = True  # stays open while its settings are changed (each change reruns the page)
+    job = ss.get(JOB)
+    with st.expander("Fine-tune a model on your reviewed chips", expanded=bool(ss.get(OPEN)) or job is not None,
+                     icon=":material/tune:"):
+        st.markdown("Start from a model you have and teach it your region: the chips cut from your reviews on the "
+                    "Compare page (their held-out share validates the run), plus generated patches so the model does "
+                    "not forget what it knew. The new model's card records its parent, the chips and its scores "
+                    "before and after on the held-out chips; compare them on the Models page.")
+        parents = _parents()
+        if not parents:
+            st.info("No trainable model to start from yet: train one below, or promote a run.")
+            return
+        c1, c2 = st.columns([2, 3])
+        c1.selectbox("Model to start from", list(parents), key=PARENT)
+        if CHIPS not in ss:
+            from .review import LAST_CHIPS, default_chips_dir
+
+            ss[CHIPS] = ss.get(LAST_CHIPS) or default_chips_dir()
+        c2.text_input("Reviewed chips folder", key=CHIPS, help="Made by Make chips on the Compare page, or by "
+                                                               "python -m landslide_core chips.")
+        summary = _chips_summary(str(ss.get(CHIPS) or "").strip())
+        m1, m2, m3, m4 = st.columns(4)
+        m1.number_input("Epochs", min_value=1, max_value=200, value=10, key=EPOCHS)
+        m2.number_input("Learning rate", min_value=1e-6, max_value=0.1, value=1e-4, step=1e-4, format="%.5f", key=LR,
+                        help="Smaller than for a new model: the parent's weights are a good start.")
+        m3.number_input("Generated patches per training chip", min_value=0.0, max_value=20.0, value=1.0, step=0.5,
+                        key=MIX, help="Synthetic patches mixed into the training side so the model keeps what it "
+                                      "knew (0: none). They never enter the validation.")
+        m4.selectbox("Their negatives", ["confounders", "natural"], key=NEGATIVES,
+                     help="confounders: bare fields, roads, rock and river bars that look like landslides; natural: "
+                          "ordinary land cover.")
+        busy = job is not None and job.running
+        if st.button("Start fine-tuning", key="ft_start", icon=":material/rocket_launch:", type="primary",
+                     disabled=busy or summary is None):
+            ss[JOB] = jobs.Job(_work(parents[ss[PARENT]], str(ss[CHIPS]).strip(), int(ss[EPOCHS]), float(ss[LR]),
+                                     float(ss[MIX]), str(ss[NEGATIVES])),
+                               description="fine-tuning", stages=("patches",)).start()
+        if ss.get(JOB) is not None:
+            _panel()
+
+
+def _chips_summary(folder: str):
+    from landslide_core.errors import UserError
+    from landslide_core.review.finetune import chips_summary
+
+    if not folder:
+        st.caption("Give the folder of your reviewed chips.")
+        return None
+    try:
+        s = chips_summary(folder)
+    except UserError as exc:
+        show_error(exc)
+        return None
+    st.caption(f"{s['patches']} chips from {len(s['analyses'])} analyses: {s['train']} for training, "
+               f"{s['val']} held out for validation; {s['landslide_patches']} hold landslide pixels.")
+    return s
+
+
+def _work(parent: str, chips: str, epochs: int, lr: float, mix: float, negatives: str):
+    def work(progress=None, cancel=None):
+        from landslide_core.review.finetune import start_finetune
+
+        return start_finetune(parent, chips, epochs=epochs, lr=lr, generated_per_chip=mix, negatives=negatives,
+                              progress=progress, cancel=cancel)
+    return work
+
+
+def _panel() -> None:
+    job = st.session_state.get(JOB)
+
+    @st.fragment(run_every=0.5 if job is not None and job.running else None)
+    def panel() -> None:
+        ss = st.session_state
+        current = ss.get(JOB)
+        if current is None:
+            return
+        if current.running:
+            st.progress(current.fraction(), text=f"Making the generated mix: {current.done} of {current.total} "
+                                                  f"({current.elapsed_s:.0f} s)")
+            if st.button("Cancel", key="ft_cancel", icon=":material/cancel:"):
+                current.cancel()
+                st.rerun()
+            return
+        if not current.shown:
+            current.shown = True
+            if current.error is None:
+                ss[RUN_SELECT] = Path(current.result.run_dir).name
+            st.rerun()  # the whole page: the new run in the runs table
+        if current.error is not None:
+            show_error(current.error)
+        else:
+            st.success(f"Started fine-tuning run **{Path(current.result.run_dir).name}** (process "
+                       f"{current.result.pid}). Follow it below.", icon=":material/rocket_launch:")
+
+    panel()
+
+
+__all__ = ["section", "CHIPS_PENDING"]
