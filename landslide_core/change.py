@@ -166,6 +166,9 @@ class PieceEvidence:
     ndvi_change: np.ndarray        # NDVI change of the piece minus that of its surroundings
     brightness_change: np.ndarray  # ln brightness ratio of the piece minus that of its surroundings
     accepted: np.ndarray           # bool
+    #: bool per piece: its ring had too few clear stable pixels, so the scene's median change
+    #: was the reference instead (a statistic of the whole raster, not of the piece's surroundings)
+    scene_reference: Optional[np.ndarray] = None
 
 
 def _support(prob: np.ndarray, mask: np.ndarray, grow_threshold: float, tolerance_px: int) -> np.ndarray:
@@ -296,8 +299,9 @@ def _piece_evidence(labels: np.ndarray, k: int, other_prob: np.ndarray, d_ndvi: 
     ndvi_change = np.full(k, np.nan)
     bright_change = np.full(k, np.nan)
     accepted = np.ones(k, bool)
+    scene_reference = np.zeros(k, bool)
     if k == 0:
-        return PieceEvidence(other_mean, ndvi_change, bright_change, accepted)
+        return PieceEvidence(other_mean, ndvi_change, bright_change, accepted, scene_reference)
     have_spectra = d_ndvi is not None and d_bright is not None
     groups = LabelGroups.of(labels, k)
     accepted[groups.counts == 0] = False
@@ -307,7 +311,7 @@ def _piece_evidence(labels: np.ndarray, k: int, other_prob: np.ndarray, d_ndvi: 
         op = op[np.isfinite(op)]
         other_mean[i] = float(op.mean()) if op.size else np.nan
     if not have_spectra:
-        return PieceEvidence(other_mean, ndvi_change, bright_change, accepted)
+        return PieceEvidence(other_mean, ndvi_change, bright_change, accepted, scene_reference)
     if scene is None:
         scene = _SceneReference(d_ndvi, d_bright, landslide_any)
     # inside each piece: its clear pixels in both dates
@@ -343,7 +347,8 @@ def _piece_evidence(labels: np.ndarray, k: int, other_prob: np.ndarray, d_ndvi: 
             med_n_ring[i] = _median(d_ndvi[box][ring])
             med_b_ring[i] = _median(d_bright[box][ring])
     for i in np.flatnonzero(seen):
-        if ring_n[i] >= 8:
+        scene_reference[i] = ring_n[i] < 8
+        if not scene_reference[i]:
             ref_n, ref_b = float(med_n_ring[i]), float(med_b_ring[i])
         else:
             ref_n, ref_b = scene.get()
@@ -353,7 +358,7 @@ def _piece_evidence(labels: np.ndarray, k: int, other_prob: np.ndarray, d_ndvi: 
             accepted[i] = False
         if settings.min_brightness_rise is not None and sign * bright_change[i] < float(settings.min_brightness_rise):
             accepted[i] = False
-    return PieceEvidence(other_mean, ndvi_change, bright_change, accepted)
+    return PieceEvidence(other_mean, ndvi_change, bright_change, accepted, scene_reference)
 
 
 @dataclass

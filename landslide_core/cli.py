@@ -23,8 +23,8 @@ from typing import Optional, Sequence
 from .errors import UserError
 from .i18n import has, localized, t
 
-COMMAND_MODULES = ("detect", "fetch", "sources", "generate", "training", "watch", "dataset", "experiment", "report",
-                   "review")
+COMMAND_MODULES = ("detect", "fetch", "batch", "sources", "generate", "training", "watch", "dataset", "experiment",
+                   "report", "review")
 
 
 def _prog() -> str:

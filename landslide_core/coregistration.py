@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 from scipy import ndimage
@@ -94,15 +94,28 @@ def _tile_starts(length: int, tile: int) -> list[int]:
     return [int(round(i * (length - tile) / (n - 1))) for i in range(n)]
 
 
+def sample_tiles(height: int, width: int, tile_px: int = TILE_PX, max_tiles: int = 36) -> tuple[int, list[tuple[int, int]]]:
+    """The tile size and the (row, col) corners of the tiles a shift is estimated on: tiles
+    spread over the image, at most ``max_tiles`` of them (size 0: the image is too small)."""
+    tile = int(min(tile_px, height, width))
+    if tile < MIN_TILE_PX:
+        return 0, []
+    starts = [(r, c) for r in _tile_starts(height, tile) for c in _tile_starts(width, tile)]
+    if len(starts) > max_tiles:
+        idx = np.linspace(0, len(starts) - 1, max_tiles).round().astype(int)
+        starts = [starts[i] for i in idx]
+    return tile, starts
+
+
+#: read_tile(row, col, size) -> (pre band, post band, pre valid, post valid) of one sample tile
+ReadTile = Callable[[int, int, int], "tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]"]
+
+
 def estimate_shift(pre_band: np.ndarray, post_band: np.ndarray, pre_valid: Optional[np.ndarray] = None,
                    post_valid: Optional[np.ndarray] = None, tile_px: int = TILE_PX,
                    max_tiles: int = 36, cancel=None) -> ShiftEstimate:
     """Estimate the sub-pixel shift of ``post_band`` against ``pre_band`` (same grid, (H, W));
     ``cancel`` (a CancelToken) is checked before each tile."""
-    from .progress import check_cancel
-
-    from skimage.registration import phase_cross_correlation
-
     pre_band, post_band = np.asarray(pre_band), np.asarray(post_band)
     if pre_band.shape != post_band.shape or pre_band.ndim != 2:
         raise InputError(f"The two dates' bands differ in shape ({pre_band.shape} vs {post_band.shape}).",
@@ -110,23 +123,36 @@ def estimate_shift(pre_band: np.ndarray, post_band: np.ndarray, pre_valid: Optio
     h, w = pre_band.shape
     pv = np.ones((h, w), bool) if pre_valid is None else np.asarray(pre_valid, bool)
     qv = np.ones((h, w), bool) if post_valid is None else np.asarray(post_valid, bool)
-    tile = int(min(tile_px, h, w))
-    if tile < MIN_TILE_PX:
+
+    def read_tile(r: int, c: int, size: int):
+        sl = (slice(r, r + size), slice(c, c + size))
+        return pre_band[sl], post_band[sl], pv[sl], qv[sl]
+
+    return estimate_shift_by_tiles(read_tile, h, w, tile_px, max_tiles, cancel=cancel)
+
+
+def estimate_shift_by_tiles(read_tile: ReadTile, height: int, width: int, tile_px: int = TILE_PX,
+                            max_tiles: int = 36, cancel=None) -> ShiftEstimate:
+    """:func:`estimate_shift` of an image read tile by tile (only the sample tiles of
+    :func:`sample_tiles` are read), for images too large to hold or spread over files;
+    ``cancel`` (a CancelToken) is checked before each tile."""
+    from skimage.registration import phase_cross_correlation
+
+    from .progress import check_cancel
+
+    tile, starts = sample_tiles(height, width, tile_px, max_tiles)
+    if not tile:
         return ShiftEstimate(0.0, 0.0, 0, 0, 0.0, False, notes=["the image is too small to estimate a shift"])
-    starts = [(r, c) for r in _tile_starts(h, tile) for c in _tile_starts(w, tile)]
-    if len(starts) > max_tiles:
-        idx = np.linspace(0, len(starts) - 1, max_tiles).round().astype(int)
-        starts = [starts[i] for i in idx]
     window = np.outer(np.hanning(tile), np.hanning(tile)).astype(np.float32)
     estimates, quality = [], []
     for r, c in starts:
         check_cancel(cancel)
-        sl = (slice(r, r + tile), slice(c, c + tile))
-        clear = pv[sl] & qv[sl]
+        pre_t, post_t, pv, qv = read_tile(r, c, tile)
+        clear = pv & qv
         if clear.mean() < MIN_CLEAR_SHARE:
             continue
-        a = edge_image(pre_band[sl], pv[sl])
-        b = edge_image(post_band[sl], qv[sl])
+        a = edge_image(pre_t, pv)
+        b = edge_image(post_t, qv)
         if float(a.std()) < 1e-4 or float(b.std()) < 1e-4:
             continue  # no texture to match
         # phase_cross_correlation returns the shift that registers the moving image (post) onto
@@ -199,5 +225,5 @@ def shift_image(image: np.ndarray, shift_px: tuple[float, float], order: int = 1
                      for b in img])
 
 
-__all__ = ["ShiftEstimate", "estimate_shift", "decide", "shift_image", "edge_image", "NEGLIGIBLE_SHIFT_PX",
-           "WARN_SHIFT_PX", "MAX_SHIFT_PX"]
+__all__ = ["ShiftEstimate", "estimate_shift", "estimate_shift_by_tiles", "sample_tiles", "decide", "shift_image",
+           "edge_image", "NEGLIGIBLE_SHIFT_PX", "WARN_SHIFT_PX", "MAX_SHIFT_PX"]

@@ -69,18 +69,21 @@ def read_spectral_pair(pre_path: str | Path, post_path: str | Path,
 
 def write_evidence(path: str | Path, spectral: SpectralPair, slope_deg: np.ndarray, elevation_m: np.ndarray,
                    transform: Affine, crs: CRS, provenance: Optional[dict] = None,
-                   cancel: Optional[CancelToken] = None) -> Path:
+                   creation: Optional[dict] = None, cancel: Optional[CancelToken] = None) -> Path:
     """Write ``evidence.tif`` (float32, compressed like scenes, named bands), atomically.
-    ``cancel``: checked before each band; a cancelled write leaves no file."""
+    ``creation``: GeoTIFF creation options replacing the defaults. ``cancel``: checked before
+    each band; a cancelled write leaves no file."""
     path = Path(path)
     layers = (spectral.ndvi_pre, spectral.ndvi_post, spectral.visible_pre, spectral.visible_post, slope_deg,
               elevation_m)
     h, w = np.shape(slope_deg)
     tmp = path.with_name(f".{path.name}.partial")
+    profile = dict(driver="GTiff", width=w, height=h, count=len(layers), dtype="float32", crs=crs,
+                   transform=transform, nodata=float("nan"), tiled=True, blockxsize=256, blockysize=256,
+                   **SCENE_COMPRESSION)
+    profile.update(creation or {})
     try:
-        with rasterio.open(tmp, "w", driver="GTiff", width=w, height=h, count=len(layers), dtype="float32",
-                           crs=crs, transform=transform, nodata=float("nan"), tiled=True, blockxsize=256,
-                           blockysize=256, **SCENE_COMPRESSION) as ds:
+        with rasterio.open(tmp, "w", **profile) as ds:
             for i, (name, layer) in enumerate(zip(EVIDENCE_BANDS, layers)):
                 check_cancel(cancel)
                 ds.write(np.asarray(layer, np.float32), i + 1)

@@ -13,6 +13,12 @@ so memory is bounded by the window size and the raster width, never by the raste
 Pixels that are not valid (nodata, cloud, shadow, non-finite values) come out as NaN: "not
 assessable". They enter the network as 0 (the contract's fill for missing values).
 
+Tiles of a larger raster (regional batches) use a :class:`WindowPlan` made for the whole
+raster and run only their part of it (:meth:`WindowPlan.part`); with ``accumulate=True`` the
+file holds the weighted sum and the summed weights instead of their ratio, so the tiles of a
+region add up to exactly the windows and weights of one run over the whole raster (only the
+order of the float additions differs where two tiles' windows overlap).
+
 Batches of windows go through the network under ``torch.inference_mode`` in channels-last
 memory format; on CUDA with autocast (bfloat16 where supported, else float16), on CPU in
 float32. On the CPU, rasters of at least ``ONNX_MIN_PX`` pixels go through ONNX Runtime when
@@ -154,27 +160,77 @@ def _ramp(overlap: int) -> np.ndarray:
     return (np.sin(0.5 * np.pi * t) ** 2).astype(np.float32)
 
 
-class _RowWriter:
-    """Collects finished rows and hands them on in chunks aligned to ``block`` rows."""
+@dataclass
+class WindowPlan:
+    """The windows of a run over a raster: starts (pixels of that raster), sizes and blending
+    weights per axis. ``whole`` covers a raster edge to edge (:meth:`spread`); ``part`` is the
+    share of a larger raster's plan that lies in a tile of it."""
 
-    def __init__(self, sink: WriteRows, width: int, block: int):
+    rows: list[int]
+    wy: int
+    row_tapers: list[np.ndarray]
+    cols: list[int]
+    wx: int
+    col_tapers: list[np.ndarray]
+    #: (height, width) of the raster the plan was spread over (a part keeps its whole
+    #: raster's): the predictor picks its backend by it, so tiles run like one whole run.
+    raster_shape: Optional[tuple[int, int]] = None
+
+    @classmethod
+    def spread(cls, height: int, width: int, window_px: int, overlap_px: int, multiple: int = 1) -> "WindowPlan":
+        """Windows spread evenly over a whole ``height`` x ``width`` raster (see :func:`plan_axis`)."""
+        rows, wy = plan_axis(height, int(window_px), int(overlap_px), multiple)
+        cols, wx = plan_axis(width, int(window_px), int(overlap_px), multiple)
+        return cls(rows, wy, [taper_1d(rows, wy, i) for i in range(len(rows))],
+                   cols, wx, [taper_1d(cols, wx, i) for i in range(len(cols))], (int(height), int(width)))
+
+    def part(self, row_range: tuple[int, int], col_range: tuple[int, int], row_off: int, col_off: int) -> "WindowPlan":
+        """Windows ``row_range`` x ``col_range`` (index ranges, end exclusive) of this plan, in the
+        pixels of a tile whose top-left pixel is (``row_off``, ``col_off``) of this plan's raster;
+        the weights stay those of the whole plan, so the tiles' sums add up to the whole run."""
+        r0, r1 = row_range
+        c0, c1 = col_range
+        if not (0 <= r0 < r1 <= len(self.rows) and 0 <= c0 < c1 <= len(self.cols)):
+            raise ValueError(f"window ranges {row_range} x {col_range} outside the plan "
+                             f"({len(self.rows)} x {len(self.cols)} windows)")
+        return WindowPlan([y - row_off for y in self.rows[r0:r1]], self.wy, self.row_tapers[r0:r1],
+                          [x - col_off for x in self.cols[c0:c1]], self.wx, self.col_tapers[c0:c1],
+                          self.raster_shape)
+
+    def check_inside(self, height: int, width: int) -> None:
+        if (self.rows[0] < 0 or self.cols[0] < 0 or self.rows[-1] + self.wy > height
+                or self.cols[-1] + self.wx > width):
+            raise ValueError(f"the windows ({self.rows[0]}..{self.rows[-1] + self.wy} x {self.cols[0]}.."
+                             f"{self.cols[-1] + self.wx}) do not fit the raster ({height} x {width})")
+
+    @property
+    def count(self) -> int:
+        return len(self.rows) * len(self.cols)
+
+
+class _RowWriter:
+    """Collects finished rows and hands them on in chunks aligned to ``block`` rows.
+
+    Rows are (n, width) arrays, or (bands, n, width) for several bands at once."""
+
+    def __init__(self, sink: WriteRows, width: int, block: int, bands: int = 0):
         self.sink, self.block = sink, block
-        self.pending = np.empty((0, width), np.float32)
+        self.pending = np.empty((bands, 0, width) if bands else (0, width), np.float32)
         self.row0 = 0
 
     def add(self, rows: np.ndarray) -> None:
-        self.pending = np.concatenate([self.pending, rows]) if self.pending.size else rows
-        n = (len(self.pending) // self.block) * self.block
+        self.pending = np.concatenate([self.pending, rows], axis=-2) if self.pending.size else rows
+        n = (self.pending.shape[-2] // self.block) * self.block
         if n:
-            self.sink(self.row0, self.pending[:n])
+            self.sink(self.row0, self.pending[..., :n, :])
             self.row0 += n
-            self.pending = self.pending[n:].copy()
+            self.pending = self.pending[..., n:, :].copy()
 
     def close(self) -> None:
-        if len(self.pending):
+        if self.pending.shape[-2]:
             self.sink(self.row0, self.pending)
-            self.row0 += len(self.pending)
-            self.pending = self.pending[:0]
+            self.row0 += self.pending.shape[-2]
+            self.pending = self.pending[..., :0, :]
 
 
 class Predictor:
@@ -234,13 +290,26 @@ class Predictor:
         self._run(h, w, read, write, progress, cancel, stage)
         return out
 
+    def window_plan(self, height: int, width: int) -> WindowPlan:
+        """The windows of a run over a whole ``height`` x ``width`` raster with this config."""
+        cfg = self.config
+        return WindowPlan.spread(height, width, int(cfg.window_px), int(cfg.overlap_px), self.multiple)
+
     def predict_file(self, scene_path: str | Path, out_path: str | Path,
                      progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
-                     stage: str = "detect") -> PredictionInfo:
+                     stage: str = "detect", plan: Optional[WindowPlan] = None,
+                     accumulate: bool = False, creation: Optional[dict] = None) -> PredictionInfo:
         """Read a scene GeoTIFF by windows and write its probability GeoTIFF by rows.
 
         The output is a tiled float32 GeoTIFF with NaN nodata on the scene's grid (exports
         turn it into a Cloud-Optimized GeoTIFF). On error or cancellation nothing is left.
+
+        ``plan``: the windows to run (in this scene's pixels; default: spread over the whole
+        scene). ``accumulate``: write two bands instead, ``weighted_sum`` and ``weight``, the
+        blending's numerator and denominator (numerator NaN where a covered pixel is not valid,
+        both 0 where no window covers the pixel), so tiles of one plan can be added up.
+        ``creation``: GeoTIFF creation options replacing the defaults (e.g. a faster codec for
+        intermediate files).
         """
         import rasterio
         from rasterio.windows import Window
@@ -250,10 +319,11 @@ class Predictor:
         out_path = Path(out_path)
         partial = out_path.with_name(out_path.name + ".partial")
         with SceneReader(scene_path) as reader:
-            profile = dict(driver="GTiff", width=reader.width, height=reader.height, count=1,
+            profile = dict(driver="GTiff", width=reader.width, height=reader.height, count=2 if accumulate else 1,
                            dtype="float32", crs=reader.crs, transform=reader.transform,
-                           nodata=float("nan"), tiled=True, blockxsize=256, blockysize=256,
-                           BIGTIFF="IF_SAFER")  # not compressed: exports turn it into a COG at once
+                           nodata=None if accumulate else float("nan"), tiled=True, blockxsize=256,
+                           blockysize=256, BIGTIFF="IF_SAFER")  # not compressed: exports turn it into a COG at once
+            profile.update(creation or {})
 
             def read(y0: int, x0: int, hh: int, ww: int):
                 return reader.read(Window(x0, y0, ww, hh))
@@ -261,9 +331,14 @@ class Predictor:
             try:
                 with rasterio.open(partial, "w", **profile) as dst:
                     def write(y0: int, rows: np.ndarray) -> None:
-                        dst.write(rows[None], window=Window(0, y0, rows.shape[1], rows.shape[0]))
+                        dst.write(rows if rows.ndim == 3 else rows[None],
+                                  window=Window(0, y0, rows.shape[-1], rows.shape[-2]))
 
-                    info = self._run(reader.height, reader.width, read, write, progress, cancel, stage)
+                    info = self._run(reader.height, reader.width, read, write, progress, cancel, stage,
+                                     plan=plan, accumulate=accumulate)
+                    if accumulate:
+                        dst.set_band_description(1, "weighted_sum")
+                        dst.set_band_description(2, "weight")
                 partial.replace(out_path)
             except BaseException:
                 partial.unlink(missing_ok=True)
@@ -292,22 +367,42 @@ class Predictor:
             return torch.sigmoid(logits.float())[:, 0].cpu().numpy()
 
     def _run(self, height: int, width: int, read: ReadWindow, write: WriteRows,
-             progress: Optional[ProgressFn], cancel: Optional[CancelToken], stage: str) -> PredictionInfo:
+             progress: Optional[ProgressFn], cancel: Optional[CancelToken], stage: str,
+             plan: Optional[WindowPlan] = None, accumulate: bool = False) -> PredictionInfo:
         t0 = time.perf_counter()
         cfg = self.config
-        backend = self._choose_backend(height, width)
-        rows, wy = plan_axis(height, int(cfg.window_px), int(cfg.overlap_px), self.multiple)
-        cols, wx = plan_axis(width, int(cfg.window_px), int(cfg.overlap_px), self.multiple)
-        col_w = [taper_1d(cols, wx, c) for c in range(len(cols))]
+        plan = plan or self.window_plan(height, width)
+        plan.check_inside(height, width)
+        # the backend of the whole raster's run, so a tile of it runs on the same one
+        backend = self._choose_backend(*(plan.raster_shape or (height, width)))
+        rows, wy, cols, wx, col_w = plan.rows, plan.wy, plan.cols, plan.wx, plan.col_tapers
         batch_size = self.batch_size_for(wy * wx)
-        total = len(rows) * len(cols)
+        total = plan.count
         done = run = valid_px = 0
         acc = np.zeros((wy, width), np.float32)
         wsum = np.zeros((wy, width), np.float32)
         valid_strip = np.zeros((wy, width), bool)
-        writer = _RowWriter(write, width, 256)
+        writer = _RowWriter(write, width, 256, bands=2 if accumulate else 0)
+
+        def emit(n: int) -> int:
+            """Hand on the first ``n`` rows of the strip; the number of valid pixels in them."""
+            if accumulate:
+                covered = wsum[:n] > 0
+                num = np.where(covered & ~valid_strip[:n], np.float32(np.nan), acc[:n])
+                writer.add(np.stack([num, wsum[:n].copy()]))
+                return int((covered & valid_strip[:n]).sum())
+            with np.errstate(invalid="ignore", divide="ignore"):
+                final = acc[:n] / wsum[:n]
+            final[~valid_strip[:n] | (wsum[:n] <= 0)] = np.nan
+            writer.add(final)
+            return int(np.isfinite(final).sum())
+
+        cursor = 0  # the next row to hand on
         for r, y0 in enumerate(rows):
-            row_w = taper_1d(rows, wy, r)[:, None]
+            while cursor < y0:  # rows above this plan's windows (a tile's part of a larger plan)
+                valid_px += emit(min(wy, y0 - cursor))
+                cursor += min(wy, y0 - cursor)
+            row_w = plan.row_tapers[r][:, None]
             pending: list[tuple[int, np.ndarray]] = []
             for c, x0 in enumerate(cols):
                 check_cancel(cancel)
@@ -330,13 +425,10 @@ class Predictor:
                 done, run = self._flush(pending, cols, wx, row_w, col_w, acc, wsum, done, run)
             if progress:
                 progress(done, total, stage)
-            next_y = rows[r + 1] if r + 1 < len(rows) else height
+            next_y = rows[r + 1] if r + 1 < len(rows) else min(y0 + wy, height)
             n = next_y - y0
-            with np.errstate(invalid="ignore", divide="ignore"):
-                final = acc[:n] / wsum[:n]
-            final[~valid_strip[:n] | (wsum[:n] <= 0)] = np.nan
-            valid_px += int(np.isfinite(final).sum())
-            writer.add(final)
+            valid_px += emit(n)
+            cursor = next_y
             keep = wy - n
             acc[:keep] = acc[n:].copy()
             wsum[:keep] = wsum[n:].copy()
@@ -344,6 +436,9 @@ class Predictor:
             acc[keep:] = 0.0
             wsum[keep:] = 0.0
             valid_strip[keep:] = False
+        while cursor < height:  # rows below this plan's windows
+            valid_px += emit(min(wy, height - cursor))
+            cursor += min(wy, height - cursor)
         writer.close()
         return PredictionInfo(height, width, valid_px, total, run, (wy, wx), int(cfg.overlap_px),
                               batch_size, str(self.device), time.perf_counter() - t0, backend=backend)

@@ -6,6 +6,7 @@ import pytest
 import rasterio
 import torch
 from conftest import make_raw_scene
+from rasterio.transform import Affine
 
 from landslide_core.bands import ALL_BANDS, BAND_SETS, L4S_SCALE
 from landslide_core.checkpoint import ModelCard
@@ -13,7 +14,7 @@ from landslide_core.device import choose_device
 from landslide_core.errors import Cancelled, InputError
 from landslide_core.predictor import Predictor, PredictorConfig, plan_axis, taper_1d
 from landslide_core.progress import CancelToken
-from landslide_core.scene import SceneReader, write_scene
+from landslide_core.scene import RawScene, SceneReader, write_scene
 from landslide_core.zoo import build_model
 
 
@@ -218,3 +219,52 @@ def test_device_choice():
         with pytest.raises(InputError, match="--device cpu"):
             choose_device("cuda")
         assert choose_device(None).type == "cpu"
+
+
+def test_tiles_of_one_window_plan_add_up_to_the_whole_run(tiny, tmp_path):
+    """Tiles that share out a whole raster's windows (accumulate=True) add up to one run over it."""
+    from landslide_core.predictor import WindowPlan
+
+    scene = make_raw_scene(90, 130, seed=3)
+    scene.valid[40:44, 60:70] = False
+    path = write_scene(tmp_path / "whole.tif", scene)
+    p = predictor(tiny, 48, 8, batch_size=1)
+    p.predict_file(path, tmp_path / "whole_prob.tif")
+    with rasterio.open(tmp_path / "whole_prob.tif") as ds:
+        whole = ds.read(1)
+    plan = p.window_plan(90, 130)
+    assert len(plan.rows) >= 2 and len(plan.cols) >= 3
+    acc = np.zeros((90, 130), np.float32)
+    wsum = np.zeros((90, 130), np.float32)
+    margin = 3
+    for rr in ((0, 1), (1, len(plan.rows))):
+        for cc in ((0, 2), (2, len(plan.cols))):
+            # a tile: its windows' union plus a margin, cut out of the scene
+            r0, r1 = plan.rows[rr[0]], plan.rows[rr[1] - 1] + plan.wy
+            c0, c1 = plan.cols[cc[0]], plan.cols[cc[1] - 1] + plan.wx
+            r0, c0, r1, c1 = max(r0 - margin, 0), max(c0 - margin, 0), min(r1 + margin, 90), min(c1 + margin, 130)
+            tile = RawScene(scene.data[:, r0:r1, c0:c1], scene.band_names, scene.valid[r0:r1, c0:c1],
+                            scene.transform * Affine.translation(c0, r0), scene.crs)
+            tile_path = write_scene(tmp_path / f"t{rr[0]}{cc[0]}.tif", tile)
+            out = tmp_path / f"a{rr[0]}{cc[0]}.tif"
+            info = p.predict_file(tile_path, out, plan=plan.part(rr, cc, r0, c0), accumulate=True)
+            assert info.windows_total == (rr[1] - rr[0]) * (cc[1] - cc[0])
+            with rasterio.open(out) as ds:
+                num, den = ds.read(1), ds.read(2)
+            acc[r0:r1, c0:c1] += num
+            wsum[r0:r1, c0:c1] += den
+    with np.errstate(invalid="ignore", divide="ignore"):
+        merged = np.where(wsum > 0, acc / wsum, np.nan)
+    assert np.array_equal(np.isnan(merged), np.isnan(whole)) and np.isnan(whole[40:44, 60:70]).all()
+    assert np.nanmax(np.abs(merged - whole)) < 1e-6
+    single = (wsum > 0) & np.isfinite(whole)
+    # away from the seams (one tile's windows only) the numbers are the very same
+    assert (merged[single] == whole[single]).mean() > 0.5
+
+
+def test_a_plan_part_outside_the_raster_is_refused(tiny, tmp_path):
+    path = write_scene(tmp_path / "s.tif", make_raw_scene(40, 40))
+    p = predictor(tiny, 32, 8)
+    big = p.window_plan(100, 100)
+    with pytest.raises(ValueError, match="do not fit"):
+        p.predict_file(path, tmp_path / "p.tif", plan=big.part((0, 2), (0, 2), 0, 0))

@@ -70,3 +70,23 @@ def test_mixed_precision_setting_is_checked():
     PredictorConfig(amp="fp16").validate()
     with pytest.raises(InputError, match="mixed precision"):
         PredictorConfig(amp="int4").validate()
+
+
+def test_a_tile_of_a_large_plan_runs_on_the_backend_of_the_whole_run(tiny):
+    """Batch tiles run their part of a whole zone's windows: the backend ("auto") is the one a
+    single run over the zone would choose, so tiles and that run give the same numbers."""
+    model, card = tiny
+    p = Predictor(model, card, PredictorConfig(device="cpu", window_px=64, overlap_px=8))
+    side = 1100  # the zone: 1100 x 1100 px, at least ONNX_MIN_PX
+    assert side * side >= ONNX_MIN_PX
+    part = p.window_plan(side, side).part((0, 2), (0, 2), 0, 0)
+    assert part.raster_shape == (side, side)
+    h, w = part.rows[-1] + part.wy, part.cols[-1] + part.wx  # the tile: two by two windows
+    stack = textured_stack(h, w, seed=2)
+    valid = np.ones((h, w), bool)
+    rows = []
+    info = p._run(h, w, lambda y0, x0, hh, ww: (stack[:, y0:y0 + hh, x0:x0 + ww], valid[y0:y0 + hh, x0:x0 + ww]),
+                  lambda y0, r: rows.append(r), None, None, "detect", plan=part, accumulate=True)
+    assert info.backend == "onnxruntime" and p.onnx is not None
+    _, alone = run(tiny, stack, window_px=64, overlap_px=8)  # the tile as a raster of its own: small
+    assert alone.onnx is None

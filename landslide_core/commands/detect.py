@@ -23,6 +23,13 @@ def register(subparsers) -> None:
     p.add_argument("--pre", metavar="PRE.tif", help="scene GeoTIFF before the event")
     p.add_argument("--post", metavar="POST.tif", help="scene GeoTIFF after the event")
     p.add_argument("--out", metavar="DIR", required=True, help="output folder")
+    add_detection_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_detection_arguments(p: argparse.ArgumentParser) -> None:
+    """The model and detection settings shared by ``detect`` and ``batch`` (read by
+    :func:`options_from_args`)."""
     p.add_argument("--model", metavar="PATH|NAME",
                    help="model card (.json) or a model's name in models/ (e.g. 'index', the training-free "
                         "spectral detector); default: models/default.json")
@@ -48,7 +55,6 @@ def register(subparsers) -> None:
                         "(repeatable; settings: " + ", ".join(_change_names()) + ")")
     p.add_argument("--no-coregister", action="store_true",
                    help="do not estimate and correct the shift between the two dates")
-    p.set_defaults(func=run)
 
 
 def _rule_names() -> list[str]:

@@ -89,7 +89,7 @@ def layer_qml(layer: str) -> str:
             "  <layerGeometryType>2</layerGeometryType>\n</qgis>\n")
 
 
-def _add_styles(path: Path, lang: str) -> None:
+def _add_styles(path: Path, lang: str, layers: tuple[str, ...] = LAYERS) -> None:
     """QGIS's ``layer_styles`` table: each layer opens styled in QGIS (GDAL ignores it)."""
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     with sqlite3.connect(path) as db:
@@ -98,7 +98,7 @@ def _add_styles(path: Path, lang: str) -> None:
             f_table_name TEXT(256), f_geometry_column TEXT(256), styleName TEXT(30), styleQML TEXT,
             styleSLD TEXT, useAsDefault BOOLEAN, description TEXT, owner TEXT(30), ui TEXT(30),
             update_time DATETIME DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')))""")
-        for layer in LAYERS:
+        for layer in layers:
             db.execute("INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, f_geometry_column, "
                        "styleName, styleQML, styleSLD, useAsDefault, description, owner, ui, update_time) "
                        "VALUES ('', '', ?, 'geom', ?, ?, '', 1, ?, '', '', ?)",
@@ -109,14 +109,20 @@ def _add_styles(path: Path, lang: str) -> None:
 
 def write_gpkg(facts, path: str | Path, lang: str) -> Path:
     """Write the GeoPackage of ``facts`` (report.facts.ReportFacts) to ``path`` (replaced)."""
-    path = Path(path)
-    path.unlink(missing_ok=True)
     layers = {"new_landslides": facts.new_features, "pre_landslides": facts.date_features("pre"),
               "post_landslides": facts.date_features("post"), "aoi": [_aoi_feature(facts)]}
+    return write_layers(layers, path, lang)
+
+
+def write_layers(layers: dict[str, list[dict[str, Any]]], path: str | Path, lang: str) -> Path:
+    """A GeoPackage at ``path`` (replaced) of ``layers`` (names from :data:`LAYERS`, lon/lat
+    GeoJSON features), each with its default QGIS style."""
+    path = Path(path)
+    path.unlink(missing_ok=True)
     for layer, features in layers.items():  # each write adds a layer to the file
         _write_layer(path, layer, features, t(f"gis.layer.{layer}", lang))
-    _add_styles(path, lang)
+    _add_styles(path, lang, tuple(layers))
     return path
 
 
-__all__ = ["write_gpkg", "LAYERS"]
+__all__ = ["write_gpkg", "write_layers", "LAYERS"]

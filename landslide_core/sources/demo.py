@@ -15,6 +15,12 @@ under its own clouds, and takes the per-pixel median of their clear pixels.
 
 With ``timeline=True`` (what the watchlist uses) each scene is the chosen pass rendered from
 the area's timeline world, with the area's event on a known date (``event_date``).
+
+With ``world`` (an AOI, e.g. a regional batch's region), every request is served from the one
+synthetic world of that area: the world's scenes (its seed, passes and grid) are rendered once,
+cached, and each request's grid is cut out of them (:mod:`landslide_core.sources.regrid`), so
+the tiles of a region see one consistent world and agree pixel for pixel with a request for
+the whole region. :meth:`DemoSource.prepare` renders the world ahead of the tiles.
 """
 from __future__ import annotations
 
@@ -31,11 +37,13 @@ from ..scene import RawScene
 from .aoi import normalised_aoi
 from .base import FetchedScene, Readiness, SceneListing
 from .cache import SceneCache, scene_key
-from .request import AnalysisRequest, DateWindow, parse_date
+from .request import MAX_AOI_KM2, AnalysisRequest, DateWindow, parse_date
 from .selection import choose_least_cloudy, dates_used
 
 #: A median combines at most this many passes (the clearest under the cloud limit).
 MEDIAN_MAX_DATES = 5
+#: The largest world rendered for ``world``: the generator's limit (4096 px a side at 10 m).
+WORLD_MAX_KM2 = 1600.0
 
 
 def _synthetic():
@@ -51,12 +59,15 @@ class DemoSource:
     version = "2"  # 2: passes per area and date (not per request); the median composite
 
     def __init__(self, cache: Optional[SceneCache] = None, clouds: bool = True,
-                 event_date: Optional[datetime.date | str] = None, timeline: bool = False):
+                 event_date: Optional[datetime.date | str] = None, timeline: bool = False,
+                 world: Optional[dict] = None):
         self.cache = cache if cache is not None else SceneCache()
         self.clouds = clouds
         self.event_date_override = parse_date(event_date, "demo event date") if event_date else None
         self._lock = threading.Lock()
         self._last: Optional[tuple[str, Any, set]] = None  # (event key, event, dates taken)
+        self.world = normalised_aoi(world) if world is not None else None
+        self._world_scenes: dict[str, FetchedScene] = {}
         self.timeline = bool(timeline)
         if self.timeline:  # the version names what decides the pixels (it keys analyses)
             self.version = f"{DemoSource.version}+timeline" + (
@@ -74,6 +85,7 @@ class DemoSource:
         """The timeline of the request's area (passes, clouds, its event)."""
         from .demo_timeline import DemoTimeline
 
+        request = self.world_request(request)
         return DemoTimeline(request.aoi, self.event_date(request))
 
     def readiness(self) -> Readiness:
@@ -104,7 +116,15 @@ class DemoSource:
 
         return area_seed(request.aoi)
 
+    def world_request(self, request: AnalysisRequest) -> AnalysisRequest:
+        """The request whose synthetic world serves ``request``: the world's own (its AOI, the
+        request's dates and cloud limit) when the source has a ``world``, else ``request``."""
+        if self.world is None:
+            return request
+        return AnalysisRequest(self.world, request.pre, request.post, request.cloud_limit_pct, request.composite)
+
     def event_date(self, request: AnalysisRequest) -> datetime.date:
+        request = self.world_request(request)
         if self.event_date_override is not None:
             return self.event_date_override
         if self.is_demo_area(request):
@@ -139,13 +159,17 @@ class DemoSource:
         return "pre" if window.end < self.event_date(request) else "post"
 
     def event(self, request: AnalysisRequest):
-        """The whole synthetic event of a request (scenes and truth: ``new_landslides``)."""
+        """The whole synthetic event of a request (scenes and truth: ``new_landslides``); with a
+        ``world``, the world's event."""
+        request = self.world_request(request)
         pre, post = self.pair_dates(request)
         return self._event(request, pre.date, post.date)
 
     # --- fetching ------------------------------------------------------------------------------
     def cache_key(self, request: AnalysisRequest, window: DateWindow) -> str:
         extra = {"clouds": self.clouds, "event_date": self.event_date(request).isoformat()}
+        if self._cut_from_world(request):
+            extra["world"] = self.world
         if self.timeline:  # one pass of one area, whatever window chose it: checks share scenes
             return scene_key(self.name, self.version, {"aoi": normalised_aoi(request.aoi)},
                              self.chosen_date(request, window).date.isoformat(), request.grid().key(), extra)
@@ -176,6 +200,18 @@ class DemoSource:
             self._last = (key, event, set())
             return event
 
+    def _cut_from_world(self, request: AnalysisRequest) -> bool:
+        """Whether ``request``'s scenes are cut out of the world's (not the world's own request)."""
+        return self.world is not None and self.world_request(request).normalised() != request.normalised()
+
+    def prepare(self, request: AnalysisRequest, progress: Optional[ProgressFn] = None,
+                cancel: Optional[CancelToken] = None) -> None:
+        """Render (or find in the cache) the world's scenes of both windows, once, before the
+        tiles of a region are cut from them."""
+        world = self.world_request(request)
+        for window in (world.pre, world.post):
+            self._fetch_own(world, window, progress, cancel, WORLD_MAX_KM2 if self.world else MAX_AOI_KM2)
+
     def _served(self, request: AnalysisRequest, pre_date: datetime.date, post_date: datetime.date,
                 role: str) -> None:
         """The event is kept in memory for the other date of the pair; once both dates have been
@@ -189,7 +225,43 @@ class DemoSource:
 
     def fetch(self, request: AnalysisRequest, window: DateWindow, progress: Optional[ProgressFn] = None,
               cancel: Optional[CancelToken] = None) -> FetchedScene:
+        if not self._cut_from_world(request):
+            return self._fetch_own(request, window, progress, cancel,
+                                   WORLD_MAX_KM2 if self.world is not None else MAX_AOI_KM2)
+        from ..scene import SceneReader
+        from .regrid import write_scene_on_grid
+
         request.validate()
+        world = self.world_request(request)
+        whole = self._world_scene(world, window, cancel)
+        check_cancel(cancel)
+        grid = request.grid()
+        extra = {"grid": grid.key(), "cut_from_world": {"aoi": self.world, "grid": world.grid().key()}}
+        path, hit = self.cache.get_or_create(self.cache_key(request, window),
+                                             lambda tmp: write_scene_on_grid(whole.path, grid, tmp, extra),
+                                             cancel=cancel)
+        with SceneReader(path) as reader:
+            provenance = dict(reader.provenance)
+        if progress:
+            progress(1, 1, "cut")
+        return FetchedScene(path, provenance, hit)
+
+    def _world_scene(self, world: AnalysisRequest, window: DateWindow,
+                     cancel: Optional[CancelToken]) -> FetchedScene:
+        """The world's scene of a window, from the cache once, then remembered (the tiles of a
+        region cut many grids from one world scene)."""
+        key = self.cache_key(world, window)
+        hit = self._world_scenes.get(key)
+        if hit is not None and hit.path.exists():
+            return hit
+        scene = self._fetch_own(world, window, None, cancel, WORLD_MAX_KM2)
+        self._world_scenes = {key: scene, **{k: v for k, v in list(self._world_scenes.items())[:1]}}
+        return scene
+
+    def _fetch_own(self, request: AnalysisRequest, window: DateWindow, progress: Optional[ProgressFn],
+                   cancel: Optional[CancelToken], max_area_km2: float) -> FetchedScene:
+        """The scene of ``request``'s own synthetic event (generated on its grid)."""
+        request.validate(max_area_km2=max_area_km2)
         check_cancel(cancel)
         if self.timeline:
             return self.cache.fetch_scene(self.cache_key(request, window),

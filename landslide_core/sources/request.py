@@ -2,10 +2,12 @@
 
 Dates are inclusive. :meth:`AnalysisRequest.validate` raises :class:`InputError` with what was
 wrong and what to do; :meth:`AnalysisRequest.key` is a stable hash of the normalised request;
-:meth:`AnalysisRequest.grid` is the analysis grid (the AOI's UTM zone at 10 m).
+:meth:`AnalysisRequest.grid` is the analysis grid (the AOI's UTM zone at 10 m), or the grid a
+request was put on with :meth:`AnalysisRequest.on_grid` (a tile of a regional batch).
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -86,6 +88,13 @@ class AnalysisRequest:
     post: DateWindow
     cloud_limit_pct: float = 30.0
     composite: str = "least_cloudy"
+    #: The analysis grid, when the request is for a given grid (a tile of a regional batch, on
+    #: the pixel lattice of its region's grid); ``None``: the AOI's own UTM grid.
+    grid_override: Optional[Grid] = field(default=None, hash=False)
+
+    def on_grid(self, grid: Grid) -> "AnalysisRequest":
+        """This request on ``grid`` (the AOI should cover the grid's footprint)."""
+        return dataclasses.replace(self, grid_override=grid)
 
     def validate(self, max_area_km2: float = MAX_AOI_KM2, today: Optional[datetime.date] = None) -> None:
         """Raise InputError (what, why, what to do) for the first problem found."""
@@ -115,20 +124,26 @@ class AnalysisRequest:
 
     def normalised(self) -> dict[str, Any]:
         """The fields that define the request, in a canonical JSON-able form."""
-        return {
+        out = {
             "aoi": normalised_aoi(self.aoi),
             "pre": self.pre.to_json(),
             "post": self.post.to_json(),
             "cloud_limit_pct": round(float(self.cloud_limit_pct), 3),
             "composite": self.composite,
         }
+        if self.grid_override is not None:
+            out["grid"] = self.grid_override.key()
+        return out
 
     def key(self) -> str:
         """A stable hash (hex) of the normalised request."""
         return stable_hash(self.normalised())
 
     def grid(self) -> Grid:
-        """The analysis grid: the UTM zone of the AOI's centre at 10 m, covering its bounds."""
+        """The analysis grid: the grid given by :meth:`on_grid`, else the UTM zone of the AOI's
+        centre at 10 m, covering its bounds."""
+        if self.grid_override is not None:
+            return self.grid_override
         return grid_for_bounds_lonlat(*aoi_bounds(self.aoi))
 
     def window_name(self, window: DateWindow) -> str:
