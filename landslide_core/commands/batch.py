@@ -18,6 +18,7 @@ import os
 import sys
 
 from ..errors import InputError, UserError
+from .stage_bars import StageBars
 
 EXIT_INCOMPLETE = 5
 
@@ -97,31 +98,6 @@ def settings_from_args(args: argparse.Namespace):
         scheduler=args.scheduler, retries=args.retries)
 
 
-class _StageBars:
-    """One progress bar per stage on stderr: tiles done / total."""
-
-    def __init__(self) -> None:
-        self.bars: dict = {}
-
-    def __call__(self, done: int, total: int, stage: str) -> None:
-        from tqdm import tqdm
-
-        bar = self.bars.get(stage)
-        if bar is None:
-            self.close()
-            unit = "zone" if stage in ("shift", "merge") else "tile"
-            bar = self.bars[stage] = tqdm(total=total, desc=f"{stage:<8}", unit=unit, file=sys.stderr,
-                                          leave=True, dynamic_ncols=True)
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    def close(self) -> None:
-        for bar in self.bars.values():
-            bar.close()
-        self.bars = {}
-
-
 def run(args: argparse.Namespace) -> int:
     import logging
 
@@ -131,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
 
     quiet_dask_logs(logging.INFO if getattr(args, "verbose", False) else logging.CRITICAL)
     settings = settings_from_args(args)
-    bars = _StageBars()
+    bars = StageBars(unit="tile", units={"shift": "zone", "merge": "zone"}, label_width=8)
     try:
         summary = run_batch(settings, progress=bars, log=lambda msg: print(msg, file=sys.stderr, flush=True))
     finally:
