@@ -31,6 +31,7 @@ class Incomplete(UserError):
 
 def register(subparsers) -> None:
     from .detect import add_detection_arguments
+    from .fetch import add_scene_arguments
 
     p = subparsers.add_parser(
         "batch", help="map a whole region in tiles on Dask (a LocalCluster here, or --scheduler)",
@@ -39,19 +40,7 @@ def register(subparsers) -> None:
                     "one map per UTM zone. Finished tiles are kept in DIR/work: a rerun resumes.")
     p.add_argument("--region", required=True, metavar="REGION.geojson",
                    help="the region: a GeoJSON or KML file with one polygon or multipolygon (EPSG:4326)")
-    for role, label in (("pre", "'before'"), ("post", "'after'")):
-        for end in ("start", "end"):
-            p.add_argument(f"--{role}-{end}", required=True, metavar="YYYY-MM-DD",
-                           help=f"{end} of the {label} window (inclusive)")
-    p.add_argument("--cloud-limit", type=float, default=30.0, metavar="PCT",
-                   help="scene cloud limit in %% (default 30)")
-    p.add_argument("--composite", default="least_cloudy", choices=("least_cloudy", "median"),
-                   help="one image per window and tile: the least cloudy date (default) or a masked median")
-    p.add_argument("--source", default="demo", metavar="SOURCE",
-                   help="demo (synthetic, offline; default), earthengine, or local (your GeoTIFFs)")
-    p.add_argument("--local-pre", metavar="PRE.tif", help="with --source local: the 'before' GeoTIFF")
-    p.add_argument("--local-post", metavar="POST.tif", help="with --source local: the 'after' GeoTIFF")
-    p.add_argument("--local-dem", metavar="DEM.tif", help="with --source local: a DEM GeoTIFF (optional)")
+    add_scene_arguments(p, per="window and tile")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (on a filesystem the workers share)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="an existing Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: a LocalCluster here)")

@@ -28,6 +28,14 @@ def register(subparsers) -> None:
     where.add_argument("--aoi", metavar="AOI.geojson", help="the area: a GeoJSON or KML file with one polygon")
     where.add_argument("--bbox", nargs=4, type=float, metavar=("W", "S", "E", "N"),
                        help="the area as a box in degrees: west south east north")
+    add_scene_arguments(p, per="window")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for pre.tif, post.tif, provenance.json")
+    p.set_defaults(func=run)
+
+
+def add_scene_arguments(p: argparse.ArgumentParser, per: str) -> None:
+    """The date windows, cloud limit, composite and source arguments shared by ``fetch`` and
+    ``batch``; ``per`` says what one composite image covers ("window", "window and tile")."""
     for role, label in (("pre", "'before'"), ("post", "'after'")):
         for end in ("start", "end"):
             p.add_argument(f"--{role}-{end}", required=True, metavar="YYYY-MM-DD",
@@ -35,14 +43,12 @@ def register(subparsers) -> None:
     p.add_argument("--cloud-limit", type=float, default=30.0, metavar="PCT",
                    help="scene cloud limit in %% (default 30)")
     p.add_argument("--composite", default="least_cloudy", choices=("least_cloudy", "median"),
-                   help="one image per window: the least cloudy date (default) or a masked median")
+                   help=f"one image per {per}: the least cloudy date (default) or a masked median")
     p.add_argument("--source", default="demo", metavar="SOURCE",
                    help="demo (synthetic, offline; default), earthengine, or local (your GeoTIFFs)")
     p.add_argument("--local-pre", metavar="PRE.tif", help="with --source local: the 'before' GeoTIFF")
     p.add_argument("--local-post", metavar="POST.tif", help="with --source local: the 'after' GeoTIFF")
     p.add_argument("--local-dem", metavar="DEM.tif", help="with --source local: a DEM GeoTIFF (optional)")
-    p.add_argument("--out", required=True, metavar="DIR", help="folder for pre.tif, post.tif, provenance.json")
-    p.set_defaults(func=run)
 
 
 def bbox_aoi(west: float, south: float, east: float, north: float) -> dict:
