@@ -15,6 +15,7 @@ import streamlit as st
 
 from . import jobs
 from .errors import show_error
+from .i18n import t
 
 PARENT, CHIPS, EPOCHS, LR, MIX, NEGATIVES = ("ft_parent", "ft_chips", "ft_epochs", "ft_lr", "ft_mix", "ft_negatives")
 JOB = "ft_job"
@@ -42,37 +43,31 @@ def section() -> None:
         ss[CHIPS] = pending
         ss[OPEN] = True  # stays open while its settings are changed (each change reruns the page)
     job = ss.get(JOB)
-    with st.expander("Fine-tune a model on your reviewed chips", expanded=bool(ss.get(OPEN)) or job is not None,
+    with st.expander(t("finetune.expander"), expanded=bool(ss.get(OPEN)) or job is not None,
                      icon=":material/tune:"):
-        st.markdown("Start from a model you have and teach it your region: the chips cut from your reviews on the "
-                    "Compare page (their held-out share validates the run), plus generated patches so the model does "
-                    "not forget what it knew. The new model's card records its parent, the chips and its scores "
-                    "before and after on the held-out chips; compare them on the Models page.")
+        st.markdown(t("finetune.intro"))
         parents = _parents()
         if not parents:
-            st.info("No trainable model to start from yet: train one below, or promote a run.")
+            st.info(t("finetune.no_parent"))
             return
         c1, c2 = st.columns([2, 3])
-        c1.selectbox("Model to start from", list(parents), key=PARENT)
+        c1.selectbox(t("finetune.parent"), list(parents), key=PARENT)
         if CHIPS not in ss:
             from .review import LAST_CHIPS, default_chips_dir
 
             ss[CHIPS] = ss.get(LAST_CHIPS) or default_chips_dir()
-        c2.text_input("Reviewed chips folder", key=CHIPS, help="Made by Make chips on the Compare page, or by "
-                                                               "python -m landslide_core chips.")
+        c2.text_input(t("finetune.chips"), key=CHIPS, help=t("finetune.chips_help"))
         summary = _chips_summary(str(ss.get(CHIPS) or "").strip())
         m1, m2, m3, m4 = st.columns(4)
-        m1.number_input("Epochs", min_value=1, max_value=200, value=10, key=EPOCHS)
-        m2.number_input("Learning rate", min_value=1e-6, max_value=0.1, value=1e-4, step=1e-4, format="%.5f", key=LR,
-                        help="Smaller than for a new model: the parent's weights are a good start.")
-        m3.number_input("Generated patches per training chip", min_value=0.0, max_value=20.0, value=1.0, step=0.5,
-                        key=MIX, help="Synthetic patches mixed into the training side so the model keeps what it "
-                                      "knew (0: none). They never enter the validation.")
-        m4.selectbox("Their negatives", ["confounders", "natural"], key=NEGATIVES,
-                     help="confounders: bare fields, roads, rock and river bars that look like landslides; natural: "
-                          "ordinary land cover.")
+        m1.number_input(t("finetune.epochs"), min_value=1, max_value=200, value=10, key=EPOCHS)
+        m2.number_input(t("finetune.lr"), min_value=1e-6, max_value=0.1, value=1e-4, step=1e-4, format="%.5f", key=LR,
+                        help=t("finetune.lr_help"))
+        m3.number_input(t("finetune.mix"), min_value=0.0, max_value=20.0, value=1.0, step=0.5,
+                        key=MIX, help=t("finetune.mix_help"))
+        m4.selectbox(t("finetune.negatives"), ["confounders", "natural"], key=NEGATIVES,
+                     help=t("finetune.negatives_help"))
         busy = job is not None and job.running
-        if st.button("Start fine-tuning", key="ft_start", icon=":material/rocket_launch:", type="primary",
+        if st.button(t("finetune.start"), key="ft_start", icon=":material/rocket_launch:", type="primary",
                      disabled=busy or summary is None):
             ss[JOB] = jobs.Job(_work(parents[ss[PARENT]], str(ss[CHIPS]).strip(), int(ss[EPOCHS]), float(ss[LR]),
                                      float(ss[MIX]), str(ss[NEGATIVES])),
@@ -86,15 +81,15 @@ def _chips_summary(folder: str):
     from landslide_core.review.finetune import chips_summary
 
     if not folder:
-        st.caption("Give the folder of your reviewed chips.")
+        st.caption(t("finetune.give_folder"))
         return None
     try:
         s = chips_summary(folder)
     except UserError as exc:
         show_error(exc)
         return None
-    st.caption(f"{s['patches']} chips from {len(s['analyses'])} analyses: {s['train']} for training, "
-               f"{s['val']} held out for validation; {s['landslide_patches']} hold landslide pixels.")
+    st.caption(t("finetune.summary", patches=s["patches"], analyses=len(s["analyses"]), train=s["train"], val=s["val"],
+                 landslide=s["landslide_patches"]))
     return s
 
 
@@ -117,9 +112,9 @@ def _panel() -> None:
         if current is None:
             return
         if current.running:
-            st.progress(current.fraction(), text=f"Making the generated mix: {current.done} of {current.total} "
-                                                  f"({current.elapsed_s:.0f} s)")
-            if st.button("Cancel", key="ft_cancel", icon=":material/cancel:"):
+            st.progress(current.fraction(), text=t("finetune.progress", done=current.done, total=current.total,
+                                                   seconds=f"{current.elapsed_s:.0f}"))
+            if st.button(t("monitor.cancel"), key="ft_cancel", icon=":material/cancel:"):
                 current.cancel()
                 st.rerun()
             return
@@ -131,8 +126,7 @@ def _panel() -> None:
         if current.error is not None:
             show_error(current.error)
         else:
-            st.success(f"Started fine-tuning run **{Path(current.result.run_dir).name}** (process "
-                       f"{current.result.pid}). Follow it below.", icon=":material/rocket_launch:")
+            st.success(t("finetune.started", run=Path(current.result.run_dir).name, pid=current.result.pid), icon=":material/rocket_launch:")
 
     panel()
 

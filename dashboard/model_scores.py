@@ -10,6 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from .errors import show_error
+from .i18n import t
 
 CHIPS = "md_chips"
 SCORES = "md_scores"  # (chips folder, rows) of the last scoring
@@ -26,16 +27,15 @@ def section(entries) -> None:
     from .review import LAST_CHIPS, default_chips_dir
 
     ss = st.session_state
-    st.subheader("Compare the models on your region")
-    st.caption("Each model's F1 on the held-out share of your reviewed chips (made on the Compare page): patches of "
-               "your own region that no fine-tuning run trained on.")
+    st.subheader(t("models.scores.subheader"))
+    st.caption(t("models.scores.caption"))
     if CHIPS not in ss:
         ss[CHIPS] = ss.get(LAST_CHIPS) or default_chips_dir()
-    folder = st.text_input("Reviewed chips folder", key=CHIPS).strip()
-    if st.button("Score the models on the held-out chips", key="md_score", icon=":material/leaderboard:"):
+    folder = st.text_input(t("models.scores.folder"), key=CHIPS).strip()
+    if st.button(t("models.scores.button"), key="md_score", icon=":material/leaderboard:"):
         try:
             summary = chips_summary(folder)
-            with st.spinner(f"Scoring {len(entries)} models on {summary['val']} held-out chips..."):
+            with st.spinner(t("models.scores.spinner", models=len(entries), chips=summary["val"])):
                 ss[SCORES] = (folder, held_out_scores(folder, [str(e.path) for e in entries]))
         except UserError as exc:
             show_error(exc)
@@ -53,12 +53,13 @@ def section(entries) -> None:
             st.warning(f"{r['model']}: {r['error']}", icon=":material/warning:")
     if not ok:
         return
-    df = pd.DataFrame([{"model": r["model"], "F1": round(r["f1"], 3), "precision": round(r["precision"], 3),
-                        "recall": round(r["recall"], 3), "IoU": round(r["iou"], 3), "held-out chips": r["patches"],
-                        "fine-tuned from": r.get("parent") or ""} for r in ok]).sort_values("F1", ascending=False)
+    col = {k: t(f"models.scores.col.{k}") for k in ("model", "precision", "recall", "chips", "parent")}
+    df = pd.DataFrame([{col["model"]: r["model"], "F1": round(r["f1"], 3), col["precision"]: round(r["precision"], 3),
+                        col["recall"]: round(r["recall"], 3), "IoU": round(r["iou"], 3), col["chips"]: r["patches"],
+                        col["parent"]: r.get("parent") or ""} for r in ok]).sort_values("F1", ascending=False)
     st.dataframe(df, hide_index=True, width="stretch", key="md_scores_table")
-    fig = px.bar(df, x="model", y="F1", color="fine-tuned from", range_y=[0, 1], text="F1",
-                 title="F1 on your held-out reviewed chips")
+    fig = px.bar(df, x=col["model"], y="F1", color=col["parent"], range_y=[0, 1], text="F1",
+                 title=t("models.scores.chart_title"))
     fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 50, "b": 10})
     st.plotly_chart(fig, key="md_scores_chart")
 
