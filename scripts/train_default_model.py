@@ -32,12 +32,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from landslide_core import checkpoint  # noqa: E402
-from landslide_core.event_scoring import choose_threshold, generated_scores  # noqa: E402
-from landslide_core.synthetic import write_l4s_dataset  # noqa: E402
-from landslide_core.training.config import TrainConfig  # noqa: E402
-from landslide_core.training.runs import read_status  # noqa: E402
-from landslide_core.training.trainer import train  # noqa: E402
+from landslide_core import checkpoint
+from landslide_core.event_scoring import choose_threshold, generated_scores
+from landslide_core.synthetic import write_l4s_dataset
+from landslide_core.training.config import TrainConfig
+from landslide_core.training.runs import read_status
+from landslide_core.training.trainer import train
 
 ARCH = "unet_vanilla_indices"
 ARCH_KWARGS = {"base_channels": 8}
@@ -159,7 +159,7 @@ def main() -> int:
                              "chosen": threshold, "sweep": sweep},
     }
     card.notes = WHY_ARCH
-    card.training_config = config.to_dict()  # the last stage's; init_from names the first stage's best
+    card.training_config = config.to_dict()  # the last stage's; init_from names the stage before it
     card.run_id = run_dir.name
     out = checkpoint.save_checkpoint(model, card, Path(args.models_dir) / args.name, half=True)
     size_mb = out.with_suffix(".safetensors").stat().st_size / 1e6
