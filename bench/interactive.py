@@ -45,28 +45,15 @@ def load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def square_aoi(side_km: float, lon: float = -75.3, lat: float = -12.1) -> dict:
-    """A square of ``side_km`` in the UTM zone of (lon, lat), as a lon/lat polygon."""
-    from pyproj import Transformer
-
-    from landslide_core.grid import utm_crs
-
-    crs = utm_crs(lon, lat)
-    x, y = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(lon, lat)
-    back = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    h = side_km * 500.0
-    ring = [list(back.transform(x + dx, y + dy)) for dx, dy in [(-h, -h), (h, -h), (h, h), (-h, h), (-h, -h)]]
-    return {"type": "Polygon", "coordinates": [ring]}
-
-
 def demo_result(side_km: float, model: Path, work: Path):
     from landslide_core import analysis
     from landslide_core.sources.cache import SceneCache
     from landslide_core.sources.demo import DemoSource
+    from landslide_core.grid import square_aoi_km
     from landslide_core.sources.request import AnalysisRequest, DateWindow
 
     d = dt.date
-    request = AnalysisRequest(square_aoi(side_km), DateWindow(d(2023, 1, 1), d(2023, 2, 28)),
+    request = AnalysisRequest(square_aoi_km(side_km), DateWindow(d(2023, 1, 1), d(2023, 2, 28)),
                               DateWindow(d(2023, 4, 1), d(2023, 5, 31)), cloud_limit_pct=30.0)
     t0, c0 = time.perf_counter(), time.process_time()
     result = analysis.run_analysis(request, DemoSource(cache=SceneCache(work / "scenes")), model,

@@ -60,24 +60,12 @@ def load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def square_aoi(side_km: float, lon: float = -75.3, lat: float = -12.1) -> dict:
-    from pyproj import Transformer
-
-    from landslide_core.grid import utm_crs
-
-    crs = utm_crs(lon, lat)
-    x, y = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(lon, lat)
-    back = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    h = side_km * 500.0
-    ring = [list(back.transform(x + dx, y + dy)) for dx, dy in [(-h, -h), (h, -h), (h, h), (-h, h), (-h, -h)]]
-    return {"type": "Polygon", "coordinates": [ring]}
-
-
 def request_for(side_km: float):
+    from landslide_core.grid import square_aoi_km
     from landslide_core.sources.request import AnalysisRequest, DateWindow
 
     d = dt.date
-    return AnalysisRequest(square_aoi(side_km), DateWindow(d(2022, 1, 1), d(2022, 2, 28)),
+    return AnalysisRequest(square_aoi_km(side_km), DateWindow(d(2022, 1, 1), d(2022, 2, 28)),
                            DateWindow(d(2022, 4, 1), d(2022, 5, 31)), cloud_limit_pct=30.0)
 
 

@@ -64,6 +64,19 @@ def grid_for_bounds_lonlat(west: float, south: float, east: float, north: float,
     return Grid(crs, from_origin(left, top, pixel_size_m, pixel_size_m), width, height)
 
 
+def square_aoi_km(side_km: float, lon: float = -75.3, lat: float = -12.1) -> dict:
+    """A GeoJSON polygon (lon/lat): a square of ``side_km`` centred on (lon, lat), square in that
+    point's UTM zone (benchmarks and tests ask for areas of a given size)."""
+    from pyproj import Transformer
+
+    crs = utm_crs(lon, lat)
+    x, y = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(lon, lat)
+    back = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    h = side_km * 500.0
+    ring = [list(back.transform(x + dx, y + dy)) for dx, dy in [(-h, -h), (h, -h), (h, h), (-h, h), (-h, -h)]]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
 def grid_centered(lon: float, lat: float, width_px: int, height_px: int,
                   pixel_size_m: float = DEFAULT_PIXEL_SIZE_M) -> Grid:
     """A grid of the given shape centred on (lon, lat), in that point's UTM zone."""

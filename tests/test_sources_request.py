@@ -7,6 +7,7 @@ import json
 import pytest
 
 from landslide_core.errors import InputError
+from landslide_core.grid import square_aoi_km as square_km  # also imported by the EE tests and benches
 from landslide_core.sources.aoi import aoi_area_km2, check_aoi
 from landslide_core.sources.request import MAX_AOI_KM2, AnalysisRequest, DateWindow, parse_aoi
 
@@ -15,20 +16,6 @@ SQUARE = {"type": "Polygon", "coordinates": [[[-75.30, -12.10], [-75.28, -12.10]
                                                [-75.30, -12.08], [-75.30, -12.10]]]}
 PRE = DateWindow(D(2023, 1, 1), D(2023, 2, 28))
 POST = DateWindow(D(2023, 4, 1), D(2023, 5, 31))
-
-
-def square_km(side_km: float, lon: float = -75.3, lat: float = -12.1) -> dict:
-    """A square of side_km in the UTM zone of (lon, lat), as lon/lat."""
-    from pyproj import Transformer
-
-    from landslide_core.grid import utm_crs
-
-    crs = utm_crs(lon, lat)
-    x, y = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(lon, lat)
-    back = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    h = side_km * 500.0
-    ring = [list(back.transform(x + dx, y + dy)) for dx, dy in [(-h, -h), (h, -h), (h, h), (-h, h), (-h, -h)]]
-    return {"type": "Polygon", "coordinates": [ring]}
 
 
 def request(**kw) -> AnalysisRequest:
