@@ -16,6 +16,7 @@ import streamlit as st
 from . import jobs
 from .errors import show_error
 from .i18n import t
+from .job_panel import job_panel
 
 PARENT, CHIPS, EPOCHS, LR, MIX, NEGATIVES = ("ft_parent", "ft_chips", "ft_epochs", "ft_lr", "ft_mix", "ft_negatives")
 JOB = "ft_job"
@@ -103,32 +104,13 @@ def _work(parent: str, chips: str, epochs: int, lr: float, mix: float, negatives
 
 
 def _panel() -> None:
-    job = st.session_state.get(JOB)
+    def select_run(job) -> None:  # the Training page shows the new run
+        st.session_state[RUN_SELECT] = Path(job.result.run_dir).name
 
-    @st.fragment(run_every=0.5 if job is not None and job.running else None)
-    def panel() -> None:
-        ss = st.session_state
-        current = ss.get(JOB)
-        if current is None:
-            return
-        if current.running:
-            st.progress(current.fraction(), text=t("finetune.progress", done=current.done, total=current.total,
-                                                   seconds=f"{current.elapsed_s:.0f}"))
-            if st.button(t("monitor.cancel"), key="ft_cancel", icon=":material/cancel:"):
-                current.cancel()
-                st.rerun()
-            return
-        if not current.shown:
-            current.shown = True
-            if current.error is None:
-                ss[RUN_SELECT] = Path(current.result.run_dir).name
-            st.rerun()  # the whole page: the new run in the runs table
-        if current.error is not None:
-            show_error(current.error)
-        else:
-            st.success(t("finetune.started", run=Path(current.result.run_dir).name, pid=current.result.pid), icon=":material/rocket_launch:")
-
-    panel()
+    job_panel(JOB, lambda job: t("finetune.progress", done=job.done, total=job.total, seconds=f"{job.elapsed_s:.0f}"),
+              lambda job: st.success(t("finetune.started", run=Path(job.result.run_dir).name, pid=job.result.pid),
+                                     icon=":material/rocket_launch:"),
+              cancel=(t("monitor.cancel"), "ft_cancel"), on_end=select_run)
 
 
 __all__ = ["section", "CHIPS_PENDING"]

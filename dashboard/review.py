@@ -22,6 +22,7 @@ from landslide_core.errors import UserError
 from . import jobs, maps, offline_assets, state
 from .errors import show_error
 from .i18n import t
+from .job_panel import job_panel
 from .finetune_panel import CHIPS_PENDING as FINETUNE_CHIPS_PENDING
 
 # --- session keys ---
@@ -370,38 +371,20 @@ def _chips_work(folder: str, target: str, background: float):
 
 
 def _chips_panel() -> None:
-    job = st.session_state.get(CHIPS_JOB)
-
-    @st.fragment(run_every=0.5 if job is not None and job.running else None)
-    def panel() -> None:
+    def show_chips(job) -> None:
         ss = st.session_state
-        current = ss.get(CHIPS_JOB)
-        if current is None:
-            return
-        if current.running:
-            st.progress(current.fraction(), text=t("review.cutting", done=current.done, total=current.total,
-                                                    seconds=current.elapsed_s))
-            if st.button(t("review.cancel"), key="rv_chips_cancel", icon=":material/cancel:"):
-                current.cancel()
-                st.rerun()
-            return
-        if not current.shown:
-            current.shown = True
-            # The whole page: this panel was made to refresh itself every 0.5 s while the job ran; a
-            # page run makes it anew without the timer (a timer left running would keep rerunning
-            # whatever page "Fine-tune a model on these chips" opens).
-            st.rerun()
-        if current.error is not None:
-            show_error(current.error)
-            return
-        report = current.result
+        report = job.result
         ss[LAST_CHIPS] = str(report.out_dir)
         st.success(report.text(), icon=":material/check_circle:")
         if st.button(t("review.finetune"), key="rv_finetune", icon=":material/model_training:"):
             ss[FINETUNE_CHIPS_PENDING] = str(report.out_dir)
             st.switch_page("pages/3_Training.py")
 
-    panel()
+    # When the chips are made the panel reruns the whole page once: a page run makes it anew
+    # without the refresh timer (a timer left running would keep rerunning whatever page
+    # "Fine-tune a model on these chips" opens).
+    job_panel(CHIPS_JOB, lambda job: t("review.cutting", done=job.done, total=job.total, seconds=job.elapsed_s),
+              show_chips, cancel=(t("review.cancel"), "rv_chips_cancel"))
 
 
 __all__ = ["section", "review_map", "default_chips_dir", "FINETUNE_CHIPS_PENDING", "LAST_CHIPS"]

@@ -19,8 +19,8 @@ import streamlit as st
 from landslide_core.training import runs
 
 from . import jobs
-from .errors import show_error
 from .i18n import t
+from .job_panel import job_panel
 
 REFRESH_S = 3.0
 #: A run's states (their words: train.state.<state>).
@@ -138,33 +138,14 @@ def _practice_work(folder: Path, patches: int, seed: int):
 
 
 def _practice_panel() -> None:
-    job = st.session_state.get(PRACTICE_JOB)
+    def fill_in_folder(job) -> None:  # the data folder field takes the new folder
+        st.session_state[DATA_PENDING] = str(job.result)
 
-    @st.fragment(run_every=0.5 if job is not None and job.running else None)
-    def panel() -> None:
-        ss = st.session_state
-        current = ss.get(PRACTICE_JOB)
-        if current is None:
-            return
-        if current.running:
-            st.progress(current.fraction(), text=t("train.practice_progress", done=current.done, total=current.total,
-                                                   seconds=f"{current.elapsed_s:.0f}"))
-            if st.button(t("monitor.cancel"), key="tr_practice_cancel", icon=":material/cancel:"):
-                current.cancel()
-                st.rerun()
-            return
-        if not current.shown:
-            current.shown = True
-            if current.error is None:
-                ss[DATA_PENDING] = str(current.result)
-            st.rerun()  # the whole page: the data folder field takes the new folder
-        if current.error is not None:
-            show_error(current.error)
-        else:
-            st.success(t("train.practice_done", count=current.total, folder=str(current.result),
-                         seconds=f"{current.elapsed_s:.0f}"), icon=":material/check_circle:")
-
-    panel()
+    job_panel(PRACTICE_JOB,
+              lambda job: t("train.practice_progress", done=job.done, total=job.total, seconds=f"{job.elapsed_s:.0f}"),
+              lambda job: st.success(t("train.practice_done", count=job.total, folder=str(job.result),
+                                       seconds=f"{job.elapsed_s:.0f}"), icon=":material/check_circle:"),
+              cancel=(t("monitor.cancel"), "tr_practice_cancel"), on_end=fill_in_folder)
 
 
 # ---------------------------------------------------------------- runs table

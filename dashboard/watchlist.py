@@ -18,6 +18,7 @@ from landslide_core.errors import UserError
 from . import history, jobs, maps, state, ui
 from .errors import show_error
 from .i18n import t
+from .job_panel import job_panel
 
 # --- session keys of the watchlist (not widgets kept across pages) ---
 CHECK_JOB = "watch_check_job"       # dashboard.jobs.AnalysisJob of the running/last "Check now"
@@ -229,25 +230,8 @@ def check_result() -> None:
 
 
 def _check_panel() -> None:
-    ss = st.session_state
-    job = ss.get(CHECK_JOB)
-
-    @st.fragment(run_every=0.5 if job.running else None)
-    def panel() -> None:
-        current = ss.get(CHECK_JOB)
-        if current is None:
-            return
-        if current.running:
-            st.progress(current.fraction(), text=t("watch.checking", area=current.description,
-                                                   seconds=f"{current.elapsed_s:.0f}"))
-            return
-        if not getattr(current, "shown", False):
-            current.shown = True
-            st.rerun()  # the whole page: table and time line show the new check
-        if current.error is not None:
-            show_error(current.error)
-            return
-        outcome = current.result
+    def show_outcome(job) -> None:
+        outcome = job.result
         if outcome.status == "ok":
             c = outcome.check
             st.success(t("watch.done_ok", count=c.new_count, ha=f"{c.new_ha:.2f}", baseline=c.baseline_date,
@@ -259,7 +243,9 @@ def _check_panel() -> None:
         else:
             st.error(t("watch.done_failed", note=outcome.note), icon=":material/error:")
 
-    panel()
+    # when the check ends the whole page reruns: its table and time line show the new check
+    job_panel(CHECK_JOB, lambda job: t("watch.checking", area=job.description, seconds=f"{job.elapsed_s:.0f}"),
+              show_outcome)
 
 
 def remove_area(area) -> None:
