@@ -184,13 +184,20 @@ def _support(prob: np.ndarray, mask: np.ndarray, grow_threshold: float, toleranc
 
 def _candidates(own_mask: np.ndarray, other_support: np.ndarray, not_assessable: np.ndarray,
                 transform: Affine, min_area_ha: float) -> tuple[np.ndarray, int]:
-    """Pieces of ``own_mask`` landslides where the other date shows none; slivers removed."""
+    """Pieces of ``own_mask`` landslides where the other date shows none, numbered 1..k.
+
+    A piece is kept when it reaches ``min_area_ha`` and holds a core of at least 3 x 3 pixels
+    (it survives a 3 x 3 opening): thin slivers along the edge of an old landslide have none
+    and are dropped. A kept piece keeps its thin parts (an opening by reconstruction): a narrow
+    debris track or the tapering toe of a new landslide is part of it, not "persisting".
+    """
     cand = (own_mask == LANDSLIDE) & ~other_support & ~not_assessable
+    core = None
     if cand.any():
         # = binary_opening(cand, 3 x 3 square) (the outside counts as False), by separable filters
         eroded = ndimage.minimum_filter(cand.view(np.uint8), size=3, mode="constant", cval=0)
-        cand = ndimage.maximum_filter(eroded, size=3, mode="constant", cval=0).view(bool)
-    labels, counts = _labels_at_least(cand, transform, min_area_ha)
+        core = ndimage.maximum_filter(eroded, size=3, mode="constant", cval=0).view(bool)
+    labels, counts = _labels_at_least(cand, transform, min_area_ha, core)
     return labels, int(counts.size)
 
 

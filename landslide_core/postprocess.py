@@ -135,8 +135,10 @@ def label_components(binary: np.ndarray) -> tuple[np.ndarray, int]:
     return labels.astype(np.int32, copy=False), int(n)
 
 
-def _labels_at_least(binary: np.ndarray, transform: Affine, min_area_ha: float) -> tuple[np.ndarray, np.ndarray]:
-    """Component labels renumbered 1..k keeping components of at least ``min_area_ha``; and their pixel counts."""
+def _labels_at_least(binary: np.ndarray, transform: Affine, min_area_ha: float,
+                     core: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
+    """Component labels renumbered 1..k keeping components of at least ``min_area_ha`` (and,
+    given ``core``, a boolean array, only those holding one of its pixels); and their pixel counts."""
     if min_area_ha < 0:
         raise InputError(f"The minimum mapping unit must be >= 0 ha, got {min_area_ha}.")
     labels, n = label_components(binary)
@@ -145,6 +147,8 @@ def _labels_at_least(binary: np.ndarray, transform: Affine, min_area_ha: float) 
     lab = flat[sel]
     counts = np.bincount(lab, minlength=n + 1)
     keep = counts * pixel_area_ha(transform) >= min_area_ha - 1e-12
+    if core is not None:
+        keep &= np.bincount(labels[core & binary], minlength=n + 1) > 0
     keep[0] = False
     if keep[1:].all():  # none dropped: the labels are 1..k already
         return labels, counts[keep]

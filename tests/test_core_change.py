@@ -119,6 +119,22 @@ def test_growth_of_an_old_scar_counts_only_the_new_part():
     assert not (new & old).any() and new.sum() > 0.5 * (grown & ~old).sum()
 
 
+def test_a_new_landslide_keeps_its_thin_debris_track_and_lone_slivers_are_dropped():
+    """A new scar with a 2 px wide runout track: the track is new with it, not "persisting";
+    a 2 px wide sliver on its own (no 3 x 3 core) is not an object of its own."""
+    scar = tongue(40, 60)
+    track = np.zeros((H, W), bool)
+    track[52:90, 60:62] = True  # 38 px long, 2 px wide, attached below the scar
+    sliver = np.zeros((H, W), bool)
+    sliver[30:70, 100:102] = True  # 0.8 ha but 2 px wide
+    post = scar | track | sliver
+    res = pair(prob_of(np.zeros((H, W), bool), outside=0.02), prob_of(post, outside=0.02), spectra(None, post))
+    new = res.change == CHANGE_NEW
+    on_track = track & ~scar & (res.post_mask == 1)
+    assert on_track.sum() > 40 and new[on_track].all()
+    assert not new[sliver].any()
+
+
 def test_vanished_needs_regrowth_and_clouds_are_not_assessable():
     scar = tongue(60, 60)
     regrown = summarise_pair(prob_of(scar), prob_of(np.zeros((H, W), bool)), *hillside(30)[:1], T10, UTM18S, 0.5,
