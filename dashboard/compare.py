@@ -133,10 +133,15 @@ def view_for(result: analysis.AnalysisResult, threshold: float, body) -> dict[st
         with st.spinner(t("compare.recomputing")):
             view = compare_view(str(result.folder), done_mtime(result), float(threshold))
     ss[state.CMP_SHOWN] = shown
-    # one slider step either side, made while the page is read: the next step is instant
+    return view
+
+
+def prefetch_neighbours(result: analysis.AnalysisResult, threshold: float) -> None:
+    """One slider step either side, made in the background while the page is read, so that the
+    next step is instant. Called once the page has made everything at ``threshold`` (the review
+    section included): what the page makes itself would otherwise stop the prefetch."""
     analysis.prefetch_rethreshold(result, [round(threshold + d, 2) for d in (0.01, -0.01)
                                            if SLIDER_MIN <= round(threshold + d, 2) <= SLIDER_MAX])
-    return view
 
 
 def statistics(view: dict[str, Any]) -> None:
@@ -185,22 +190,12 @@ def locate_geometry(view: dict, landslide_id: Optional[int]) -> Optional[dict]:
     return None
 
 
-def _simplified(geometry: Optional[dict]) -> Optional[dict]:
-    """A located landslide's outline with the pixel staircase simplified (a quarter pixel): what
-    the map needs, in a fraction of the vertices."""
-    if not geometry:
-        return geometry
-    from shapely.geometry import mapping, shape
-
-    return mapping(shape(geometry).simplify(2.5e-5, preserve_topology=True))  # ~2.5 m in degrees
-
-
 def show_map(overlays: list[dict], view: dict, basemaps: bool, highlight: Optional[dict], key: str,
              height: int) -> None:
     from streamlit_folium import st_folium
 
     m = maps.overlays_map(overlays, view["bounds"], basemaps=basemaps, aoi=view.get("aoi"),
-                          highlight=_simplified(highlight))
+                          highlight=maps.simplified_geometry(highlight))
     st_folium(m, key=key, height=height, use_container_width=True, returned_objects=[])
 
 
@@ -211,7 +206,7 @@ def show_dual_map(view: dict, opacity: float, basemaps: bool, highlight: Optiona
 
     m = maps.dual_overlays_map(side_overlays(view, "pre", opacity), side_overlays(view, "post", opacity),
                                view["bounds"], basemaps=basemaps, aoi=view.get("aoi"),
-                               highlight=_simplified(highlight))
+                               highlight=maps.simplified_geometry(highlight))
     st_folium(m, key=key, height=height, use_container_width=True, returned_objects=[])
 
 

@@ -71,6 +71,20 @@ def _candidates(folder: str, mtime: float, threshold: float) -> list[dict[str, A
     return review_candidates(load_result(folder), threshold)
 
 
+def detected_layers_of(candidates: list[dict[str, Any]]) -> dict[str, dict]:
+    """The detections as one GeoJSON FeatureCollection per kind, coordinates rounded for the map."""
+    return {kind: {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": maps.rounded_geometry(f["geometry"]),
+         "properties": {"object": f["properties"]["object_id"]}}
+        for f in candidates if f["properties"]["kind"] == kind]} for kind in KIND_COLOURS}
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _detected_layers(folder: str, mtime: float, threshold: float) -> dict[str, dict]:
+    """:func:`detected_layers_of` of :func:`_candidates`, made once per (result, threshold)."""
+    return detected_layers_of(_candidates(folder, mtime, threshold))
+
+
 def _legend() -> str:
     def swatch(colour: str, label: str, dashed: bool = False) -> str:
         border = "dashed" if dashed else "solid"
@@ -82,20 +96,26 @@ def _legend() -> str:
     return '<div style="font-size:0.85rem">' + "".join(parts) + "</div>"
 
 
-def review_map(result, candidates: list[dict], reviews: list, selected: Optional[str], basemaps: bool):
+def review_map(result, candidates: list[dict], reviews: list, selected: Optional[str], basemaps: bool,
+               detected_layers: Optional[dict[str, dict]] = None):
     """The after image with the detections (by kind) and the reviews (by verdict), and tools
-    to draw a missed landslide (polygon or rectangle)."""
+    to draw a missed landslide (polygon or rectangle). ``detected_layers``: the detections as
+    :func:`_detected_layers` gives them (made from ``candidates`` when not given)."""
     import folium
     from folium import plugins
 
-    from landslide_core import display
+    from .compare import done_mtime, true_colour_overlays
 
+    if detected_layers is None:
+        detected_layers = detected_layers_of(candidates)
     bounds = (result.display or {}).get("bounds")
     if not bounds:
         bounds = maps.geometry_bounds_latlon((result.request or {}).get("aoi"))
     center = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
     m = maps.new_map(center, zoom=14, basemaps=basemaps, context_bounds=bounds)
-    url = display.read_png_url(result.folder, (result.display or {}).get("post_rgb"))
+    # the after image as the Compare maps send it (compact, made once per result): the lossless
+    # PNG made this map's script five times larger and its every run slower
+    url = (true_colour_overlays(str(result.folder), done_mtime(result)).get("post_rgb") or {}).get("url")
     if url:
         folium.raster_layers.ImageOverlay(image=url, bounds=bounds, name=t("review.layer.after"), pixelated=True,
                                           interactive=False).add_to(m)
@@ -103,18 +123,16 @@ def review_map(result, candidates: list[dict], reviews: list, selected: Optional
     if aoi:
         maps.add_aoi(m, aoi)
     for kind, colour in KIND_COLOURS.items():
-        feats = [f for f in candidates if f["properties"]["kind"] == kind]
-        if feats:
-            folium.GeoJson({"type": "FeatureCollection", "features": [
-                {"type": "Feature", "geometry": f["geometry"], "properties": {"object": f["properties"]["object_id"]}}
-                for f in feats]}, name=t("review.layer.detected", kind=_kind(kind)),
-                style_function=lambda _f, c=colour: {"color": c, "weight": 2, "fill": True, "fillOpacity": 0.08},
-                tooltip=folium.GeoJsonTooltip(["object"], labels=False)).add_to(m)
+        layer = detected_layers.get(kind)
+        if layer and layer["features"]:
+            folium.GeoJson(layer, name=t("review.layer.detected", kind=_kind(kind)),
+                           style_function=lambda _f, c=colour: {"color": c, "weight": 2, "fill": True, "fillOpacity": 0.08},
+                           tooltip=folium.GeoJsonTooltip(["object"], labels=False)).add_to(m)
     for verdict, colour in VERDICT_COLOURS.items():
         feats = [r for r in reviews if r.verdict == verdict]
         if feats:
             folium.GeoJson({"type": "FeatureCollection", "features": [
-                {"type": "Feature", "geometry": r.geometry,
+                {"type": "Feature", "geometry": maps.rounded_geometry(r.geometry),
                  "properties": {"review": t("review.by", verdict=_verdict_label(verdict), who=r.who)}}
                 for r in feats]}, name=t("review.layer.reviewed", verdict=_verdict_label(verdict)),
                 style_function=lambda _f, c=colour, v=verdict: {
@@ -123,7 +141,8 @@ def review_map(result, candidates: list[dict], reviews: list, selected: Optional
                 tooltip=folium.GeoJsonTooltip(["review"], labels=False)).add_to(m)
     chosen = next((f for f in candidates if f["properties"]["object_id"] == selected), None)
     if chosen is not None:
-        folium.GeoJson({"type": "Feature", "geometry": chosen["geometry"], "properties": {}}, name=t("review.layer.selected"),
+        folium.GeoJson({"type": "Feature", "geometry": maps.rounded_geometry(chosen["geometry"]), "properties": {}},
+                       name=t("review.layer.selected"),
                        style_function=lambda _f: maps.HIGHLIGHT_STYLE).add_to(m)
     maps.fit(m, bounds)
     plugins.Draw(export=False, position="topleft", show_geometry_on_click=False,
@@ -300,7 +319,8 @@ def _body(result, threshold: float) -> None:
     st.caption(t("review.counts", n=len(reviews), confirmed=counts["confirmed"], rejected=counts["rejected"],
                  drawn=counts["drawn"], open=sum(1 for r in rows if not r["review"])))
 
-    m = review_map(result, candidates, reviews, ss.get(SELECTED), bool(ss.get(state.BASEMAPS)))
+    m = review_map(result, candidates, reviews, ss.get(SELECTED), bool(ss.get(state.BASEMAPS)),
+                   _detected_layers(folder, mtime, float(threshold)))
     out = st_folium(m, key=f"rv_map_{result.key[:10]}_{int(ss.get(MAP_GENERATION, 0))}", height=480,
                     use_container_width=True, returned_objects=["last_active_drawing", "last_object_clicked"])
     st.html(_legend())

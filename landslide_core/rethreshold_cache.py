@@ -6,7 +6,8 @@ and evidence (eight float32 rasters) and deriving what does not depend on the th
 spectral change, the valley floor and the slope directions) cost more than the re-thresholding
 itself at 400 km2, so they are kept for the latest ``MAX_RESULTS`` results, and the pair
 results themselves (masks, change, new landslides) for the latest ``MAX_PAIRS`` (result,
-threshold, minimum area) (``bench/interactive.py`` measures both).
+threshold, minimum area) (``bench/interactive.py`` measures both), and the outlines of the
+other change classes (what the review section shows) for the latest ``MAX_OUTLINES``.
 
 Entries are keyed by the result folder and the size and modification time of each file they
 were read from, so a result written again (a new ``done.json``, a replaced raster) is read
@@ -36,6 +37,8 @@ from .progress import CancelToken
 MAX_RESULTS = 2
 #: Pair results kept: the one on screen, the neighbours :func:`prefetch` makes, one more.
 MAX_PAIRS = 4
+#: Outlines of the other change classes (persisting, vanished) per pair: small (vectors only).
+MAX_OUTLINES = 8
 PREFETCH_THREAD = "landslide-prefetch"
 
 
@@ -97,6 +100,7 @@ class _LRU:
 
 _inputs = _LRU(MAX_RESULTS)
 _pairs = _LRU(MAX_PAIRS)
+_outlines = _LRU(MAX_OUTLINES)
 
 
 def files_stamp(paths: list[Path]) -> tuple:
@@ -128,6 +132,10 @@ def cached_inputs(key: Hashable, make: Callable[[], PairInputs]) -> PairInputs:
 
 def cached_pair(key: Hashable, make: Callable[[], Any]) -> Any:
     return _pairs.get_or_make(key, make, None if _in_prefetch() else stop_prefetch)
+
+
+def cached_outlines(key: Hashable, make: Callable[[], Any]) -> Any:
+    return _outlines.get_or_make(key, make, None if _in_prefetch() else stop_prefetch)
 
 
 class _Prefetch:
@@ -206,7 +214,9 @@ def clear() -> None:
     """Forget every kept input and pair result (tests; memory pressure)."""
     _inputs.clear()
     _pairs.clear()
+    _outlines.clear()
 
 
-__all__ = ["PairInputs", "MAX_RESULTS", "MAX_PAIRS", "cached_inputs", "cached_pair", "files_stamp", "read_only",
+__all__ = ["PairInputs", "MAX_RESULTS", "MAX_PAIRS", "MAX_OUTLINES", "cached_inputs", "cached_pair", "cached_outlines",
+           "files_stamp", "read_only",
            "prefetch", "stop_prefetch", "prefetch_idle", "clear"]

@@ -62,3 +62,4 @@ with body.container():
 
 # ---------------------------------------------------------------- review (dashboard/review.py)
 review.section(result, threshold)
+compare.prefetch_neighbours(result, threshold)

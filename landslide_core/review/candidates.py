@@ -28,15 +28,12 @@ TABLE_COLUMNS = ("object_id", "kind", "review", "area_ha", "slope_deg_mean", "pr
 def review_candidates(result, threshold: float, min_area_ha: Optional[float] = None) -> list[dict[str, Any]]:
     """The reviewable objects of ``result`` (an AnalysisResult) at ``threshold`` (see the module doc)."""
     from ..change import CHANGE_PERSISTING, CHANGE_VANISHED
-    from ..postprocess import polygons_from_mask
-    from ..result_views import _read_band, default_min_area_ha, rethreshold
+    from ..result_views import class_outlines, default_min_area_ha, rethreshold
 
     if min_area_ha is None:
         min_area_ha = default_min_area_ha(result)
     pair = rethreshold(result, threshold, min_area_ha)
-    post_prob, transform, crs = _read_band(result.probability_tif("post"))
-    pre_prob, _, _ = _read_band(result.probability_tif("pre"))
-    slope = _read_band(result.slope_tif)[0] if result.slope_tif.is_file() else None
+    outlines = class_outlines(result, threshold, min_area_ha)
     out: list[dict[str, Any]] = []
 
     def add(features: Sequence[dict[str, Any]], kind: str) -> None:
@@ -47,10 +44,8 @@ def review_candidates(result, threshold: float, min_area_ha: Optional[float] = N
             out.append(f)
 
     add(pair.new_features, "new")
-    add(polygons_from_mask(pair.change, post_prob, slope, transform, crs, min_area_ha, value=CHANGE_PERSISTING),
-        "persisting")
-    add(polygons_from_mask(pair.change, pre_prob, slope, transform, crs, min_area_ha, value=CHANGE_VANISHED),
-        "before only")
+    add(outlines[CHANGE_PERSISTING], "persisting")
+    add(outlines[CHANGE_VANISHED], "before only")
     return out
 
 
