@@ -203,6 +203,24 @@ def count_components(mask: np.ndarray, value: int = LANDSLIDE) -> int:
     return label_components(mask == value)[1]
 
 
+def _polygons_lonlat(polys: list, to_lonlat) -> list[dict[str, Any]]:
+    """GeoJSON geometries of shapely polygons, reprojected by ``to_lonlat`` (a pyproj
+    Transformer, always_xy): all vertices in one call (the numbers of ``rasterio.warp.
+    transform_geom``, in a sixth of its time), in its layout (a list of rings, each a list of
+    (x, y) tuples)."""
+    import shapely
+
+    def lonlat(xy: np.ndarray) -> np.ndarray:
+        x, y = to_lonlat.transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([x, y])
+
+    out = []
+    for p in shapely.transform(np.asarray(polys, dtype=object), lonlat):
+        rings = [p.exterior, *p.interiors]
+        out.append({"type": "Polygon", "coordinates": [list(r.coords) for r in rings]})
+    return out
+
+
 def polygons_from_mask(mask: np.ndarray, prob: Optional[np.ndarray], slope_deg: Optional[np.ndarray],
                        transform: Affine, crs: CRS, min_area_ha: float = DEFAULT_MIN_AREA_HA,
                        value: int = LANDSLIDE,
@@ -219,8 +237,7 @@ def polygons_from_mask(mask: np.ndarray, prob: Optional[np.ndarray], slope_deg: 
     import shapely
     from pyproj import Transformer
     from rasterio.features import shapes
-    from rasterio.warp import transform_geom
-    from shapely.geometry import mapping, shape
+    from shapely.geometry import shape
 
     if crs is None or not CRS.from_user_input(crs).is_projected:
         raise InputError("Polygons are measured on a projected grid, but the grid's CRS is "
@@ -278,7 +295,7 @@ def polygons_from_mask(mask: np.ndarray, prob: Optional[np.ndarray], slope_deg: 
     centroids = shapely.centroid(polys)
     lons, lats = to_lonlat.transform(shapely.get_x(centroids), shapely.get_y(centroids))
     lengths = shapely.length(polys)
-    geometries = transform_geom(crs, WGS84, [mapping(p) for p in polys])
+    geometries = _polygons_lonlat(polys, to_lonlat)
     features: list[dict[str, Any]] = []
     for i, geometry, length, lon, lat in zip(ids, geometries, lengths.tolist(), lons.tolist(), lats.tolist()):
         features.append({
