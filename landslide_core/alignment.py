@@ -95,8 +95,13 @@ def reproject_scene_to(src_path: Path, target: SceneReader, out_path: Path,
         valid_index = src.band_index.get(VALID)
     if shift_px is not None:
         rows, cols = shift_px
-        src_transform = src_transform * Affine.translation(-float(cols), -float(rows))
         provenance["coregistration_shift_px"] = [round(float(rows), 3), round(float(cols), 3)]
+        with SceneReader(src_path) as src:
+            on_target = same_grid(src, target)
+        if on_target:  # a translation on the grid itself: four taps per pixel, no warper
+            return _shift_scene(src_path, target, out_path, names, idx, valid_index, src_nodata, provenance,
+                                (float(rows), float(cols)), cancel)
+        src_transform = src_transform * Affine.translation(-float(cols), -float(rows))
     else:
         provenance["reprojected_onto"] = {"crs": target.crs.to_string(), "transform": list(target.transform)[:6],
                                           "width": target.width, "height": target.height}
@@ -123,6 +128,62 @@ def reproject_scene_to(src_path: Path, target: SceneReader, out_path: Path,
             for i, name in enumerate(names + [VALID]):
                 dst.set_band_description(i + 1, name)
             dst.update_tags(**{SCENE_PROVENANCE_TAG: json.dumps(provenance, default=str)})
+    partial.replace(out_path)
+    return out_path
+
+
+def _lerp(a: np.ndarray, b: np.ndarray, f: np.float32) -> np.ndarray:
+    """(1 - f) a + f b; ``b`` takes no part when ``f`` is 0 (its NaN does not spread)."""
+    if f == 0:
+        return a
+    return (1 - f) * a + f * b
+
+
+def _shift_scene(src_path: Path, target: SceneReader, out_path: Path, names: list[str], idx: list[int],
+                 valid_index: Optional[int], nodata: Optional[float], provenance: dict, shift_px: tuple[float, float],
+                 cancel: Optional[CancelToken]) -> Path:
+    """:func:`reproject_scene_to` for a scene already on ``target``'s grid, moved by ``shift_px``:
+    out(r, c) = src(r + rows, c + cols), bilinear from the four pixels around (the weights GDAL's
+    bilinear warper gives them), the valid band from the nearest one. A pixel whose taps fall
+    outside the source or on its nodata is not valid (the warper would still give the outermost
+    row and column a value from the taps inside). Strip by strip, as the warper."""
+    rows, cols = shift_px
+    ir, ic = int(np.floor(rows)), int(np.floor(cols))
+    fr, fc = np.float32(rows - ir), np.float32(cols - ic)
+    nr, nc = int(np.floor(rows + 0.5)), int(np.floor(cols + 0.5))  # the nearest pixel
+    h, w = target.height, target.width
+    profile = scene_profile(w, h, len(names) + 1, target.transform, target.crs, compressed=False)
+    partial = out_path.with_name(out_path.name + ".partial")
+
+    def read_rows(ds, indexes, r0: int, r1: int, dc: int, width: int) -> np.ndarray:
+        """Source rows r0..r1-1, columns dc..dc+width-1, NaN outside the source or at its nodata."""
+        out = np.full((len(indexes), r1 - r0, width), np.nan, np.float32)
+        a0, a1 = max(r0, 0), min(r1, h)
+        c0, c1 = max(dc, 0), min(dc + width, w)
+        if a1 > a0 and c1 > c0:
+            out[:, a0 - r0:a1 - r0, c0 - dc:c1 - dc] = ds.read(indexes, window=Window(c0, a0, c1 - c0, a1 - a0),
+                                                               out_dtype="float32")
+        if nodata is not None and np.isfinite(nodata):
+            out[out == np.float32(nodata)] = np.nan
+        return out
+
+    with rasterio.open(src_path) as ds, rasterio.open(partial, "w", **profile) as dst:
+        for y0 in range(0, h, STRIP_ROWS):
+            check_cancel(cancel)
+            n = min(STRIP_ROWS, h - y0)
+            # rows r + ir and r + ir + 1, columns c + ic and c + ic + 1 of every output pixel (r, c)
+            block = read_rows(ds, idx, y0 + ir, y0 + ir + n + 1, ic, w + 1)
+            data = _lerp(_lerp(block[:, :-1, :-1], block[:, :-1, 1:], fc),
+                         _lerp(block[:, 1:, :-1], block[:, 1:, 1:], fc), fr)
+            valid = np.isfinite(data).all(axis=0)
+            if valid_index is not None:
+                v = read_rows(ds, [valid_index], y0 + nr, y0 + nr + n, nc, w)[0]
+                valid &= np.isfinite(v) & (v != 0)
+            dst.write(data, indexes=list(range(1, len(names) + 1)), window=Window(0, y0, w, n))
+            dst.write(valid.astype(np.float32)[None], indexes=[len(names) + 1], window=Window(0, y0, w, n))
+        for i, name in enumerate(names + [VALID]):
+            dst.set_band_description(i + 1, name)
+        dst.update_tags(**{SCENE_PROVENANCE_TAG: json.dumps(provenance, default=str)})
     partial.replace(out_path)
     return out_path
 

@@ -180,15 +180,26 @@ def _run_into(folder: Path, final: Path, key: str, request, source, model_path, 
             progress(1, 1, stage)
 
         check_cancel(cancel)
+        from concurrent.futures import ThreadPoolExecutor
+
         from .detection import detect_pair
-
-        detection = detect_pair(fetched["pre"].path, fetched["post"].path, folder, model_path=model_path,
-                                options=options, progress=progress, cancel=cancel, loaded=loaded_model)
-
-        check_cancel(cancel)
         from .display import build_display
+        from .progress import LinkedCancelToken
 
-        display = build_display(folder, fetched["pre"].path, fetched["post"].path, cancel=cancel)
+        # the display images need the scenes only: made beside the detection, on the core its
+        # single-threaded steps leave free (GDAL, Pillow and numpy release the GIL)
+        display_cancel = LinkedCancelToken(cancel)
+        with ThreadPoolExecutor(1, thread_name_prefix="landslide-display") as pool:
+            display_job = pool.submit(build_display, folder, fetched["pre"].path, fetched["post"].path,
+                                      cancel=display_cancel)
+            try:
+                detection = detect_pair(fetched["pre"].path, fetched["post"].path, folder, model_path=model_path,
+                                        options=options, progress=progress, cancel=cancel, loaded=loaded_model)
+            except BaseException:
+                display_cancel.cancel()  # and the pool waits for it before the folder goes
+                raise
+            display = display_job.result()
+        check_cancel(cancel)
     summary = _read_json(folder / "summary.json") or (detection if isinstance(detection, dict) else {})
     card = read_card(model_path)
     result = AnalysisResult(

@@ -35,6 +35,23 @@ class CancelToken:
             raise Cancelled()
 
 
+class LinkedCancelToken(CancelToken):
+    """A token cancelled on its own (:meth:`cancel`) or with its parent: stops one part of a
+    job (a helper thread) without cancelling the whole."""
+
+    def __init__(self, parent: Optional[CancelToken]) -> None:
+        super().__init__()
+        self._parent = parent
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set() or (self._parent is not None and self._parent.cancelled)
+
+    def raise_if_cancelled(self) -> None:
+        if self.cancelled:
+            raise Cancelled()
+
+
 def check_cancel(token: Optional[CancelToken]) -> None:
     if token is not None:
         token.raise_if_cancelled()

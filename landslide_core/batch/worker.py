@@ -44,10 +44,14 @@ def load_batch(job_path: str):
 
 
 def _threads(n: int) -> None:
+    """torch and GDAL's block decoding on ``n`` threads (the workers are the parallelism)."""
+    import os
+
     import torch
 
     if torch.get_num_threads() != int(n):
         torch.set_num_threads(int(n))
+    os.environ["GDAL_NUM_THREADS"] = str(int(n))  # read by GDAL at every open
 
 
 def loaded_model(job):

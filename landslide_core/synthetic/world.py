@@ -11,6 +11,7 @@ wide on purpose (domain randomisation): see :class:`WorldOptions`.
 from __future__ import annotations
 
 import json
+import threading
 import zlib
 from dataclasses import dataclass, field
 from datetime import date
@@ -289,6 +290,38 @@ def render_scene(world: World, when: str, day: date, clouds: bool = True,
     return render(rng, world, when, day, clouds, shift_px or (0.0, 0.0), progress, cancel)
 
 
+def _render_both(world: World, days: tuple[date, date], clouds: bool, shift_px: tuple[float, float],
+                 progress: Optional[ProgressFn], cancel: Optional[CancelToken]) -> tuple[RawScene, RawScene]:
+    """The pre and the post scene, rendered at once in two threads: each has its own random
+    stream and reads the world only, so the scenes are the same as one after the other, in a
+    little over half the time on two cores (numpy, scipy and the FFTs release the GIL).
+    ``progress`` gets the two renderings' mean (0..200)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    done = [0.0, 0.0]
+    lock = threading.Lock()
+
+    def report(i: int):
+        if progress is None:
+            return None
+
+        def one(d: int, total: int, stage: str) -> None:
+            with lock:
+                done[i] = d / max(total, 1)
+                progress(int(100 * (done[0] + done[1])), 200, stage)
+        return one
+
+    with ThreadPoolExecutor(2, thread_name_prefix="landslide-render") as pool:
+        jobs = [pool.submit(render_scene, world, "pre", days[0], clouds, None, report(0), cancel),
+                pool.submit(render_scene, world, "post", days[1], clouds, shift_px, report(1), cancel)]
+        try:
+            return jobs[0].result(), jobs[1].result()
+        except BaseException:
+            for j in jobs:
+                j.cancel()
+            raise
+
+
 def generate_event(grid: Grid, seed: int = 0, pre_date: str = "2020-01-20", post_date: str = "2020-04-18",
                    clouds: bool = True, n_new_landslides: int | None = None,
                    options: WorldOptions | None = None, progress: Optional[ProgressFn] = None,
@@ -307,15 +340,15 @@ def generate_event(grid: Grid, seed: int = 0, pre_date: str = "2020-01-20", post
                          "Give a post date later than the pre date.")
     opt = options or WorldOptions()
 
-    def part(offset: int, total_: int = 3):
+    def part(offset: int, width: int = 1):
+        """Progress of a part that covers ``width`` hundredths from ``offset`` hundred, of 300."""
         if progress is None:
             return None
-        return lambda done, total, stage: progress(offset * 100 + int(100 * done / max(total, 1)), total_ * 100, stage)
+        return lambda done, total, stage: progress(offset * 100 + int(width * 100 * done / max(total, 1)), 300, stage)
 
     world = build_world(grid, seed, n_new_landslides, opt, progress=part(0), cancel=cancel)
     shift = draw_shift(_stream(seed, world.place, 4), opt.misregistration_px)
-    pre = render_scene(world, "pre", d_pre, clouds, progress=part(1), cancel=cancel)
-    post = render_scene(world, "post", d_post, clouds, shift_px=shift, progress=part(2), cancel=cancel)
+    pre, post = _render_both(world, (d_pre, d_post), clouds, shift, part(1, 2), cancel)
     if progress:
         progress(300, 300, "done")
     return SyntheticEvent(pre, post, shift_labels(world.new_landslides, shift), shift_labels(world.old_scars, shift),
