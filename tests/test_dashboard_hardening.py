@@ -175,7 +175,7 @@ def test_item15_the_monitor_map_shows_the_fetched_scene_of_the_area(finished):
     _run(at)
     script = _map_script(at)
     assert "After: true colour (fetched scene)" in script and "Hillshade" in script
-    assert "data:image/png;base64," in script
+    assert "data:image/webp;base64," in script  # inside the page, compact
     assert maps.OFFLINE_NAME in script
 
 
