@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine_load import load
+
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 PRE = ("2021-01-01", "2021-01-31")
@@ -43,10 +45,6 @@ def region_box(km_w: float, km_h: float, lon: float = -75.42, lat: float = -11.3
     dlon = km_w / (111.320 * math.cos(math.radians(lat + dlat / 2)))
     ring = [[lon, lat], [lon + dlon, lat], [lon + dlon, lat + dlat], [lon, lat + dlat], [lon, lat]]
     return {"type": "Polygon", "coordinates": [ring]}
-
-
-def load() -> float:
-    return round(os.getloadavg()[0], 2)
 
 
 def fresh_cache(world_cache: Path, cache: Path) -> None:

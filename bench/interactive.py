@@ -37,12 +37,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 import landslide_core  # noqa: E402,F401  (sets the OpenMP wait policy before torch loads)
+from machine_load import load  # noqa: E402
 
 TARGET_S = 1.0
-
-
-def load() -> float:
-    return round(os.getloadavg()[0], 2)
 
 
 def demo_result(side_km: float, model: Path, work: Path):

@@ -34,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 import landslide_core  # noqa: E402,F401  (sets the OpenMP wait policy before torch loads)
+from machine_load import load  # noqa: E402
 
 TARGET_TOTAL_S = 12.0
 TARGET_CANCEL_S = 1.0
@@ -54,10 +55,6 @@ STEPS: dict[str, tuple[str, str]] = {
 EXTRA_TIMED = {"read terrain and spectra": [("landslide_core.detection", "read_spectral_pair")],
                "exports (COG, evidence)": [("landslide_core.exports", "cog_from_geotiff"),
                                            ("landslide_core.detection", "write_evidence")]}
-
-
-def load() -> float:
-    return round(os.getloadavg()[0], 2)
 
 
 def request_for(side_km: float):
