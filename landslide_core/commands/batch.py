@@ -56,19 +56,12 @@ def register(subparsers) -> None:
 
 def settings_from_args(args: argparse.Namespace):
     from ..batch import BatchSettings
-    from ..sources import DateWindow, source_class
+    from ..sources import DateWindow
     from .detect import options_from_args
-    from .fetch import read_aoi
+    from .fetch import read_aoi, source_choice
 
     region = read_aoi(args.region)
-    name = source_class(args.source).name
-    local = {"pre_path": args.local_pre, "post_path": args.local_post, "dem_path": args.local_dem}
-    if name != "local" and any(local.values()):
-        raise InputError("--local-pre/--local-post/--local-dem go with --source local.",
-                         f"Drop them, or use --source local (not {args.source}).")
-    if name == "local" and not (args.local_pre and args.local_post):
-        raise InputError("--source local needs your two scenes: --local-pre PRE.tif and --local-post POST.tif.",
-                         "Give both GeoTIFFs (a DEM with --local-dem if they hold no elevation band).")
+    name, local = source_choice(args)
     workers = args.workers if args.workers is not None else max(1, os.cpu_count() or 1)
     if args.scheduler and args.workers is not None:
         raise InputError("--workers sizes the LocalCluster; with --scheduler the cluster's own workers run the tiles.",
@@ -82,7 +75,7 @@ def settings_from_args(args: argparse.Namespace):
         pre=DateWindow.parse(args.pre_start, args.pre_end, "'before' window"),
         post=DateWindow.parse(args.post_start, args.post_end, "'after' window"),
         out=args.out, cloud_limit_pct=args.cloud_limit, composite=args.composite, source=name,
-        source_options={k: v for k, v in local.items() if v} if name == "local" else {},
+        source_options=local,
         model=args.model, options=options_from_args(args), tile_km=args.tile_km, workers=workers,
         scheduler=args.scheduler, retries=args.retries)
 

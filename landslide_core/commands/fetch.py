@@ -92,20 +92,32 @@ def build_request(args: argparse.Namespace):
     return request
 
 
-def build_source(args: argparse.Namespace):
-    from ..sources import get_source, source_class
+def source_choice(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
+    """(the source's name, its ``--local-*`` scene paths) from the scene arguments; InputError for
+    an unknown source, local scenes with another source, or ``--source local`` without both."""
+    from ..sources import source_class
 
     name = source_class(args.source).name  # unknown names: InputError listing the known ones
+    local = {"pre_path": args.local_pre, "post_path": args.local_post, "dem_path": args.local_dem}
     if name != "local":
-        if args.local_pre or args.local_post or args.local_dem:
+        if any(local.values()):
             raise InputError("--local-pre/--local-post/--local-dem go with --source local.",
                              f"Drop them, or use --source local (not {args.source}).")
-        return get_source(name)
+        return name, {}
     if not (args.local_pre and args.local_post):
         raise InputError("--source local needs your two scenes: --local-pre PRE.tif and --local-post POST.tif.",
                          "Give both GeoTIFFs (a DEM with --local-dem if they hold no elevation band).")
-    return get_source("local", pre_path=args.local_pre, post_path=args.local_post, dem_path=args.local_dem,
-                      grid_from="request")
+    return name, {k: v for k, v in local.items() if v}
+
+
+def build_source(args: argparse.Namespace):
+    from ..sources import get_source
+
+    name, local = source_choice(args)
+    if name != "local":
+        return get_source(name)
+    return get_source("local", pre_path=local["pre_path"], post_path=local["post_path"],
+                      dem_path=local.get("dem_path"), grid_from="request")
 
 
 def run(args: argparse.Namespace) -> int:
