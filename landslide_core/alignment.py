@@ -173,8 +173,9 @@ def _shift_scene(src_path: Path, target: SceneReader, out_path: Path, names: lis
             n = min(STRIP_ROWS, h - y0)
             # rows r + ir and r + ir + 1, columns c + ic and c + ic + 1 of every output pixel (r, c)
             block = read_rows(ds, idx, y0 + ir, y0 + ir + n + 1, ic, w + 1)
-            data = _lerp(_lerp(block[:, :-1, :-1], block[:, :-1, 1:], fc),
-                         _lerp(block[:, 1:, :-1], block[:, 1:, 1:], fc), fr)
+            data = np.empty((len(idx), n, w), np.float32)
+            for i, b in enumerate(block):  # band by band: the temporaries stay one band large
+                data[i] = _lerp(_lerp(b[:-1, :-1], b[:-1, 1:], fc), _lerp(b[1:, :-1], b[1:, 1:], fc), fr)
             valid = np.isfinite(data).all(axis=0)
             if valid_index is not None:
                 v = read_rows(ds, [valid_index], y0 + nr, y0 + nr + n, nc, w)[0]

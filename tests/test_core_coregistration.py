@@ -97,3 +97,38 @@ def test_align_pair_resamples_the_pre_scene_file(tmp_path):
     assert not aligned.pre_path.exists()
     # switched off: the pre scene is used as it is
     assert align_pair(pre, post, tmp_path, coregister=False).pre_path == pre
+
+
+@pytest.mark.parametrize("shift", [(0.37, -1.62), (-2.0, 1.0), (1.5, 0.5)])
+def test_a_shift_on_the_grid_equals_gdals_bilinear_warper(tmp_path, shift):
+    """The four-tap shift (a co-registration on the scene's own grid) gives GDAL's bilinear
+    values; only the rim whose taps fall outside the source is not valid."""
+    from rasterio.enums import Resampling
+    from rasterio.transform import Affine
+    from rasterio.vrt import WarpedVRT
+    import rasterio
+
+    from landslide_core.alignment import reproject_scene_to
+
+    scene = _scene(ground(90, 110, seed=3))
+    scene.data[:, 40:44, 50:53] = np.nan  # a hole (nodata) inside
+    scene.valid[40:44, 50:53] = False
+    src = write_scene(tmp_path / "pre.tif", scene)
+    with SceneReader(src) as target:
+        reproject_scene_to(src, target, tmp_path / "ours.tif", shift_px=shift)
+    with rasterio.open(src) as ds, rasterio.open(tmp_path / "ours.tif") as ours_ds:
+        n = ds.count - 1
+        with WarpedVRT(ds, resampling=Resampling.bilinear, crs=ds.crs, transform=ds.transform, width=ds.width,
+                       height=ds.height, dtype="float32", nodata=float("nan"), src_nodata=ds.nodata,
+                       src_transform=ds.transform * Affine.translation(-shift[1], -shift[0])) as warped:
+            ref = warped.read(list(range(1, n + 1)))
+        ours = ours_ds.read(list(range(1, n + 1)))
+        valid = ours_ds.read(n + 1) > 0
+    both = np.isfinite(ref) & np.isfinite(ours)
+    assert both.mean() > 0.9
+    np.testing.assert_allclose(ours[both], ref[both], rtol=1e-5, atol=1e-2)
+    assert not (np.isfinite(ours) & np.isnan(ref)).any()  # never a value where the warper has none
+    # not valid: the hole (moved with the shift and widened by the taps) and the rim outside the source
+    r, c = int(np.floor(shift[0])), int(np.floor(shift[1]))
+    assert not valid[40 - r, 50 - c] and valid[20, 30]
+    assert valid.sum() == np.isfinite(ours).all(axis=0).sum()
