@@ -127,14 +127,6 @@ def map_key(aoi: Optional[dict]) -> str:
     return f"{AOI_MAP_KEY}_{state.signature(aoi)[:10]}_{int(ss.get(MAP_GENERATION, 0))}"
 
 
-@st.cache_data(max_entries=12, show_spinner=False)
-def _compact_url(folder: str, rel: Optional[str], mtime: float) -> Optional[str]:  # noqa: ARG001 - cache key
-    """A display image of a result as the compact data URL maps get, made once per result."""
-    from landslide_core import display
-
-    return display.compact_image_url(folder, rel)
-
-
 def scene_overlays(aoi: Optional[dict]) -> list[dict]:
     """True colour (and hillshade) of the scenes this session already fetched for this area, as
     compact images (the lossless PNGs made the map's script megabytes, on every run of the page)."""
@@ -151,7 +143,7 @@ def scene_overlays(aoi: Optional[dict]) -> list[dict]:
     for key, name, show in (("hillshade", t("maps.hillshade"), False),
                             ("pre_rgb", t("maps.pre_rgb_fetched"), False),
                             ("post_rgb", t("maps.post_rgb_fetched"), True)):
-        url = _compact_url(str(result.folder), result.display.get(key), mtime)
+        url = maps.compact_image_url(str(result.folder), result.display.get(key), mtime)
         if url:
             out.append({"name": name, "url": url, "bounds": result.display["bounds"], "opacity": 1.0, "show": show})
     return out

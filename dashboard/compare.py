@@ -78,12 +78,12 @@ def display_grid(folder: str, mtime: float) -> display.DisplayGrid:  # noqa: ARG
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def true_colour_overlays(folder: str, mtime: float) -> dict[str, dict[str, Any]]:  # noqa: ARG001 - cache key
+def true_colour_overlays(folder: str, mtime: float) -> dict[str, dict[str, Any]]:
     """The true-colour images of a result as compact data URLs (the same at every threshold)."""
     result = analysis.load_result(folder)
     out = {}
     for date in ("pre", "post"):
-        url = display.compact_image_url(result.folder, (result.display or {}).get(f"{date}_rgb"))
+        url = maps.compact_image_url(str(result.folder), (result.display or {}).get(f"{date}_rgb"), mtime)
         if url:
             out[f"{date}_rgb"] = {"url": url, "bounds": result.display["bounds"]}
     return out

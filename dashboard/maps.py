@@ -15,6 +15,7 @@ import os
 from typing import Any, Iterable, Optional, Sequence
 
 import folium
+import streamlit as st
 from branca.element import Element, MacroElement
 from folium import plugins
 from jinja2 import Template
@@ -218,6 +219,16 @@ def geometry_bounds_latlon(geometry: dict) -> list[list[float]]:
 
     west, south, east, north = shape(geometry).bounds
     return [[south, west], [north, east]]
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def compact_image_url(folder: str, rel: Optional[str], mtime: float) -> Optional[str]:  # noqa: ARG001 - cache key
+    """A display image of a result (``rel`` in its folder) as the compact data URL maps get
+    (:func:`landslide_core.display.compact_image_url`), made once per result (``mtime`` of its
+    done file) for every map and page that shows it."""
+    from landslide_core import display
+
+    return display.compact_image_url(folder, rel)
 
 
 def simplified_geometry(geometry: Optional[dict]) -> Optional[dict]:

@@ -97,17 +97,15 @@ def _legend() -> str:
 
 
 def review_map(result, candidates: list[dict], reviews: list, selected: Optional[str], basemaps: bool,
-               detected_layers: Optional[dict[str, dict]] = None):
+               detected_layers: dict[str, dict]):
     """The after image with the detections (by kind) and the reviews (by verdict), and tools
     to draw a missed landslide (polygon or rectangle). ``detected_layers``: the detections as
-    :func:`_detected_layers` gives them (made from ``candidates`` when not given)."""
+    :func:`detected_layers_of` makes them from ``candidates``."""
     import folium
     from folium import plugins
 
     from .compare import done_mtime, true_colour_overlays
 
-    if detected_layers is None:
-        detected_layers = detected_layers_of(candidates)
     bounds = (result.display or {}).get("bounds")
     if not bounds:
         bounds = maps.geometry_bounds_latlon((result.request or {}).get("aoi"))
@@ -290,22 +288,16 @@ def _body(result, threshold: float) -> None:
                     format_func=lambda i: t("review.none") if i is None else labels.get(i, str(i)))
     detected = row is not None and row["object_id"] in by_id
     why = ss.get(WHY, "")
-    if c_ok.button(t("review.confirm"), key="rv_confirm", icon=":material/check:", type="primary",
-                   disabled=not detected, width="stretch", help=t("review.confirm_help")):
-        def confirm() -> str:
-            r = store.review(by_id[row["object_id"]], "confirmed", _who(), why, threshold)
-            _remember(folder, r.review_id)
-            return t("review.confirmed_msg", object=row["object_id"])
-        _act(confirm, after)
-        _rerun()
-    if c_no.button(t("review.reject"), key="rv_reject", icon=":material/close:", disabled=not detected,
-                   width="stretch", help=t("review.reject_help")):
-        def reject() -> str:
-            r = store.review(by_id[row["object_id"]], "rejected", _who(), why, threshold)
-            _remember(folder, r.review_id)
-            return t("review.rejected_msg", object=row["object_id"])
-        _act(reject, after)
-        _rerun()
+    for col, action, verdict, icon, kind in ((c_ok, "confirm", "confirmed", ":material/check:", "primary"),
+                                             (c_no, "reject", "rejected", ":material/close:", "secondary")):
+        if col.button(t(f"review.{action}"), key=f"rv_{action}", icon=icon, type=kind, disabled=not detected,
+                      width="stretch", help=t(f"review.{action}_help")):
+            def give(verdict: str = verdict) -> str:
+                r = store.review(by_id[row["object_id"]], verdict, _who(), why, threshold)
+                _remember(folder, r.review_id)
+                return t(f"review.{verdict}_msg", object=row["object_id"])
+            _act(give, after)
+            _rerun()
     if c_undo.button(t("review.undo"), key="rv_undo", icon=":material/undo:",
                      disabled=row is None or not row.get("review_id"), width="stretch", help=t("review.undo_help")):
         _act(lambda: t("review.undone_msg", object=row["object_id"],

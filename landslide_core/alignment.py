@@ -93,11 +93,10 @@ def reproject_scene_to(src_path: Path, target: SceneReader, out_path: Path,
         src_transform = src.transform
         has_valid = VALID in src.band_index
         valid_index = src.band_index.get(VALID)
+        on_target = same_grid(src, target)
     if shift_px is not None:
         rows, cols = shift_px
         provenance["coregistration_shift_px"] = [round(float(rows), 3), round(float(cols), 3)]
-        with SceneReader(src_path) as src:
-            on_target = same_grid(src, target)
         if on_target:  # a translation on the grid itself: four taps per pixel, no warper
             return _shift_scene(src_path, target, out_path, names, idx, valid_index, src_nodata, provenance,
                                 (float(rows), float(cols)), cancel)

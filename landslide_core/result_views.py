@@ -69,6 +69,16 @@ def rethreshold(result: AnalysisResult, threshold: float, min_area_ha: Optional[
     import copy
     import dataclasses
 
+    pair = _shared_pair(result, threshold, min_area_ha, cancel)
+    # the lists and records are the caller's to change; the (read-only) rasters are shared
+    return dataclasses.replace(pair, new_features=_copied(pair.new_features),
+                               change_summary=copy.deepcopy(pair.change_summary),
+                               summary=_copied(pair.summary))
+
+
+def _shared_pair(result: AnalysisResult, threshold: float, min_area_ha: Optional[float] = None, cancel=None):
+    """The kept :class:`~landslide_core.change.PairResult` itself (see :func:`rethreshold`):
+    for readers that change nothing of it."""
     from .change import summarise_pair
     from .detection import DetectionOptions
     from .postprocess import check_threshold
@@ -88,11 +98,7 @@ def rethreshold(result: AnalysisResult, threshold: float, min_area_ha: Optional[
         read_only(pair.pre_mask, pair.post_mask, pair.change)
         return pair
 
-    pair = cached_pair(("pair", key, float(threshold), float(min_area_ha)), make)
-    # the lists and records are the caller's to change; the (read-only) rasters are shared
-    return dataclasses.replace(pair, new_features=_copied(pair.new_features),
-                               change_summary=copy.deepcopy(pair.change_summary),
-                               summary=_copied(pair.summary))
+    return cached_pair(("pair", key, float(threshold), float(min_area_ha)), make)
 
 
 def _copied(value):
@@ -120,8 +126,8 @@ def class_outlines(result: AnalysisResult, threshold: float, min_area_ha: Option
     key, inputs = _pair_inputs(result)
 
     def make() -> dict[int, list[dict]]:
-        pair = rethreshold(result, threshold, min_area_ha, cancel)
-        return {value: polygons_from_mask(pair.change, prob, inputs.slope_deg, inputs.transform, inputs.crs,
+        change = _shared_pair(result, threshold, min_area_ha, cancel).change  # read only
+        return {value: polygons_from_mask(change, prob, inputs.slope_deg, inputs.transform, inputs.crs,
                                           min_area_ha, value=value, cancel=cancel)
                 for value, prob in ((CHANGE_PERSISTING, inputs.post_prob), (CHANGE_VANISHED, inputs.pre_prob))}
 
