@@ -374,7 +374,7 @@ def test_object_rules_from_advanced_settings_reach_the_analysis_and_its_provenan
     from dashboard import object_settings
 
     at = monitor()
-    assert at.number_input(key=object_settings.RULE_PREFIX + "min_slope_deg").value == 15.0
+    assert at.number_input(key=object_settings.RULE_PREFIX + "min_slope_deg").value == 12.0
     at.number_input(key=object_settings.RULE_PREFIX + "min_slope_deg").set_value(25.0)
     at.number_input(key=object_settings.RULE_PREFIX + "max_rectangularity").set_value(1.0)  # = off
     at.slider(key=object_settings.GROW_RATIO).set_value(0.8)
