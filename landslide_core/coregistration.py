@@ -136,15 +136,27 @@ def estimate_shift_by_tiles(read_tile: ReadTile, height: int, width: int, tile_p
     """:func:`estimate_shift` of an image read tile by tile (only the sample tiles of
     :func:`sample_tiles` are read), for images too large to hold or spread over files;
     ``cancel`` (a CancelToken) is checked before each tile."""
+    tile, starts = sample_tiles(height, width, tile_px, max_tiles)
+    if not tile:
+        return ShiftEstimate(0.0, 0.0, 0, 0, 0.0, False, notes=["the image is too small to estimate a shift"])
+    return combine_tile_shifts(measure_tile_shifts(read_tile, tile, starts, cancel), len(starts))
+
+
+#: One sample tile's shift (rows, cols) and its edge correlation once aligned.
+TileShift = tuple[float, float, float]
+
+
+def measure_tile_shifts(read_tile: ReadTile, tile: int, starts: list[tuple[int, int]],
+                        cancel=None) -> list[TileShift]:
+    """The shift of each sample tile at ``starts`` whose edges match between the dates (a part
+    of :func:`estimate_shift_by_tiles`: parts measured apart, in any order, and put together by
+    :func:`combine_tile_shifts` give the same estimate as one run)."""
     from skimage.registration import phase_cross_correlation
 
     from .progress import check_cancel
 
-    tile, starts = sample_tiles(height, width, tile_px, max_tiles)
-    if not tile:
-        return ShiftEstimate(0.0, 0.0, 0, 0, 0.0, False, notes=["the image is too small to estimate a shift"])
     window = np.outer(np.hanning(tile), np.hanning(tile)).astype(np.float32)
-    estimates, quality = [], []
+    measured: list[TileShift] = []
     for r, c in starts:
         check_cancel(cancel)
         pre_t, post_t, pv, qv = read_tile(r, c, tile)
@@ -161,12 +173,18 @@ def estimate_shift_by_tiles(read_tile: ReadTile, height: int, width: int, tile_p
                                               upsample_factor=UPSAMPLE, normalization=None)
         q = _aligned_correlation(a, b, (float(shift[0]), float(shift[1])), clear)
         if q >= MIN_EDGE_CORRELATION:
-            estimates.append((float(shift[0]), float(shift[1])))
-            quality.append(q)
-    if not estimates:
-        return ShiftEstimate(0.0, 0.0, 0, len(starts), 0.0, False,
+            measured.append((float(shift[0]), float(shift[1]), q))
+    return measured
+
+
+def combine_tile_shifts(measured: list[TileShift], tiles_total: int) -> ShiftEstimate:
+    """The shift from the sample tiles' measures: the median of those that agree, and whether
+    enough of them agree for it to be reliable."""
+    if not measured:
+        return ShiftEstimate(0.0, 0.0, 0, tiles_total, 0.0, False,
                              notes=["no tile had enough clear pixels whose edges match between the dates"])
-    est = np.array(estimates)
+    est = np.array([(m[0], m[1]) for m in measured])
+    quality = [m[2] for m in measured]
     med = np.median(est, axis=0)
     spread = float(np.median(np.hypot(*(est - med).T)))
     agree = np.hypot(*(est - med).T) <= max(0.5, 3 * spread)
@@ -174,7 +192,7 @@ def estimate_shift_by_tiles(read_tile: ReadTile, height: int, width: int, tile_p
         med = np.median(est[agree], axis=0)
     enough = agree.sum() >= 3 or (agree.sum() >= 1 and max(quality) >= MIN_EDGE_CORRELATION_ONE_TILE)
     reliable = bool(enough and agree.sum() >= 0.5 * len(est) and spread <= 0.5)
-    return ShiftEstimate(float(med[0]), float(med[1]), int(agree.sum()), len(starts), spread, reliable,
+    return ShiftEstimate(float(med[0]), float(med[1]), int(agree.sum()), tiles_total, spread, reliable,
                          notes=[f"edge correlation after alignment: median {float(np.median(quality)):.2f}"])
 
 
@@ -225,5 +243,6 @@ def shift_image(image: np.ndarray, shift_px: tuple[float, float], order: int = 1
                      for b in img])
 
 
-__all__ = ["ShiftEstimate", "estimate_shift", "estimate_shift_by_tiles", "sample_tiles", "decide", "shift_image",
+__all__ = ["ShiftEstimate", "TileShift", "estimate_shift", "estimate_shift_by_tiles", "measure_tile_shifts",
+           "combine_tile_shifts", "sample_tiles", "decide", "shift_image",
            "edge_image", "NEGLIGIBLE_SHIFT_PX", "WARN_SHIFT_PX", "MAX_SHIFT_PX"]

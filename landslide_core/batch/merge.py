@@ -1,11 +1,14 @@
 """The batch's outputs, from the tiles' files: COG mosaics per zone and the new landslides.
 
-- :func:`finalize_zone`: the region tiles' cores laid side by side in a GDAL VRT
-  (:func:`.mosaic.write_vrt`, no pixel copied) and written as Cloud-Optimized GeoTIFFs by
-  :mod:`landslide_core.exports`: ``change.tif`` and ``probability_post.tif``, or one of each
-  per UTM zone (:func:`output_names`); the zone's new landslides in raster order;
+- :func:`zone_mosaic`: the region tiles' cores laid side by side in a GDAL VRT
+  (:func:`.mosaic.write_vrt`, no pixel copied) and written as a Cloud-Optimized GeoTIFF by
+  :mod:`landslide_core.exports`: ``change.tif`` or ``probability_post.tif``, or one of each
+  per UTM zone (:func:`output_names`);
 - :func:`finalize_region`: ``new_landslides.geojson`` with every zone's new landslides,
   numbered in raster order zone by zone (as one run over each zone numbers them).
+
+Each is one task (:func:`finalize`, :func:`merge_parts`): the mosaics and the new landslides
+are written side by side.
 
 Tiles that are not finished are nodata in the mosaics.
 """
@@ -14,7 +17,7 @@ from __future__ import annotations
 import time
 from typing import Any, Optional
 
-from .layout import read_json, write_json
+from .layout import read_json
 from .worker import load_batch, model_card, task_result
 
 
@@ -25,9 +28,28 @@ def output_names(plan, zone_id: str) -> dict[str, str]:
     return {"change": f"change{suffix}.tif", "probability_post": f"probability_post{suffix}.tif"}
 
 
-def finalize_zone(job_path: str, zone_id: str) -> dict[str, Any]:
-    """The zone's COG mosaics (region tiles' cores; unfinished tiles are nodata) and its new
-    landslides in raster order (``<zone>/new_landslides.json``)."""
+#: What a zone's mosaics are made of: (kind, dtype, nodata, the layout's path of a tile's file)
+MOSAICS = (("change", "uint8", 255, "change"), ("probability_post", "float32", float("nan"), "probability_post"))
+
+
+def finalize(job_path: str, part: str, settings: Optional[dict] = None) -> dict[str, Any]:
+    """One part of the outputs, as one task: ``"ZONE/KIND"`` a zone's COG mosaic
+    (:func:`zone_mosaic`), ``"region"`` the new landslides (:func:`finalize_region`). The parts
+    are independent: they run side by side."""
+    if part == "region":
+        return finalize_region(job_path, settings)
+    zone_id, kind = part.split("/")
+    return zone_mosaic(job_path, zone_id, kind)
+
+
+def merge_parts(plan) -> list[str]:
+    """Every part of the outputs (:func:`finalize`), the largest first."""
+    return [f"{z.id}/{kind}" for kind in ("probability_post", "change") for z in plan.zones] + ["region"]
+
+
+def zone_mosaic(job_path: str, zone_id: str, kind: str) -> dict[str, Any]:
+    """The zone's COG mosaic of ``kind`` (``change`` or ``probability_post``) from the region
+    tiles' cores; unfinished tiles are nodata."""
     from .. import exports
     from .mosaic import covering_window, write_vrt
 
@@ -38,27 +60,30 @@ def finalize_zone(job_path: str, zone_id: str) -> dict[str, Any]:
     finished = [t for t in tiles if read_json(layout.marker(zone_id, t.id, "change")) is not None]
     bbox = covering_window(t.core for t in tiles)
     grid = bbox.grid(zone.grid)
-    names = output_names(plan, zone_id)
-    card = model_card(job)
+    name = output_names(plan, zone_id)[kind]
     provenance = {"batch": job.key(), "zone": zone_id, "crs": zone.grid.crs.to_string(),
                   "tiles": len(tiles), "tiles_mapped": len(finished), "source": job.source,
                   "pre": job.pre, "post": job.post, "settings": job.options}
-    outputs = {}
-    for kind, dtype, nodata, path_of in (("change", "uint8", 255, layout.change),
-                                         ("probability_post", "float32", float("nan"), layout.probability_post)):
-        sources = [(path_of(zone_id, t.id), _in_mosaic(t.core, bbox)) for t in finished]
-        vrt = write_vrt(layout.zone_dir(zone_id) / f"{kind}.vrt", grid, sources, dtype, nodata)
-        exports.cog_from_geotiff(vrt, layout.out / names[kind], "change" if kind == "change" else "probability",
-                                 card.to_dict(), provenance)
-        outputs[kind] = names[kind]
+    _, dtype, nodata, path_name = next(m for m in MOSAICS if m[0] == kind)
+    path_of = getattr(layout, path_name)
+    sources = [(path_of(zone_id, t.id), _in_mosaic(t.core, bbox)) for t in finished]
+    vrt = write_vrt(layout.zone_dir(zone_id) / f"{kind}.vrt", grid, sources, dtype, nodata)
+    exports.cog_from_geotiff(vrt, layout.out / name, "change" if kind == "change" else "probability",
+                             model_card(job).to_dict(), provenance)
+    return task_result("merge", f"{zone_id}/{kind}", t0, False, zone=zone_id, outputs={kind: name}, tiles=len(tiles),
+                       tiles_mapped=len(finished),
+                       grid={"crs": grid.crs.to_string(), "transform": list(grid.transform)[:6], "width": grid.width,
+                             "height": grid.height})
+
+
+def zone_features(layout, plan, zone_id: str) -> list[dict]:
+    """The zone's new landslides from its finished region tiles, in raster order."""
     features = []
-    for t in finished:
-        features += (read_json(layout.features(zone_id, t.id)) or {}).get("features", [])
+    for t in plan.tiles_of(zone_id, "region"):
+        if read_json(layout.marker(zone_id, t.id, "change")) is not None:
+            features += (read_json(layout.features(zone_id, t.id)) or {}).get("features", [])
     features.sort(key=lambda f: tuple(f["properties"]["_first_px"]))
-    write_json(layout.zone_dir(zone_id) / "new_landslides.json", {"features": features})
-    return task_result("merge", zone_id, t0, False, outputs=outputs, tiles=len(tiles), tiles_mapped=len(finished),
-                   grid={"crs": grid.crs.to_string(), "transform": list(grid.transform)[:6], "width": grid.width,
-                         "height": grid.height})
+    return features
 
 
 def _in_mosaic(core, bbox):
@@ -78,7 +103,7 @@ def finalize_region(job_path: str, settings: Optional[dict] = None) -> dict[str,
     card = model_card(job)
     features = []
     for zone in plan.zones:
-        for f in (read_json(layout.zone_dir(zone.id) / "new_landslides.json") or {}).get("features", []):
+        for f in zone_features(layout, plan, zone.id):
             props = {k: v for k, v in f["properties"].items() if k != "_first_px"}
             props["id"] = len(features) + 1
             features.append({**f, "properties": props})
@@ -94,4 +119,4 @@ def finalize_region(job_path: str, settings: Optional[dict] = None) -> dict[str,
                    new_landslides_ha=round(sum(f["properties"]["area_ha"] for f in features), 6))
 
 
-__all__ = ["finalize_region", "finalize_zone", "output_names"]
+__all__ = ["finalize", "finalize_region", "merge_parts", "output_names", "zone_features", "zone_mosaic"]

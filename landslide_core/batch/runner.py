@@ -4,11 +4,13 @@ Stages (each a set of Dask tasks from :mod:`.tasks`; the next starts when one en
 
 1. ``prepare``: the source's one-off work for the region (the demo renders its world);
 2. ``fetch``: the scenes of the tiles that hold each zone's co-registration samples;
-3. ``shift``: each zone's co-registration shift (once per zone, as one run over it would);
+3. ``shift``: each zone's co-registration shift, as one run over it would estimate it (its
+   sample windows measured in parts, one per worker, and put together here);
 4. ``predict``: every tile fetched (if not yet), its probabilities (its share of the zone's
    windows) and evidence computed, its scenes removed: disk stays a few tiles per worker;
 5. ``change``: every region tile's change, decided on whole objects;
-6. ``merge``: COG mosaics per zone, ``new_landslides.geojson`` and ``.gpkg``; then ``summary.json``.
+6. ``merge``: COG mosaics per zone and ``new_landslides.geojson`` and ``.gpkg``, each its own
+   task; then ``summary.json``.
 
 Tiles are reused when their marker is there (:mod:`.layout`); a failed task is retried by
 Dask (``retries``), and a tile that still fails is reported with its reason while the others
@@ -236,8 +238,7 @@ def _run_stages(stages: _Stage, layout: BatchLayout, job: BatchJob, plan: BatchP
     _, errors = stages.run("fetch", tasks.fetch_tile, [(t.id, (t.id,)) for t in samples])
     for tid, reason in errors.items():
         fail(tid, "fetch", reason)
-    _, errors = stages.run("shift", tasks.zone_shift, [(z, (z,)) for z in zones])
-    for zone_id, reason in errors.items():
+    for zone_id, reason in _zone_shifts(stages, layout, job, plan, zones, coregister).items():
         for t in need_predict:
             if t.zone == zone_id:
                 fail(t.id, "shift", f"the zone's co-registration failed: {reason}")
@@ -260,14 +261,41 @@ def _run_stages(stages: _Stage, layout: BatchLayout, job: BatchJob, plan: BatchP
     _, errors = stages.run("change", tasks.change_tile, [(t.id, (t.id, states[t.zone])) for t in need_change])
     for tid, reason in errors.items():
         fail(tid, "change", reason)
-    stages.zone_results, errors = stages.run("merge", merge.finalize_zone, [(z.id, (z.id,)) for z in plan.zones])
+    settings = {"min_area_ha": job.detection_options().min_area_ha}
+    parts, errors = stages.run("merge", merge.finalize, [(p, (p, settings)) for p in merge.merge_parts(plan)])
+    if "region" in errors:
+        raise SourceError(f"The new landslides could not be written: {errors['region']}")
     if errors:
         raise SourceError(f"The mosaics could not be written: {'; '.join(errors.values())}")
-    options = job.detection_options()
-    region, errors = stages.run("merge", merge.finalize_region, [("region", ({"min_area_ha": options.min_area_ha},))])
-    if errors:
-        raise SourceError(f"The new landslides could not be written: {errors['region']}")
-    stages.region_result = region["region"]
+    stages.region_result = parts.pop("region")
+    for res in parts.values():  # a zone's mosaics, one result each
+        zone = stages.zone_results.setdefault(res["zone"], {"outputs": {}})
+        zone["outputs"].update(res["outputs"])
+        zone["grid"] = res["grid"]
+
+
+def _zone_shifts(stages: _Stage, layout: BatchLayout, job: BatchJob, plan: BatchPlan, zones: list[str],
+                 coregister: bool) -> dict[str, str]:
+    """Each zone's co-registration shift, measured in parts on the workers (one per worker) and
+    put together here; the zones whose shift failed, with the reason."""
+    if not coregister:
+        for z in zones:
+            write_json(layout.shift(z), {"coregister": False, "applied": False})
+        return {}
+    workers = max(1, sum(stages.client.nthreads().values()))
+    items = [(f"{z}#{i}", (z, i, n)) for z in zones for n in (tasks.shift_parts(plan, z, workers),) for i in range(n)]
+    results, errors = stages.run("shift", tasks.zone_shift_part, items)
+    failed = {}
+    for ident, reason in errors.items():
+        failed.setdefault(ident.split("#")[0], reason)
+    for z in zones:
+        if z in failed:
+            continue
+        try:
+            tasks.finish_zone_shift(layout, job, plan, z, [r for i, r in results.items() if i.split("#")[0] == z])
+        except UserError as exc:
+            failed[z] = str(exc)
+    return failed
 
 
 def _summary(settings: BatchSettings, job: BatchJob, plan: BatchPlan, layout: BatchLayout,

@@ -9,8 +9,10 @@ run again.
 - :func:`prepare_region`: the source's one-off work for the region (the demo renders its world);
 - :func:`fetch_tile`: the tile's scenes through :func:`landslide_core.sources.pair.fetch_pair`
   (first for the tiles holding the zone's co-registration samples, :func:`sample_tile_ids`);
-- :func:`zone_shift`: the zone's co-registration shift from the same sample windows one run
-  over the zone would use (:func:`landslide_core.coregistration.estimate_shift_by_tiles`);
+- :func:`zone_shift_part`: the shifts of a part of the zone's co-registration sample windows
+  (the windows one run over the zone would use), one part per worker; the client puts them
+  together (:func:`finish_zone_shift`, as
+  :func:`landslide_core.coregistration.estimate_shift_by_tiles` would);
 - :func:`predict_tile`: the tile fetched if not yet, pre aligned, both dates predicted over the
   tile's share of the zone's windows (weighted sums, :class:`landslide_core.predictor.WindowPlan`),
   evidence of the core; the scenes are then removed (disk: a few tiles per worker);
@@ -88,38 +90,31 @@ def sample_tile_ids(plan, zone_id: str) -> list[str]:
     return [t.id for t in plan.tiles_of(zone_id) if any(not t.core.intersection(w).empty for w in windows)]
 
 
-def zone_shift(job_path: str, zone_id: str) -> dict[str, Any]:
-    """The zone's co-registration shift, estimated once from the fetched tiles."""
+def zone_shift_part(job_path: str, zone_id: str, part: int, parts: int) -> dict[str, Any]:
+    """The shifts measured on one part of the zone's co-registration sample windows (every
+    ``parts``-th, from ``part``), read from the fetched tiles; :func:`finish_zone_shift` puts
+    the parts together. The windows are those one run over the zone would use."""
     from rasterio.windows import Window
 
     from ..alignment import SHIFT_BAND
-    from ..coregistration import decide, estimate_shift_by_tiles, sample_tiles
+    from ..coregistration import measure_tile_shifts, sample_tiles
     from ..scene import SceneReader
     from .mosaic import covering_window
     from .tiling import PixelWindow
 
     t0 = time.perf_counter()
     layout, job, plan = load_batch(job_path)
-    done = read_json(layout.shift(zone_id))
-    if done is not None:
-        return task_result("shift", zone_id, t0, True, shift=done)
     zone = plan.zone(zone_id)
-    if not job.detection_options().coregister:
-        record = {"coregister": False, "applied": False}
-        write_json(layout.shift(zone_id), record)
-        return task_result("shift", zone_id, t0, False, shift=record)
-    wanted = sample_tile_ids(plan, zone_id)
-    tiles = [plan.tile(t) for t in wanted if read_json(layout.marker(zone_id, t, "fetch")) is not None
-             and (layout.scenes(zone_id, t) / "post.tif").exists()]
-    missing = sorted(set(wanted) - {t.id for t in tiles})
-
     size, corners = sample_tiles(zone.grid.height, zone.grid.width)
-    windows = [PixelWindow(r, r + size, c, c + size) for r, c in corners]
-    # each tile's part of the sample windows, read once per date
-    parts: dict[str, tuple[PixelWindow, dict[str, np.ndarray]]] = {}
+    mine = corners[int(part)::int(parts)]
+    windows = [PixelWindow(r, r + size, c, c + size) for r, c in mine]
+    tiles = [plan.tile(t) for t in sample_tile_ids(plan, zone_id)
+             if read_json(layout.marker(zone_id, t, "fetch")) is not None
+             and (layout.scenes(zone_id, t) / "post.tif").exists()]
+    # each tile's part of these windows, read once per date
+    parts_read: dict[str, tuple[PixelWindow, dict[str, np.ndarray]]] = {}
     for t in tiles:
-        hits = [t.core.intersection(w) for w in windows]
-        hits = [h for h in hits if not h.empty]
+        hits = [h for h in (t.core.intersection(w) for w in windows) if not h.empty]
         if not hits:
             continue
         box = covering_window(hits)
@@ -128,25 +123,54 @@ def zone_shift(job_path: str, zone_id: str) -> dict[str, Any]:
             with SceneReader(layout.scenes(zone_id, t.id) / f"{role}.tif") as reader:
                 bands[role] = reader.read_bands((SHIFT_BAND,), Window(box.col0 - t.fetch.col0, box.row0 - t.fetch.row0,
                                                                       box.width, box.height))[0]
-        parts[t.id] = (box, bands)
+        parts_read[t.id] = (box, bands)
 
     def read_tile(r: int, c: int, size: int):
         win = PixelWindow(r, r + size, c, c + size)
         out = {"pre": np.full((size, size), np.nan, np.float32), "post": np.full((size, size), np.nan, np.float32)}
-        for box, bands in parts.values():
-            part = box.intersection(win)
-            if part.empty:
+        for box, bands in parts_read.values():
+            piece = box.intersection(win)
+            if piece.empty:
                 continue
             for role in ("pre", "post"):
-                out[role][part.slices_in(win)] = bands[role][part.slices_in(box)]
+                out[role][piece.slices_in(win)] = bands[role][piece.slices_in(box)]
         a, b = out["pre"], out["post"]
         return np.nan_to_num(a, nan=0.0), np.nan_to_num(b, nan=0.0), np.isfinite(a), np.isfinite(b)
 
-    estimate = estimate_shift_by_tiles(read_tile, zone.grid.height, zone.grid.width)
-    estimate = decide(estimate, zone.grid.pixel_size_m)  # InputError for an implausible shift: the zone fails
+    measured = measure_tile_shifts(read_tile, size, mine) if size else []
+    return task_result("shift", f"{zone_id}#{part}", t0, False, zone=zone_id, measured=[list(m) for m in measured])
+
+
+def shift_parts(plan, zone_id: str, workers: int) -> int:
+    """Into how many tasks a zone's shift is cut: one per worker, at most one per sample window."""
+    from ..coregistration import sample_tiles
+
+    zone = plan.zone(zone_id)
+    size, corners = sample_tiles(zone.grid.height, zone.grid.width)
+    return max(1, min(int(workers), len(corners)))
+
+
+def finish_zone_shift(layout: BatchLayout, job, plan, zone_id: str, parts: list[dict]) -> dict[str, Any]:
+    """The zone's co-registration shift from its parts (:func:`zone_shift_part`), written to the
+    zone's shift file; InputError for an implausible shift (the zone fails)."""
+    from ..coregistration import combine_tile_shifts, decide, sample_tiles
+
+    zone = plan.zone(zone_id)
+    size, corners = sample_tiles(zone.grid.height, zone.grid.width)
+    wanted = sample_tile_ids(plan, zone_id)
+    missing = sorted(t for t in wanted if read_json(layout.marker(zone_id, t, "fetch")) is None
+                     or not (layout.scenes(zone_id, t) / "post.tif").exists())
+    if not size:
+        from ..coregistration import ShiftEstimate
+
+        estimate = ShiftEstimate(0.0, 0.0, 0, 0, 0.0, False, notes=["the image is too small to estimate a shift"])
+    else:
+        measured = [tuple(m) for p in parts for m in p.get("measured", [])]
+        estimate = combine_tile_shifts(measured, len(corners))
+    estimate = decide(estimate, zone.grid.pixel_size_m)
     record = {"coregister": True, **estimate.to_dict(), "sample_tiles_missing": missing}
     write_json(layout.shift(zone_id), record)
-    return task_result("shift", zone_id, t0, False, shift=record)
+    return record
 
 
 def predict_tile(job_path: str, tile_id: str) -> dict[str, Any]:
@@ -344,5 +368,5 @@ def zone_state(layout: BatchLayout, plan, zone_id: str) -> str:
     return stable_hash(parts)[:16]
 
 
-__all__ = ["change_tile", "fetch_tile", "predict_tile", "prepare_region", "sample_tile_ids", "zone_shift",
-           "zone_state"]
+__all__ = ["change_tile", "fetch_tile", "predict_tile", "prepare_region", "sample_tile_ids", "zone_shift_part",
+           "shift_parts", "finish_zone_shift", "zone_state"]

@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
 
     quiet_dask_logs(logging.INFO if getattr(args, "verbose", False) else logging.CRITICAL)
     settings = settings_from_args(args)
-    bars = StageBars(unit="tile", units={"shift": "zone", "merge": "zone"}, label_width=8)
+    bars = StageBars(unit="tile", units={"shift": "part", "merge": "file"}, label_width=8)
     try:
         summary = run_batch(settings, progress=bars, log=lambda msg: print(msg, file=sys.stderr, flush=True))
     finally:
