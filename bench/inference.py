@@ -215,7 +215,7 @@ def main(argv=None) -> int:
     ap.add_argument("--model", default=None, help="model card .json (default: models/default.json if present)")
     ap.add_argument("--base-channels", type=int, default=16,
                     help="width of the random stand-in U-Net when there is no trained model (default 16)")
-    ap.add_argument("--repeats", type=int, default=3, help="timed runs of (a) and (b); the best counts")
+    ap.add_argument("--repeats", type=int, default=5, help="timed runs of each contender, alternated; the best counts")
     ap.add_argument("--device", default=None, choices=("cpu", "cuda"))
     ap.add_argument("--threads", type=int, default=None,
                     help="CPU threads (default: every core); with 1 thread the CPU-time ratio is immune "

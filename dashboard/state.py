@@ -65,7 +65,8 @@ def source_label(name: str) -> str:
 
     return t(f"ui.source.{name}") if has(f"ui.source.{name}") else SOURCE_LABELS.get(name, name)
 DEFAULT_CLOUD_LIMIT_PCT = 30.0
-DEFAULT_OVERLAP_PX = 32
+#: = landslide_core.predictor.DEFAULT_OVERLAP_PX (not imported: that module loads torch)
+DEFAULT_OVERLAP_PX = 64
 #: Largest AOI file accepted (GeoJSON/KML of one polygon is a few kB).
 MAX_AOI_FILE_BYTES = 1_000_000
 

@@ -268,3 +268,13 @@ def test_a_plan_part_outside_the_raster_is_refused(tiny, tmp_path):
     big = p.window_plan(100, 100)
     with pytest.raises(ValueError, match="do not fit"):
         p.predict_file(path, tmp_path / "p.tif", plan=big.part((0, 2), (0, 2), 0, 0))
+
+
+def test_the_dashboard_offers_the_predictors_default_overlap():
+    """The Monitor page's overlap starts at the predictor's own default (kept as a copy there, so
+    the page does not load torch to show it)."""
+    from dashboard import state
+    from landslide_core.predictor import DEFAULT_OVERLAP_PX, DEFAULT_WINDOW_PX
+
+    assert state.DEFAULT_OVERLAP_PX == DEFAULT_OVERLAP_PX
+    assert 2 * DEFAULT_OVERLAP_PX < DEFAULT_WINDOW_PX
