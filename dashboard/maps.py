@@ -20,8 +20,10 @@ from branca.element import Element, MacroElement
 from folium import plugins
 from jinja2 import Template
 
-from . import offline_assets
+from . import folium_render, offline_assets
 from .i18n import t
+
+folium_render.install()
 
 OSM_NAME = "OpenStreetMap"
 SATELLITE_NAME = "Satellite (Esri World Imagery)"
@@ -153,13 +155,25 @@ def basemaps_default() -> bool:
     return os.environ.get("LANDSLIDE_BASEMAPS", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
+class ViewMap(folium.Map):
+    """A folium map that knows the view it was fitted to (:func:`fit`): streamlit-folium asks a
+    map for its bounds on every run (the value it returns before the browser reports one), and
+    folium's own answer walks every coordinate of every layer in Python (0.1 s per run on a
+    400 km2 Compare page, mostly the offline basemap's rivers and borders)."""
+
+    view_bounds: Optional[list[list[float]]] = None
+
+    def get_bounds(self):
+        return self.view_bounds if self.view_bounds is not None else super().get_bounds()
+
+
 def new_map(center_latlon: Sequence[float], zoom: int = 13, basemaps: bool = True,
             context_bounds: Optional[list[list[float]]] = None) -> folium.Map:
     """A map with no CDN tiles by default: a plain background and the offline basemap around
     ``context_bounds`` ([[s, w], [n, e]], default: around the centre), plus OSM and satellite
     layers when ``basemaps`` (they need internet; when they fail the map says so)."""
-    m = folium.Map(location=list(center_latlon), zoom_start=zoom, tiles=None, control_scale=False,
-                   prefer_canvas=False)
+    m = ViewMap(location=list(center_latlon), zoom_start=zoom, tiles=None, control_scale=False,
+                prefer_canvas=False)
     MetricScale().add_to(m)
     add_basemaps(m, basemaps, context_bounds or [list(center_latlon), list(center_latlon)])
     return m
@@ -211,6 +225,8 @@ def offline_basemap(bounds_latlon: list[list[float]], show: bool = True) -> Opti
 def fit(m, bounds_latlon: list[list[float]]) -> None:
     """Fit the view to ``bounds_latlon`` with room for the controls, not closer than FIT_MAX_ZOOM."""
     m.fit_bounds(bounds_latlon, padding=FIT_PADDING_PX, max_zoom=FIT_MAX_ZOOM)
+    if isinstance(m, ViewMap):
+        m.view_bounds = [list(map(float, bounds_latlon[0])), list(map(float, bounds_latlon[1]))]
 
 
 def geometry_bounds_latlon(geometry: dict) -> list[list[float]]:
