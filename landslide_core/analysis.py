@@ -168,19 +168,35 @@ def _fetch_pinned(source, request, window, stage: str, pins: contextlib.ExitStac
                       "Raise LANDSLIDE_CACHE_MAX_GB, or run fewer analyses at once.")
 
 
+def _ready_model(model_path, options, request, loaded_model):
+    """:func:`landslide_core.detection.ready_model` for the request's grid."""
+    from .detection import ready_model
+
+    grid = request.grid()
+    return ready_model(model_path, options, (grid.height, grid.width), loaded_model)
+
+
 def _run_into(folder: Path, final: Path, key: str, request, source, model_path, options,
               progress: ProgressFn, cancel: Optional[CancelToken], started: float,
               loaded_model=None) -> AnalysisResult:
-    with contextlib.ExitStack() as pins:
-        fetched = {}
-        for date, window in (("pre", request.pre), ("post", request.post)):
-            stage = f"fetch {date}"
-            progress(0, 1, stage)
-            fetched[date] = _fetch_pinned(source, request, window, stage, pins, progress, cancel)
-            progress(1, 1, stage)
+    from concurrent.futures import ThreadPoolExecutor
 
-        check_cancel(cancel)
-        from concurrent.futures import ThreadPoolExecutor
+    with contextlib.ExitStack() as pins:
+        # the model is read and its backend made ready beside the fetch (a download or the demo
+        # world), not after it; its errors are raised once the scenes are in
+        model_pool = ThreadPoolExecutor(1, thread_name_prefix="landslide-model")
+        model_job = model_pool.submit(_ready_model, model_path, options, request, loaded_model)
+        try:
+            fetched = {}
+            for date, window in (("pre", request.pre), ("post", request.post)):
+                stage = f"fetch {date}"
+                progress(0, 1, stage)
+                fetched[date] = _fetch_pinned(source, request, window, stage, pins, progress, cancel)
+                progress(1, 1, stage)
+            check_cancel(cancel)
+            loaded_model = model_job.result()
+        finally:
+            model_pool.shutdown(wait=False)  # a cancelled fetch does not wait for the model
 
         from .detection import detect_pair
         from .display import build_display

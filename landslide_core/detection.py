@@ -252,6 +252,18 @@ def _prepare(model_path, options: Optional[DetectionOptions], loaded: Optional[L
     return options, card, path, threshold, predictor
 
 
+def ready_model(model_path: Optional[str | Path], options: Optional[DetectionOptions] = None,
+                shape: Optional[tuple[int, int]] = None, loaded: Optional[LoadedModel] = None) -> LoadedModel:
+    """The model loaded (or ``loaded``), with its inference backend made ready for rasters of
+    ``shape`` (height, width): what a first detection would spend before its first window
+    (reading the weights, exporting to ONNX Runtime). Run beside a fetch; pass the result to
+    the detection as ``loaded``."""
+    _, card, path, _, predictor = _prepare(model_path, options, loaded)
+    if shape is not None:
+        predictor.prepare(*shape)
+    return predictor.model, card, path
+
+
 def detect_scene(scene_path: str | Path, out_dir: str | Path, model_path: Optional[str | Path] = None,
                  options: Optional[DetectionOptions] = None, progress: Optional[ProgressFn] = None,
                  cancel: Optional[CancelToken] = None, loaded: Optional[LoadedModel] = None) -> dict[str, Any]:
@@ -369,4 +381,4 @@ def _detect_pair_into(out_dir: Path, pre_path: Path, post_path: Path, options, c
     return summary
 
 
-__all__ = ["DetectionOptions", "detect_scene", "detect_pair", "load_model", "reproject_scene_to"]
+__all__ = ["DetectionOptions", "detect_scene", "detect_pair", "load_model", "ready_model", "reproject_scene_to"]

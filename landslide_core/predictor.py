@@ -269,6 +269,11 @@ class Predictor:
         return "onnxruntime" if self.onnx is not None else "torch"
 
     # -- public -----------------------------------------------------------------------------
+    def prepare(self, height: int, width: int) -> str:
+        """Make the backend of a ``height`` x ``width`` raster ready now (ONNX Runtime's session
+        is exported once per model object), not at the first window; returns its name."""
+        return self._choose_backend(int(height), int(width))
+
     def predict_array(self, stack_raw: np.ndarray, valid: Optional[np.ndarray] = None,
                       progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
                       stage: str = "detect") -> np.ndarray:

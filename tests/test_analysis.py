@@ -232,3 +232,42 @@ def test_a_loaded_model_is_used_without_reading_the_model_file(env, monkeypatch)
     result = analysis.run_analysis(request, get_source("demo"), env["model"], DetectionOptions(threshold=0.4),
                                    env["root"] / "results_loaded", loaded_model=loaded)
     assert (result.folder / "change.tif").is_file()
+
+
+def test_the_model_is_made_ready_beside_the_fetch(env, monkeypatch):
+    """The model is read (and its backend made ready) in its own thread while the scenes are
+    fetched, not after; a model that cannot be read still fails the analysis with its error."""
+    import threading
+
+    from landslide_core import detection
+    from landslide_core.errors import ModelError
+
+    real_load = detection.load_model
+    loads = []
+
+    def recording_load(path=None):
+        loads.append(threading.current_thread().name)
+        return real_load(path)
+
+    monkeypatch.setattr(detection, "load_model", recording_load)
+    request = tiny_demo_request()
+    result = analysis.run_analysis(request, get_source("demo"), env["model"], DetectionOptions(threshold=0.45),
+                                   env["root"] / "results_beside")
+    assert (result.folder / "change.tif").is_file()
+    assert len(loads) == 1 and loads[0].startswith("landslide-model")
+
+    broken = env["root"] / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(ModelError):
+        analysis.run_analysis(request, get_source("demo"), broken, DetectionOptions(threshold=0.45),
+                              env["root"] / "results_broken")
+    assert not any((env["root"] / "results_broken").glob("*/done.json"))
+
+
+def test_ready_model_prepares_the_backend_of_a_large_raster(env):
+    from landslide_core import detection, onnx_backend
+    from landslide_core.predictor import ONNX_MIN_PX
+
+    model, card, _ = detection.ready_model(env["model"], shape=(ONNX_MIN_PX, 1))
+    kept = getattr(model, onnx_backend._ATTR, None)
+    assert (kept is not None) == onnx_backend.available()
