@@ -74,7 +74,7 @@ def test_watch_this_area_from_the_monitor_page(app_env):
     assert area.baseline.start == pre_start and area.baseline.end == pre_end  # the 'before' window
     assert area.source == "demo" and area.source_options["timeline"] is True
     assert area.model.endswith("tiny.json") and area.cloud_limit_pct == 30.0 and area.cadence_text == "10d"
-    assert area.detection_options == {"threshold": 0.5, "overlap_px": 32}
+    assert area.detection_options == {"threshold": 0.5, "overlap_px": 64}  # the page's defaults
     assert [str(c) for c in area.channels] == ["webhook http://127.0.0.1:9/hook"]
     at.button(key="btn_watch").click()  # the same name again
     _run(at)
