@@ -40,6 +40,7 @@ CHIPS_DIR = "rv_chips_dir"     # widget: the chips folder
 CHIPS_JOB = "rv_chips_job"     # jobs.Job making chips
 #: The chips folder last written in this session (the Models page offers it).
 LAST_CHIPS = "rv_last_chips"
+OPEN = "rv_open"               # widget: the review tools shown (they follow every threshold change)
 
 KIND_COLOURS = {"new": "#e31a1c", "persisting": "#ff7f00", "before only": "#b8a000"}
 VERDICT_COLOURS = {"confirmed": "#1a9850", "rejected": "#7b3294", "drawn": "#2166ac"}
@@ -228,10 +229,18 @@ def _object_at(candidates: list[dict], clicked: Any) -> Optional[str]:
 
 
 def section(result, threshold: float) -> None:
-    """The whole review section (a fragment: its reruns leave the rest of the page alone)."""
+    """The whole review section (a fragment: its reruns leave the rest of the page alone).
+
+    Its tools are shown once opened (a toggle, kept for the session): they follow every
+    threshold change (the objects of both dates and their outlines, a third map), which makes
+    each change about half a second slower on a 400 km2 result (``bench/interactive.py``)."""
 
     @st.fragment
     def body() -> None:
+        st.subheader(t("review.subheader"))
+        if not st.toggle(t("review.open"), key=OPEN, help=t("review.open_help")):
+            st.caption(t("review.closed"))
+            return
         _body(result, threshold)
 
     body()
@@ -248,7 +257,6 @@ def _body(result, threshold: float) -> None:
     folder = str(result.folder)
     if ss.pop(CLEAR_WHY, False):
         ss[WHY] = ""
-    st.subheader(t("review.subheader"))
     st.caption(t("review.caption"))
     c_who, c_why = st.columns([1, 2])
     c_who.text_input(t("review.who"), key=REVIEWER, placeholder=t("review.anonymous"))

@@ -776,6 +776,8 @@ def test_review_chips_and_fine_tuning_in_the_browser(server, browser, monkeypatc
     try:
         page.goto(f"{server['url']}/Compare?result={result.key}", wait_until="domcontentloaded")
         expect(page.get_by_text("Review the detections").first).to_be_visible(timeout=120_000)
+        _settle(page)
+        page.locator(".st-key-rv_open label").first.click()  # the review tools: closed until opened
         expect(_keyed_button(page, 'rv_confirm')).to_be_enabled(timeout=60_000)
         name = page.get_by_role("textbox", name="Your name (saved with each review)")
         name.fill("Browser")

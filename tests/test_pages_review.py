@@ -78,10 +78,15 @@ def _text(elements) -> str:
     return " ".join(str(e.value) for e in elements)
 
 
-def _compare(result) -> AppTest:
+def _compare(result, review_open: bool = True) -> AppTest:
+    """The Compare page of ``result``, with its review tools opened (or left closed)."""
     at = AppTest.from_file(COMPARE, default_timeout=TIMEOUT_S)
     at.session_state[state.RESULT_FOLDER] = str(result.folder)
-    return _run(at)
+    _run(at)
+    if review_open:
+        at.toggle(key=review.OPEN).set_value(True)
+        _run(at)
+    return at
 
 
 def test_review_on_compare_confirm_reject_undo_draw_and_chips(reviewed, tmp_path):
@@ -89,8 +94,13 @@ def test_review_on_compare_confirm_reject_undo_draw_and_chips(reviewed, tmp_path
     store = ReviewStore.of(result)
     for r in store.all():
         store.undo(r.review_id)
-    at = _compare(result)
+    at = _compare(result, review_open=False)
     assert any("Review the detections" in s.value for s in at.subheader)
+    # the tools are closed at first (they would follow every threshold change): nothing to select
+    assert not [w for w in at.selectbox if w.key == review.SELECTED]
+    assert "open the review tools" in " ".join(c.value for c in at.caption)
+    at.toggle(key=review.OPEN).set_value(True)
+    _run(at)
     first = at.selectbox(key=review.SELECTED).value
     at.text_input(key=review.REVIEWER).set_value("Ana")
     at.text_input(key=review.WHY).set_value("fresh scar")
