@@ -238,7 +238,7 @@ def _run_stages(stages: _Stage, layout: BatchLayout, job: BatchJob, plan: BatchP
     _, errors = stages.run("fetch", tasks.fetch_tile, [(t.id, (t.id,)) for t in samples])
     for tid, reason in errors.items():
         fail(tid, "fetch", reason)
-    for zone_id, reason in _zone_shifts(stages, layout, job, plan, zones, coregister).items():
+    for zone_id, reason in _zone_shifts(stages, layout, plan, zones, coregister).items():
         for t in need_predict:
             if t.zone == zone_id:
                 fail(t.id, "shift", f"the zone's co-registration failed: {reason}")
@@ -274,7 +274,7 @@ def _run_stages(stages: _Stage, layout: BatchLayout, job: BatchJob, plan: BatchP
         zone["grid"] = res["grid"]
 
 
-def _zone_shifts(stages: _Stage, layout: BatchLayout, job: BatchJob, plan: BatchPlan, zones: list[str],
+def _zone_shifts(stages: _Stage, layout: BatchLayout, plan: BatchPlan, zones: list[str],
                  coregister: bool) -> dict[str, str]:
     """Each zone's co-registration shift, measured in parts on the workers (one per worker) and
     put together here; the zones whose shift failed, with the reason."""
@@ -292,7 +292,7 @@ def _zone_shifts(stages: _Stage, layout: BatchLayout, job: BatchJob, plan: Batch
         if z in failed:
             continue
         try:
-            tasks.finish_zone_shift(layout, job, plan, z, [r for i, r in results.items() if i.split("#")[0] == z])
+            tasks.finish_zone_shift(layout, plan, z, [r for i, r in results.items() if i.split("#")[0] == z])
         except UserError as exc:
             failed[z] = str(exc)
     return failed

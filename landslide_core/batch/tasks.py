@@ -150,7 +150,7 @@ def shift_parts(plan, zone_id: str, workers: int) -> int:
     return max(1, min(int(workers), len(corners)))
 
 
-def finish_zone_shift(layout: BatchLayout, job, plan, zone_id: str, parts: list[dict]) -> dict[str, Any]:
+def finish_zone_shift(layout: BatchLayout, plan, zone_id: str, parts: list[dict]) -> dict[str, Any]:
     """The zone's co-registration shift from its parts (:func:`zone_shift_part`), written to the
     zone's shift file; InputError for an implausible shift (the zone fails)."""
     from ..coregistration import combine_tile_shifts, decide, sample_tiles
