@@ -31,7 +31,7 @@ class CancelToken:
         return self._event.is_set()
 
     def raise_if_cancelled(self) -> None:
-        if self._event.is_set():
+        if self.cancelled:
             raise Cancelled()
 
 
@@ -46,10 +46,6 @@ class LinkedCancelToken(CancelToken):
     @property
     def cancelled(self) -> bool:
         return self._event.is_set() or (self._parent is not None and self._parent.cancelled)
-
-    def raise_if_cancelled(self) -> None:
-        if self.cancelled:
-            raise Cancelled()
 
 
 def check_cancel(token: Optional[CancelToken]) -> None:

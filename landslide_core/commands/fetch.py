@@ -114,10 +114,7 @@ def build_source(args: argparse.Namespace):
     from ..sources import get_source
 
     name, local = source_choice(args)
-    if name != "local":
-        return get_source(name)
-    return get_source("local", pre_path=local["pre_path"], post_path=local["post_path"],
-                      dem_path=local.get("dem_path"), grid_from="request")
+    return get_source(name, **local, grid_from="request") if name == "local" else get_source(name)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -293,8 +293,10 @@ def render_scene(world: World, when: str, day: date, clouds: bool = True,
 def _render_both(world: World, days: tuple[date, date], clouds: bool, shift_px: tuple[float, float],
                  progress: Optional[ProgressFn], cancel: Optional[CancelToken]) -> tuple[RawScene, RawScene]:
     """The pre and the post scene, rendered at once in two threads: each has its own random
-    stream and reads the world only, so the scenes are the same as one after the other, in a
-    little over half the time on two cores (numpy, scipy and the FFTs release the GIL).
+    stream and reads the world only, so the scenes are the same as one after the other (byte for
+    byte). On this project's 2-core machine it takes 0.78x the time of one after the other at
+    400 km2 (2.2 s against 2.8 s): numpy, scipy and the FFTs release the GIL, but the
+    renderings are bound by memory bandwidth.
     ``progress`` gets the two renderings' mean (0..200)."""
     from concurrent.futures import ThreadPoolExecutor
 
