@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import Cancelled, SourceError
 from ..grid import Grid
-from ..progress import CancelToken, ProgressFn, check_cancel
+from ..progress import CancelToken, LinkedCancelToken, ProgressFn, check_cancel
 from .retry import NeedsSplit, RetryPolicy, RetryStats, call_with_retry
 
 log = logging.getLogger(__name__)
@@ -177,22 +177,6 @@ class DownloadStats:
     bytes: int = 0       # pixel bytes received
 
 
-class _StopToken(CancelToken):
-    """Cancelled when the user cancels or when the download is abandoned."""
-
-    def __init__(self, user: Optional[CancelToken]):
-        super().__init__()
-        self._user = user
-
-    @property
-    def cancelled(self) -> bool:
-        return super().cancelled or (self._user is not None and self._user.cancelled)
-
-    def raise_if_cancelled(self) -> None:
-        if self.cancelled:
-            raise Cancelled()
-
-
 def download_pixels(compute: ComputeFn, grid: Grid, bands: BandsLike, *,
                     max_workers: int = DEFAULT_WORKERS, policy: Optional[RetryPolicy] = None,
                     progress: Optional[ProgressFn] = None, cancel: Optional[CancelToken] = None,
@@ -212,7 +196,7 @@ def download_pixels(compute: ComputeFn, grid: Grid, bands: BandsLike, *,
     stats.chunks = len(chunks)
     out = np.empty((len(specs), grid.height, grid.width), dtype=np.float32)
     lock = threading.Lock()
-    stop = _StopToken(cancel)  # the user's cancel, or another tile's failure
+    stop = LinkedCancelToken(cancel)  # the user's cancel, or another tile's failure
 
     def fetch(chunk: Chunk, depth: int = 0) -> None:
         check_cancel(stop)
