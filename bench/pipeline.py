@@ -8,7 +8,9 @@
    (``analysis.run_analysis``). Printed: wall and CPU time of each pipeline stage as the
    pipeline reports them (fetch pre, fetch post, detect pre, detect post, change) and of the
    steps inside (generating the demo world, writing scenes, aligning the dates, the model,
-   objects and polygons, change, exports, display images), and the child's peak RSS.
+   objects and polygons, change, exports, display images), and the child's peak RSS. Steps run
+   side by side (the post date beside the alignment and the pre date, the display beside the
+   detection), so their times overlap.
 2. Cancel latency (another child): for each step, a fresh analysis is cancelled
    ``CANCEL_AFTER_S`` after the step starts; printed: the time from ``CancelToken.cancel()``
    to ``run_analysis`` raising ``Cancelled`` (target 1 s), and that nothing was published.
@@ -231,8 +233,12 @@ def main(argv=None) -> int:
           f"load {cold['load']:.1f}")
     for row in cold["stages"]:
         print(f"  stage {row['stage']:22s} {row['wall_s']:6.2f} s wall {row['cpu_s']:6.2f} s CPU")
+    print("  (the post date is detected beside the alignment and the pre date; its stage is reported "
+          "once the pre date's is done)")
     for step, row in sorted(cold["steps"].items(), key=lambda kv: -kv[1]["wall_s"]):
         print(f"  step  {step:28s} {row['wall_s']:6.2f} s wall {row['cpu_s']:6.2f} s CPU")
+    print("  (steps run side by side: a step's times are summed over its runs and include what ran "
+          "beside it, so they add up to more than the total)")
     cancel = {"cancel": []}
     if not args.no_cancel:
         print(f"cancel latency (cancelled {CANCEL_AFTER_S:g} s into each step):")

@@ -14,6 +14,7 @@ import dataclasses
 import json
 import math
 import time
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -30,12 +31,13 @@ from .change import ChangeSettings, summarise_pair
 from .checkpoint import ModelCard, default_model_path, load_checkpoint, resolve_model_path
 from .errors import InputError, ModelError
 from .evidence import EVIDENCE_FILE, read_spectral_pair, read_terrain, write_evidence
-from .objects import MEASURES, ObjectRules
+from .objects import MEASURES, ObjectRules, Terrain
 from .output_folder import StagedOutput
 from .postprocess import (DEFAULT_GROW_RATIO, DEFAULT_MIN_AREA_HA, check_grow_ratio, check_threshold,
-                          label_lookup, landslide_mask, mask_summary, pixel_area_ha, polygons_from_mask)
+                          label_lookup, landslide_mask, mask_summary, pixel_area_ha, pixel_area_m2,
+                          polygons_from_mask)
 from .predictor import DEFAULT_OVERLAP_PX, DEFAULT_WINDOW_PX, PredictionInfo, Predictor, PredictorConfig
-from .progress import CancelToken, ProgressFn, check_cancel
+from .progress import CancelToken, HeldProgress, LinkedCancelToken, ProgressFn, check_cancel
 from .scene import SceneReader
 
 STRIP_ROWS = 256
@@ -107,6 +109,8 @@ class _SceneResult:
     elevation_m: np.ndarray
     transform: Affine
     crs: CRS
+    terrain: Optional[Terrain] = None  # of elevation_m, shared by every object measure of the date
+    exported: Optional[Future] = None  # outputs written beside other work (_detect_one's exports_in)
 
 
 #: (model in eval mode, its card, its card's path): what ``load_model`` returns. Callers that
@@ -138,7 +142,11 @@ def _model_summary(card: ModelCard, path: Path) -> dict[str, Any]:
 def _detect_one(scene_path: Path, out_dir: Path, predictor: Predictor, card: ModelCard, model_path: Path,
                 threshold: float, options: DetectionOptions, progress: Optional[ProgressFn],
                 cancel: Optional[CancelToken], stage: str, label: str,
-                shown_path: Optional[Path] = None, where: str = "") -> _SceneResult:
+                shown_path: Optional[Path] = None, where: str = "",
+                exports_in: Optional[Executor] = None) -> _SceneResult:
+    """Detect in one scene and write its outputs into ``out_dir``. ``exports_in``: an executor
+    that writes the outputs (GeoTIFFs, GeoJSON, CSV, summary.json) beside the caller's next
+    work; the result's ``exported`` then says when they are written (or raises their error)."""
     t0 = time.perf_counter()
     what = f"{label} scene {shown_path or scene_path}" if label else f"scene {shown_path or scene_path}"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -161,28 +169,26 @@ def _detect_one(scene_path: Path, out_dir: Path, predictor: Predictor, card: Mod
             prob = ds.read(1)
         slope, elevation = read_terrain(scene_path, cancel)
         check_cancel(cancel)
+        # the valley position and downslope vectors of the date's DEM, once for its rules, its
+        # polygons' measures and the change (each computed them again before)
+        terrain = (Terrain.of(elevation, math.sqrt(pixel_area_m2(transform)), options.rules.valley_radius_m)
+                   if elevation is not None else None)
+        check_cancel(cancel)
         mask, ruled = landslide_mask(prob, threshold, transform, options.min_area_ha, options.grow_ratio,
-                                     options.rules, slope, elevation, cancel=cancel)
+                                     options.rules, slope, elevation, terrain=terrain, cancel=cancel)
         check_cancel(cancel)
         features = polygons_from_mask(mask, prob, slope, transform, crs, options.min_area_ha,
-                                      extra=_measures_of(slope, elevation, transform, options.rules), cancel=cancel)
+                                      extra=_measures_of(slope, elevation, transform, options.rules, terrain),
+                                      cancel=cancel)
         check_cancel(cancel)
         rejected = polygons_from_mask(np.where(ruled.rejected_mask(), 1, 0).astype(np.uint8), prob, slope,
                                       transform, crs, 0.0, extra=_rejection_of(ruled), cancel=cancel)
         check_cancel(cancel)
-        t_post = time.perf_counter()
-        card_dict = card.to_dict()
-        exports.cog_from_geotiff(raw_prob, out_dir / "probability.tif", "probability", card_dict, provenance)
-    finally:
+    except BaseException:
         raw_prob.unlink(missing_ok=True)
-    check_cancel(cancel)
-    exports.write_cog(mask, out_dir / "mask.tif", transform, crs, "mask", card_dict, provenance)
-    check_cancel(cancel)
-    settings = {"threshold": threshold, **options.object_settings()}
-    exports.write_geojson(features, out_dir / "landslides.geojson", card_dict, provenance, settings)
-    exports.write_csv(features, out_dir / "landslides.csv")
-    exports.write_geojson(rejected, out_dir / "rejected.geojson", card_dict, provenance, settings)
-    t_exp = time.perf_counter()
+        raise
+    t_post = time.perf_counter()
+    card_dict = card.to_dict()
     stats = mask_summary(mask, transform, prob)
     summary = {
         "kind": "scene",
@@ -197,23 +203,45 @@ def _detect_one(scene_path: Path, out_dir: Path, predictor: Predictor, card: Mod
         "rejected_by_rule": ruled.rejected_counts(),
         "settings": options.object_settings(),
         "prediction": {**info.to_dict(), "path": str(out_dir / "probability.tif")},
-        "timings_s": {"predict": round(t_pred - t0, 3), "postprocess": round(t_post - t_pred, 3),
-                      "export": round(t_exp - t_post, 3), "total": round(t_exp - t0, 3)},
+        "timings_s": {"predict": round(t_pred - t0, 3), "postprocess": round(t_post - t_pred, 3)},
         "provenance": provenance,
         "outputs": {"probability": "probability.tif", "mask": "mask.tif", "polygons": "landslides.geojson",
                     "table": "landslides.csv", "rejected": "rejected.geojson"},
     }
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    return _SceneResult(summary, prob, slope, elevation, transform, crs)
+
+    def export() -> None:
+        t_start = time.perf_counter()
+        try:
+            check_cancel(cancel)
+            exports.cog_from_geotiff(raw_prob, out_dir / "probability.tif", "probability", card_dict, provenance)
+        finally:
+            raw_prob.unlink(missing_ok=True)
+        check_cancel(cancel)
+        exports.write_cog(mask, out_dir / "mask.tif", transform, crs, "mask", card_dict, provenance)
+        check_cancel(cancel)
+        settings = {"threshold": threshold, **options.object_settings()}
+        exports.write_geojson(features, out_dir / "landslides.geojson", card_dict, provenance, settings)
+        exports.write_csv(features, out_dir / "landslides.csv")
+        exports.write_geojson(rejected, out_dir / "rejected.geojson", card_dict, provenance, settings)
+        t_exp = time.perf_counter()
+        summary["timings_s"].update(export=round(t_exp - t_start, 3), total=round(t_exp - t0, 3))
+        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+
+    result = _SceneResult(summary, prob, slope, elevation, transform, crs, terrain)
+    if exports_in is None:
+        export()
+    else:
+        result.exported = exports_in.submit(_in_gdal_env, export)
+    return result
 
 
-def _measures_of(slope, elevation, transform: Affine, rules: ObjectRules):
+def _measures_of(slope, elevation, transform: Affine, rules: ObjectRules, terrain: Optional[Terrain] = None):
     """Per-polygon terrain and shape measures (the ones the rules use), for the GeoJSON and CSV."""
     from .objects import measure_objects
 
     def extra(labels: np.ndarray, k: int) -> dict[str, list]:
-        table = measure_objects(labels, slope, elevation, math.sqrt(abs(transform.a * transform.e)),
-                                rules.valley_radius_m)
+        table = measure_objects(labels, slope, elevation, math.sqrt(pixel_area_m2(transform)),
+                                rules.valley_radius_m, terrain=terrain)
         return {name: list(table.measures[name]) for name in MEASURES if name != "slope_deg_mean"}
     return extra
 
@@ -230,6 +258,12 @@ def _rejection_of(ruled):
             out[name] = [ruled.table.measures[name][j] for j in obj]
         return out
     return extra
+
+
+def _in_gdal_env(fn, *args, **kwargs):
+    """``fn`` run inside this module's GDAL settings (rasterio's are per thread)."""
+    with _gdal_env():
+        return fn(*args, **kwargs)
 
 
 def make_out_dir(out_dir: Path) -> Path:
@@ -314,44 +348,79 @@ def _detect_pair(pre_path, post_path, out_dir, model_path, options, progress, ca
 
 def _detect_pair_into(out_dir: Path, pre_path: Path, post_path: Path, options, card, path, threshold, predictor,
                       progress, cancel, t0, overlap) -> dict[str, Any]:
-    aligned = align_pair(pre_path, post_path, out_dir, cancel, coregister=options.coregister)
     where = (f" where it overlaps the post scene ({overlap[0]} x {overlap[1]} pixels of the post grid)"
              if overlap else "")
+    # The post date needs no alignment: it is detected beside the alignment and the pre date.
+    # Its progress is held back until the pre date is done, so the stages still come in order.
+    # Beside the pre date's detection and the change, the same two threads then read the
+    # spectra for the change and write the pre date's outputs.
+    post_progress, side_cancel = HeldProgress(progress), LinkedCancelToken(cancel)
+    aligned = None
     try:
-        pre_res = _detect_one(aligned.pre_path, out_dir / "pre", predictor, card, path, threshold, options,
-                              progress, cancel, "detect pre", "pre", shown_path=pre_path, where=where)
-        post_res = _detect_one(post_path, out_dir / "post", predictor, card, path, threshold, options, progress,
-                               cancel, "detect post", "post")
-        check_cancel(cancel)
-        if progress:
-            progress(0, 1, "change")
-        t_change = time.perf_counter()
-        spectral = read_spectral_pair(aligned.pre_path, post_path, cancel)
+        with ThreadPoolExecutor(2, thread_name_prefix="landslide-pair") as pool:
+            post_job = pool.submit(_in_gdal_env, _detect_one, post_path, out_dir / "post",
+                                   Predictor(predictor.model, card, predictor.config), card, path, threshold,
+                                   options, post_progress, side_cancel, "detect post", "post", exports_in=pool)
+            try:
+                aligned = align_pair(pre_path, post_path, out_dir, cancel, coregister=options.coregister)
+                spectral_job = pool.submit(_in_gdal_env, read_spectral_pair, aligned.pre_path, post_path,
+                                           side_cancel)
+                pre_res = _detect_one(aligned.pre_path, out_dir / "pre", predictor, card, path, threshold, options,
+                                      progress, cancel, "detect pre", "pre", shown_path=pre_path, where=where,
+                                      exports_in=pool)
+                pre_res.terrain = None  # the change measures on the post date's DEM: 64 MB at 400 km2
+                post_progress.release()
+                post_res = post_job.result()
+                check_cancel(cancel)
+                if progress:
+                    progress(0, 1, "change")
+                t_change = time.perf_counter()
+                spectral = spectral_job.result()
+                summary = _change_into(out_dir, pre_path, post_path, aligned, pre_res, post_res, spectral, options,
+                                       card, path, threshold, progress, cancel, t0, t_change, pool)
+            except BaseException:
+                side_cancel.cancel()  # and the pool waits for its work before the folder goes
+                raise
     finally:
-        aligned.cleanup()
+        if aligned is not None:
+            aligned.cleanup()
+    return summary
+
+
+def _change_into(out_dir: Path, pre_path: Path, post_path: Path, aligned, pre_res: _SceneResult,
+                 post_res: _SceneResult, spectral, options, card, path, threshold, progress, cancel, t0: float,
+                 t_change: float, pool: Executor) -> dict[str, Any]:
+    """The change between the dates, its outputs and the pair's summary.json (the dates'
+    outputs may still be being written: waited for before their summaries are read). ``pool``
+    writes the evidence beside the change's own outputs."""
     shift = aligned.shift.to_dict() if aligned.shift is not None else None
+    pair = summarise_pair(pre_res.prob, post_res.prob, post_res.slope_deg, post_res.transform, post_res.crs,
+                          threshold, options.min_area_ha, elevation_m=post_res.elevation_m, spectral=spectral,
+                          grow_ratio=options.grow_ratio, rules=options.rules, settings=options.change,
+                          terrain=post_res.terrain, cancel=cancel)
+    check_cancel(cancel)
+    for res in (pre_res, post_res):
+        if res.exported is not None:
+            res.exported.result()
     if aligned.reprojection or shift:
         pre_res.summary["scene"] = str(pre_path)
         pre_res.summary["reprojected"] = aligned.reprojection
         pre_res.summary["coregistration"] = shift
         (out_dir / "pre" / "summary.json").write_text(json.dumps(pre_res.summary, indent=2, default=str))
-    pair = summarise_pair(pre_res.prob, post_res.prob, post_res.slope_deg, post_res.transform, post_res.crs,
-                          threshold, options.min_area_ha, elevation_m=post_res.elevation_m, spectral=spectral,
-                          grow_ratio=options.grow_ratio, rules=options.rules, settings=options.change, cancel=cancel)
-    check_cancel(cancel)
     card_dict = card.to_dict()
     provenance = {"pre": pre_res.summary["provenance"], "post": post_res.summary["provenance"],
                   "coregistration": shift, "settings": {"threshold": threshold, **options.object_settings()}}
     if aligned.reprojection:
         provenance["reprojected"] = aligned.reprojection
-    write_evidence(out_dir / EVIDENCE_FILE, spectral, post_res.slope_deg, post_res.elevation_m, post_res.transform,
-                   post_res.crs, provenance, cancel=cancel)
-    check_cancel(cancel)
+    evidence_job = pool.submit(_in_gdal_env, write_evidence, out_dir / EVIDENCE_FILE, spectral, post_res.slope_deg,
+                               post_res.elevation_m, post_res.transform, post_res.crs, provenance, cancel=cancel)
     exports.write_cog(pair.change, out_dir / "change.tif", post_res.transform, post_res.crs, "change",
                       card_dict, provenance)
     check_cancel(cancel)
     exports.write_geojson(pair.new_features, out_dir / "change.geojson", card_dict, provenance,
                           {"threshold": threshold, "min_area_ha": options.min_area_ha, "change_class": "new"})
+    evidence_job.result()
+    check_cancel(cancel)
     if progress:
         progress(1, 1, "change")
     warnings = [w for w in ((aligned.shift.warning if aligned.shift else None),) if w]

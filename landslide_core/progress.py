@@ -48,6 +48,33 @@ class LinkedCancelToken(CancelToken):
         return self._event.is_set() or (self._parent is not None and self._parent.cancelled)
 
 
+class HeldProgress:
+    """The progress of a part that runs beside another, held back until :meth:`release`: the
+    caller's stages then still come one after the other (the part's latest report is passed on
+    at release, and every report after it as it comes). Thread-safe."""
+
+    def __init__(self, progress: Optional[ProgressFn]) -> None:
+        self._progress = progress
+        self._lock = threading.Lock()
+        self._held = True
+        self._latest: Optional[tuple[int, int, str]] = None
+
+    def __call__(self, done: int, total: int, stage: str) -> None:
+        if self._progress is None:
+            return
+        with self._lock:
+            if self._held:
+                self._latest = (done, total, stage)
+                return
+        self._progress(done, total, stage)
+
+    def release(self) -> None:
+        with self._lock:
+            self._held, latest = False, self._latest
+        if latest is not None and self._progress is not None:
+            self._progress(*latest)
+
+
 def check_cancel(token: Optional[CancelToken]) -> None:
     if token is not None:
         token.raise_if_cancelled()

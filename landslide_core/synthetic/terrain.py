@@ -15,7 +15,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..bands import slope_horn_deg
-from .noise import smoothstep, spectral_noise
+from .noise import draw_noise, field_later, smoothstep, spectral_noise
 
 #: Elevation limits of the generated terrain (metres).
 MIN_ELEVATION_M = 100.0
@@ -222,7 +222,7 @@ def _add_inflow(rng: np.random.Generator, area: np.ndarray, receiver: np.ndarray
 def make_terrain(rng: np.random.Generator, height: int, width: int, pixel_size_m: float = 10.0,
                  base_elevation_m: float = 1500.0, hillslope_deg: float = 29.0,
                  channel_steepness: float = 0.09, floor_m_per_sqrt_km2: float = 6.0,
-                 inflow_km2: float = 0.0, plateau: float = 0.0, cancel=None) -> Terrain:
+                 inflow_km2: float = 0.0, plateau: float = 0.0, cancel=None, pool=None) -> Terrain:
     """Generate a terrain of the given shape. Deterministic for a given ``rng`` state.
 
     ``hillslope_deg``: typical hillside angle; ``channel_steepness``: channel gradient at
@@ -231,7 +231,8 @@ def make_terrain(rng: np.random.Generator, height: int, width: int, pixel_size_m
     per square root of its upstream area; ``inflow_km2``: a river entering the scene from
     outside with this upstream area (0: none), flowing through it on a gentle, wide floor;
     ``plateau``: 0 none, else the share (0-1) of the relief above which the ground flattens
-    into a plateau. ``cancel``: a CancelToken checked between the steps.
+    into a plateau. ``cancel``: a CancelToken checked between the steps. ``pool``: an executor
+    that makes some noise fields beside the rest (the same terrain, sooner).
     """
     from ..progress import check_cancel
 
@@ -268,8 +269,14 @@ def make_terrain(rng: np.random.Generator, height: int, width: int, pixel_size_m
             z_ch[i] = z_ch[j] + rise[i]
     z_ch = np.asarray(z_ch).reshape(hc, wc)
     area = area.reshape(hc, wc)
-    jitter = (0.5 * factor * spectral_noise(rng, shape, 2.5, 80 / px, 1500 / px),
-              0.5 * factor * spectral_noise(rng, shape, 2.5, 80 / px, 1500 / px))
+    # the generator's last draws, taken now; their fields are made beside the work below (by
+    # ``pool``) until each is needed
+    jitter_later = [field_later(draw_noise(rng, shape, 2.5, 80 / px, 1500 / px), pool if i == 0 else None)
+                    for i in range(2)]  # one made beside, one here
+    theta_later = field_later(draw_noise(rng, shape, 2.5, 100 / px, 3000 / px), pool)
+    rough_later = field_later(draw_noise(rng, shape, beta=2.5, min_wavelength_px=25 / px,
+                                         max_wavelength_px=400 / px), pool)
+    jitter = (0.5 * factor * jitter_later[0](), 0.5 * factor * jitter_later[1]())
     min_area = 0.02
     line, z_line, a_line = _draw_channels(shape, factor, receiver, z_ch, area, min_area, jitter)
     if not line.any():  # a tiny grid: the lowest pixel drains it
@@ -284,7 +291,7 @@ def make_terrain(rng: np.random.Generator, height: int, width: int, pixel_size_m
     floor_m = np.where(a_near > 2.0, floor_m_per_sqrt_km2 * np.sqrt(a_near), 0.0)
     src = np.where((dist * px <= floor_m) | line, z_near, np.inf)
     # hillsides: cost distance from the channels with a varying hillslope angle
-    theta = hillslope_deg + 7.0 * spectral_noise(rng, shape, 2.5, 100 / px, 3000 / px)
+    theta = hillslope_deg + 7.0 * theta_later()
     theta = np.clip(theta, 8.0, 50.0)
     cost = np.tan(np.radians(theta)) * px
     half = 2 if (px < 15 and min(shape) >= 64) else 1
@@ -303,7 +310,7 @@ def make_terrain(rng: np.random.Generator, height: int, width: int, pixel_size_m
     check_cancel(cancel)
     # rounded ridge crests and fine roughness (gullies, spurs)
     z = ndimage.gaussian_filter(z, 1.2 * 10.0 / px)
-    rough = spectral_noise(rng, shape, beta=2.5, min_wavelength_px=25 / px, max_wavelength_px=400 / px)
+    rough = rough_later()
     floor = (dist * px <= floor_m) & (floor_m > 0)
     hills = smoothstep(dist, 1.0, 4.0) * (1.0 - ndimage.uniform_filter(floor.astype(np.float32), 5))
     z += ROUGHNESS_M * rough * hills  # valley floors stay flat
