@@ -10,7 +10,9 @@ Printed: wall times, the speed-up of 2 workers over 1, peak memory per worker (R
 worker process), the share of the tile stages' worker time spent in scheduling and waiting
 (workers x stage wall - task seconds), the share of the wall time spent merging, the start-up
 of the cluster, and the machine's load average before and after each run (the machine is
-shared: a speed-up measured under load is lower than on an idle machine). The demo world is
+shared: a speed-up measured under load is lower than on an idle machine). First, what two
+processes get out of this machine at once (``machine_scaling.py``: the model's forward pass and
+numpy's elementwise arithmetic, alone and two at once): the ceiling of any 2-worker speed-up. The demo world is
 rendered and cached first; each run starts from a cache holding only that world (hard links),
 so every run cuts its own tiles. Each batch runs in a fresh Python process (as the command
 would), so each pays for its own cluster start (the workers' forkserver and its imports): the
@@ -158,6 +160,11 @@ def main() -> int:
     print(f"region {km_w:g} x {km_h:g} km ({grid.width} x {grid.height} px), tiles {args.tile_km:g} km, "
           f"window {args.window} px, model {args.model}; demo world rendered and cached in {world_s:.1f} s; "
           f"{os.cpu_count()} CPUs")
+    from machine_scaling import describe, two_process_scaling
+
+    ceiling = two_process_scaling()
+    print(f"this machine now, two processes at once against one (the ceiling of any 2-worker speed-up): "
+          f"{describe(ceiling)}")
     fresh_cache(root / "world_cache", root / "cache_single")
     single = run_single(region, root / "single", args.model, options)
     print(f"single process       : {single['wall_s']:7.1f} s  (load {single['load_before']} -> {single['load_after']})")
@@ -193,7 +200,8 @@ def main() -> int:
                       "world_render_s": round(world_s, 2), "single": single, "batch_1_worker": one,
                       "batch_2_workers": two, "speedup_2_over_1": round(speedup, 3),
                       "speedup_tile_stages": round(tile_speedup, 3),
-                      "speedup_2_over_single": round(single["wall_s"] / two["wall_s"], 3), "same_result": same}))
+                      "speedup_2_over_single": round(single["wall_s"] / two["wall_s"], 3), "same_result": same,
+                      "machine_two_process_scaling": ceiling}))
     return 0
 
 
