@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from .noise import spectral_noise
+from .noise import draw_noise, field_later
 from .terrain import Terrain
 
 #: Landslide sources are on slopes at least this steep (degrees).
@@ -73,13 +73,14 @@ def _receivers(z_flat: np.ndarray, h: int, w: int, cells: np.ndarray) -> np.ndar
 def make_landslides(rng: np.random.Generator, terrain: Terrain, n: int, allowed: np.ndarray,
                     median_length_m: float = 180.0, median_width_m: float = 50.0,
                     min_source_slope_deg: float = MIN_SOURCE_SLOPE_DEG, debris_share: float = 0.0,
-                    size_spread: float = 1.0) -> Landslides:
+                    size_spread: float = 1.0, pool=None) -> Landslides:
     """Draw ``n`` landslides whose sources lie on ``allowed`` ground steeper than the threshold.
 
     Scars cover only ``allowed`` pixels. Fewer than ``n`` are drawn when there are not
     enough steep allowed pixels. ``debris_share``: share drawn as debris flows (long, narrow,
     stopping only on gentle ground); ``size_spread`` widens the size distribution (1: as
-    measured inventories, larger: more very small and very large scars).
+    measured inventories, larger: more very small and very large scars). ``pool``: an executor
+    that makes the edges' noise field beside the rest (the same scars, sooner).
     """
     h, w = terrain.elevation_m.shape
     px = terrain.pixel_size_m
@@ -131,8 +132,9 @@ def make_landslides(rng: np.random.Generator, terrain: Terrain, n: int, allowed:
     owner[flat_path[order]] = ids[order]
     radius_img = radius_img.reshape(h, w)
     owner = owner.reshape(h, w)
+    edge_later = field_later(draw_noise(rng, (h, w), 2.5, 8.0, 60 / px), pool)  # the last draw
     dist, (iy, ix) = ndimage.distance_transform_edt(radius_img == 0, return_indices=True)
-    edge = 1.0 + 0.2 * spectral_noise(rng, (h, w), 2.5, 8.0, 60 / px)
+    edge = 1.0 + 0.2 * edge_later()
     mask = (dist <= radius_img[iy, ix] * edge) & allowed
     label = np.where(mask, owner[iy, ix], 0).astype(np.int32)
     rows, cols = np.divmod(src, w)

@@ -16,7 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..progress import check_cancel
-from .noise import smoothstep, spectral_noise
+from .noise import draw_noise, field_later, smoothstep, spectral_noise
 from .terrain import Terrain
 
 (FOREST, GRASS, CROP, BARE_FIELD, ROCK, WATER, RIVERBED, ROAD, SETTLEMENT, OLD_SCAR, NEW_LANDSLIDE,
@@ -128,13 +128,14 @@ def _grid_cells(rng: np.random.Generator, h: int, w: int, px: float, size_m: tup
 
 def make_land_cover(rng: np.random.Generator, terrain: Terrain, treeline_m: float = 3500.0,
                     farm_share: float = 0.18, settlement_share: float = 0.01, clearcut_share: float = 0.03,
-                    river_width_factor: float = 3.0, braiding: float = 0.5, cancel=None) -> LandCover:
+                    river_width_factor: float = 3.0, braiding: float = 0.5, cancel=None, pool=None) -> LandCover:
     """Assign a land cover to every pixel of ``terrain`` (deterministic for ``rng``).
 
     ``farm_share``: about the share of the land in farmed districts; ``clearcut_share``: the
     share of the forest in clear-cut blocks; ``river_width_factor``: half-width of the gravel
     bed per square root of upstream area (m / sqrt(km2)); ``braiding``: 0 a single thread,
-    1 many threads and bars. ``cancel``: a CancelToken checked between the parts.
+    1 many threads and bars. ``cancel``: a CancelToken checked between the parts. ``pool``: an
+    executor that makes some noise fields beside the rest (the same land cover, sooner).
     """
     z, slope, dist, area = terrain.elevation_m, terrain.slope_deg, terrain.channel_dist_px, terrain.channel_area_km2
     h, w = z.shape
@@ -144,12 +145,20 @@ def make_land_cover(rng: np.random.Generator, terrain: Terrain, treeline_m: floa
     mix = np.ones((h, w), np.float32)
     slope_zone = ndimage.uniform_filter(slope, max(3, int(60 / px)))  # slope of the neighbourhood
     d_m = dist * px
-    # natural vegetation: grass/shrub patches, more on ridges and high up; canopy density
-    veg = spectral_noise(rng, (h, w), 2.8, 40 / px, 2000 / px)
-    ridge = smoothstep(d_m, 60.0, 250.0)
-    tl = treeline_m + 120.0 * spectral_noise(rng, (h, w), 3.0, 300 / px, 5000 / px) + 60.0 * veg
-    grass_score = veg + 0.6 * ridge + 2.5 * smoothstep(z - tl, -300.0, 0.0)
+    # the generator's first draws, in their order, taken now; the fields of all but the first are
+    # made beside the work below (by ``pool``) until each is needed
+    veg_draw = draw_noise(rng, (h, w), 2.8, 40 / px, 2000 / px)
+    tl_later = field_later(draw_noise(rng, (h, w), 3.0, 300 / px, 5000 / px), pool)
     grass_thr = float(rng.uniform(1.3, 2.2))
+    bars_later = field_later(draw_noise(rng, (h, w), 2.5, 80 / px, 1500 / px), pool)
+    braids_later = field_later(draw_noise(rng, (h, w), 2.2, 30 / px, 400 / px), pool)
+    district_later = field_later(draw_noise(rng, (h, w), 3.5, 500 / px, 6000 / px), pool)
+    jitter_later = field_later(draw_noise(rng, (h, w), 2.5, 200 / px, 3000 / px), pool)
+    # natural vegetation: grass/shrub patches, more on ridges and high up; canopy density
+    veg = veg_draw.field()
+    ridge = smoothstep(d_m, 60.0, 250.0)
+    tl = treeline_m + 120.0 * tl_later() + 60.0 * veg
+    grass_score = veg + 0.6 * ridge + 2.5 * smoothstep(z - tl, -300.0, 0.0)
     code[grass_score > grass_thr] = GRASS
     # forest canopy: a few gaps everywhere, thinning toward the grass patches (no hard edges)
     fringe = smoothstep(grass_score, grass_thr - 0.6, grass_thr)
@@ -158,13 +167,13 @@ def make_land_cover(rng: np.random.Generator, terrain: Terrain, treeline_m: floa
     # rivers: gravel beds along the bigger channels, braided water threads and vegetated bars
     a = np.clip(area, 0.0, None)
     river = a > 4.0
-    bars = 0.6 + 0.6 * smoothstep(spectral_noise(rng, (h, w), 2.5, 80 / px, 1500 / px), -1.0, 1.5)
+    bars = 0.6 + 0.6 * smoothstep(bars_later(), -1.0, 1.5)
     size = a ** 0.4  # channel width grows with discharge, about A ** 0.4
     bed_half_m = np.where(river, river_width_factor * size * bars + 4.0, 0.0)
     bed_half_m = np.minimum(bed_half_m, np.where(floor, np.inf, 6.0 + 0.1 * bed_half_m))  # beds fill the floor
     water_half_m = np.where(river, (0.12 + 0.15 * (1 - braiding)) * size + 3.0, 0.0)
     bed = river & (d_m <= bed_half_m)
-    braids = spectral_noise(rng, (h, w), 2.2, 30 / px, 400 / px)  # threads where near 0, bars where high
+    braids = braids_later()  # threads where near 0, bars where high
     water = river & ((d_m <= water_half_m) | ((np.abs(braids) < 0.08 * braiding) & (d_m <= 0.85 * bed_half_m)))
     islands = bed & ~water & (braids > 1.3 - 0.8 * braiding)
     code[bed] = RIVERBED
@@ -174,14 +183,14 @@ def make_land_cover(rng: np.random.Generator, terrain: Terrain, treeline_m: floa
     wet_ground = bed | water
     check_cancel(cancel)
     # farmland: flat mosaics of rectangular fields, terraces on gentle slopes, in farmed districts
-    district = spectral_noise(rng, (h, w), 3.5, 500 / px, 6000 / px)
+    district = district_later()
     flat = (slope_zone < 7.0) | floor
     land = ~wet_ground & (z < tl + 150) & (d_m > 15)
     farm_thr = np.quantile(district[::3, ::3], 1.0 - min(max(farm_share * 1.6, 0.0), 0.97))
     # flat ground is farmed more readily than slopes (valley floors and plateaus are the fields)
     farm_zone = land & (slope_zone < 24.0) & (district + np.where(flat, 0.8, 0.0) > farm_thr)
     mosaic_ids = _grid_cells(rng, h, w, px, (35.0, 140.0),
-                             jitter=4.0 * spectral_noise(rng, (h, w), 2.5, 200 / px, 3000 / px))
+                             jitter=4.0 * jitter_later())
     step_m = rng.uniform(10.0, 30.0)  # terrace height
     band = np.floor(z / step_m + 0.3 * veg).astype(np.int64)  # terraces follow the contours
     u_t, _ = _rotated(h, w, px, float(rng.uniform(0, np.pi)))

@@ -21,7 +21,7 @@ from .atmosphere import PATH_DN, calibrate, draw_atmosphere, to_toa
 from .clouds import apply_clouds, make_clouds
 from .illumination import draw_sun, terrain_illumination
 from .sensor import sensor, shift_image
-from .spectra import seasonal_table, surface_reflectance, wet_season_index
+from .spectra import N_BANDS, seasonal_table, surface_reflectance, wet_season_index
 
 if TYPE_CHECKING:
     from .world import World
@@ -43,7 +43,10 @@ def render(rng: np.random.Generator, world: "World", when: str, day: date, cloud
     step("surface")
     sun = draw_sun(rng, day, world.sun_latitude, opt.sun_elevation_deg)
     wet = float(np.clip(wet_season_index(day, world.lat) + rng.normal(0.0, 0.15), 0.0, 1.0))
-    refl = surface_reflectance(rng, code, obj, spectra, blend, seasonal_table(world.palette, wet), world.texture)
+    # the scene's stack, made once: every step below works in place on its optical bands
+    data = np.empty((N_BANDS + 1,) + shape, np.float32)
+    refl = surface_reflectance(rng, code, obj, spectra, blend, seasonal_table(world.palette, wet), world.texture,
+                               out=data[:N_BANDS])
     step("light")
     light = terrain_illumination(terrain.dz_dx, terrain.dz_dy, terrain.elevation_m, px, sun,
                                  minnaert_k=_draw(rng, opt.minnaert_k))
@@ -71,7 +74,9 @@ def render(rng: np.random.Generator, world: "World", when: str, day: date, cloud
     step("sensor")
     dn = sensor(rng, toa, cancel=cancel)
     step("done")
-    data = np.concatenate([dn, world.dem.elevation_m[None]], axis=0)
+    if dn is not refl:  # each step above works in place; should one not, its result is copied in
+        data[:N_BANDS] = dn
+    data[N_BANDS] = world.dem.elevation_m
     provenance = {
         "source": "synthetic", "seed": int(world.seed), "date": day.isoformat(),
         "scene_ids": [f"synthetic-{world.seed}-{day.strftime('%Y%m%d')}"],

@@ -88,8 +88,8 @@ def seasonal_table(palette: Palette, wet: float) -> np.ndarray:
 
 def surface_reflectance(rng: np.random.Generator, code: np.ndarray, obj: np.ndarray, obj_spectra: np.ndarray,
                         blend: np.ndarray, table: np.ndarray, texture_seed_fields: tuple[np.ndarray, np.ndarray],
-                        texture_amp: float = 1.0) -> np.ndarray:
-    """Surface reflectance (12, H, W) float32.
+                        texture_amp: float = 1.0, out: np.ndarray | None = None) -> np.ndarray:
+    """Surface reflectance (12, H, W) float32 (into ``out`` when given).
 
     ``obj``/``obj_spectra``: object index (0 none) and the object spectra of the date;
     ``blend``: share of the pixel that is grass instead of its class or object (0-1);
@@ -101,7 +101,7 @@ def surface_reflectance(rng: np.random.Generator, code: np.ndarray, obj: np.ndar
     full = np.concatenate([table, obj_spectra[1:]], axis=0)
     idx = np.where(obj > 0, obj + (n_codes - 1), code).astype(np.int32)
     grass = table[GRASS]
-    refl = np.empty((N_BANDS, h, w), np.float32)
+    refl = np.empty((N_BANDS, h, w), np.float32) if out is None else out
     f = blend.astype(np.float32)
     keep = 1.0 - f
     for b in range(N_BANDS):

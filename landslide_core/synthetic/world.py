@@ -28,7 +28,7 @@ from ..scene import RawScene, check_projected_crs
 from .dem import DeliveredDem, deliver_dem
 from .event import make_landslides
 from .land_cover import FOREST, NO_LANDSLIDE_COVERS, make_land_cover
-from .noise import draw_noise, field_later, spectral_noise
+from .noise import draw_noise, field_later
 from .sensor import draw_shift, shift_labels
 from .spectra import Palette, draw_palette
 from .surfaces import Surfaces, make_surfaces
@@ -230,7 +230,7 @@ def _build_world(grid: Grid, seed: int, n_new_landslides: int | None, options: W
                             settlement_share=_draw(rng, opt.settlement_share),
                             clearcut_share=_draw(rng, opt.clearcut_share),
                             river_width_factor=_draw(rng, opt.river_width_factor),
-                            braiding=_draw(rng, opt.braiding), cancel=cancel)
+                            braiding=_draw(rng, opt.braiding), cancel=cancel, pool=pool)
     texture_later = [field_later(draw_noise(rng, shape, 2.5, 30 / px, longest / px), pool) for longest in (3000, 2000)]
     km2 = grid.area_km2
     step("landslides")
@@ -240,7 +240,7 @@ def _build_world(grid: Grid, seed: int, n_new_landslides: int | None, options: W
     rng_old = _stream(seed, place, 2)
     n_old = int(rng_old.poisson(_draw(rng_old, opt.old_scars_per_km2) * km2))
     debris_share = _draw(rng_old, opt.debris_share)
-    old = make_landslides(rng_old, terrain, n_old, ground, debris_share=debris_share, size_spread=1.3)
+    old = make_landslides(rng_old, terrain, n_old, ground, debris_share=debris_share, size_spread=1.3, pool=pool)
     veg_old = rng_old.uniform(0.05, 0.7, old.source_rows.size + 1).astype(np.float32)
     check_cancel(cancel)
     rng_new = _stream(seed, place, 3)
@@ -248,7 +248,8 @@ def _build_world(grid: Grid, seed: int, n_new_landslides: int | None, options: W
         n_new_landslides = int(rng_new.poisson(_draw(rng_new, opt.new_landslides_per_km2) * km2))
     free = ground & ~_dilate(old.mask, 2)
     new = make_landslides(rng_new, terrain, int(n_new_landslides), free, debris_share=debris_share,
-                          size_spread=1.3)
+                          size_spread=1.3, pool=pool)
+    patchy_later = field_later(draw_noise(rng_new, shape, 2.0, 3.0, 200 / px), pool)  # rng_new's last draw
     new_mask = new.mask & ~old.mask
     new_label = np.where(new_mask, new.label, 0).astype(np.int32)
     step("surfaces")
@@ -256,7 +257,7 @@ def _build_world(grid: Grid, seed: int, n_new_landslides: int | None, options: W
                              new_label, int(new.source_rows.size), field_change=opt.field_change)
     step("vegetation")
     # revegetation of old scars (patchy), vegetation debris on fresh ones, gaps in the forest
-    patchy = spectral_noise(rng_new, shape, 2.0, 3.0, 200 / px)
+    patchy = patchy_later()
     veg_pre = np.where(old.mask, np.clip(veg_old[old.label] * (1.0 + 0.5 * patchy), 0.0, 0.95), 0.0)
     debris = 0.25 * np.clip(patchy, 0.0, None) / 2.5
     veg_post = np.where(new_mask, np.clip(debris, 0.0, 0.25), veg_pre)

@@ -72,7 +72,7 @@ class LeaseKeeper:
             except Exception:  # noqa: BLE001 - a hiccup of the database: try again next time
                 log.warning("could not renew the claim on area %s", self.area_id, exc_info=True)
 
-    def __enter__(self) -> "_LeaseKeeper":
+    def __enter__(self) -> "LeaseKeeper":
         self._thread.start()
         return self
 
