@@ -13,28 +13,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.transform import from_origin
 
 from conftest import make_raw_scene
+from dashboard_testkit import save_tiny_model
 from landslide_core import detection
-from landslide_core.bands import ALL_BANDS, slope_horn_deg
-from landslide_core.checkpoint import ModelCard, save_checkpoint
+from landslide_core.bands import slope_horn_deg
 from landslide_core.errors import Cancelled, InputError
-from landslide_core.zoo import build_model
 from landslide_core.progress import CancelToken, HeldProgress
 from landslide_core.scene import write_scene
 
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
-    torch.manual_seed(0)
-    model = build_model("unet_vanilla", 14, base_channels=4)
-    card = ModelCard(name="tiny", architecture="unet_vanilla", band_set="l4s14", bands=list(ALL_BANDS),
-                     arch_kwargs={"base_channels": 4}, threshold=0.5, trained_on="nothing (test)")
-    return save_checkpoint(model, card, tmp_path_factory.mktemp("model") / "tiny")
+    return save_tiny_model(tmp_path_factory.mktemp("model"))
 
 
 def _pair_threads() -> list[str]:
