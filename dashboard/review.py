@@ -74,10 +74,13 @@ def _candidates(folder: str, mtime: float, threshold: float) -> list[dict[str, A
 
 def detected_layers_of(candidates: list[dict[str, Any]]) -> dict[str, dict]:
     """The detections as one GeoJSON FeatureCollection per kind, coordinates rounded for the map."""
-    return {kind: {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": maps.rounded_geometry(f["geometry"]),
-         "properties": {"object": f["properties"]["object_id"]}}
-        for f in candidates if f["properties"]["kind"] == kind]} for kind in KIND_COLOURS}
+    layers = {}
+    for kind in KIND_COLOURS:
+        own = [f for f in candidates if f["properties"]["kind"] == kind]
+        layers[kind] = {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": g, "properties": {"object": f["properties"]["object_id"]}}
+            for f, g in zip(own, maps.rounded_geometries([f["geometry"] for f in own]))]}
+    return layers
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

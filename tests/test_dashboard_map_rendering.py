@@ -62,3 +62,20 @@ def test_a_fitted_map_answers_its_view_without_walking_its_layers(monkeypatch):
     plain = maps.new_map([-11.3, -75.4], basemaps=False)  # not fitted: folium's own answer
     monkeypatch.undo()
     assert plain.view_bounds is None and plain.get_bounds() is not None
+
+
+def test_rounded_geometries_keep_every_nesting_and_round_every_point():
+    from dashboard import maps
+
+    multi = {"type": "MultiPolygon", "coordinates": [
+        [[(1.12345678, 2.0), (3.0, 4.98765432), (1.12345678, 2.0)]],
+        [[(5.0, 6.0), (7.0, 8.0), (5.0, 6.0)], [(5.5, 6.5), (7.5, 8.5), (5.5, 6.5)]]]}
+    line = {"type": "LineString", "coordinates": [(0.1234567891, 1.0), (2.0, 3.0)]}
+    point = {"type": "Point", "coordinates": [1.23456789, 2.0]}
+    got = maps.rounded_geometries([multi, None, line, point])
+    assert got[0] == {"type": "MultiPolygon", "coordinates": [
+        [[[1.123457, 2.0], [3.0, 4.987654], [1.123457, 2.0]]],
+        [[[5.0, 6.0], [7.0, 8.0], [5.0, 6.0]], [[5.5, 6.5], [7.5, 8.5], [5.5, 6.5]]]]}
+    assert got[1] is None and got[2]["coordinates"] == [[0.123457, 1.0], [2.0, 3.0]]
+    assert got[3]["coordinates"] == [1.234568, 2.0]
+    assert maps.rounded_geometry(multi) == got[0] and multi["coordinates"][0][0][0] == (1.12345678, 2.0)
