@@ -359,7 +359,7 @@ def _detect_pair_into(out_dir: Path, pre_path: Path, post_path: Path, options, c
     try:
         with ThreadPoolExecutor(2, thread_name_prefix="landslide-pair") as pool:
             post_job = pool.submit(_in_gdal_env, _detect_one, post_path, out_dir / "post",
-                                   Predictor(predictor.model, card, predictor.config), card, path, threshold,
+                                   predictor.beside(), card, path, threshold,
                                    options, post_progress, side_cancel, "detect post", "post", exports_in=pool)
             try:
                 aligned = align_pair(pre_path, post_path, out_dir, cancel, coregister=options.coregister)

@@ -28,6 +28,7 @@ about three quarters of the time); ``PredictorConfig.backend`` chooses explicitl
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -256,6 +257,18 @@ class Predictor:
             amp = self.config.amp or ("bf16" if torch.cuda.is_bf16_supported() else "fp16")
             self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}[amp]
         self.onnx = None  # set per run by _choose_backend
+        #: a lock shared by predictors that must not run the model at the same time (two dates on
+        #: one GPU: two batches at once would need twice its memory); None: no lock
+        self.device_lock: Optional[threading.Lock] = None
+
+    def beside(self) -> "Predictor":
+        """A predictor of the same model and settings, to run in another thread beside this one:
+        on CUDA the two take turns on the device (a lock shared by both), on the CPU they do not."""
+        twin = Predictor(self.model, self.card, self.config)
+        if self.on_cuda:
+            self.device_lock = self.device_lock or threading.Lock()
+            twin.device_lock = self.device_lock
+        return twin
 
     def _choose_backend(self, height: int, width: int) -> str:
         """"onnxruntime" or "torch" for a raster of this size (see :class:`PredictorConfig`)."""
@@ -361,6 +374,12 @@ class Predictor:
         return max(1, budget // max(window_px_count, 1))
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
+        if self.device_lock is not None:
+            with self.device_lock:
+                return self._forward_now(batch)
+        return self._forward_now(batch)
+
+    def _forward_now(self, batch: np.ndarray) -> np.ndarray:
         if self.onnx is not None and self.onnx.fits(*batch.shape[-2:]):
             logits = torch.from_numpy(self.onnx(batch))
             return torch.sigmoid(logits.float())[:, 0].numpy()

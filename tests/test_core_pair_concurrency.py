@@ -200,3 +200,43 @@ def test_numpy_hugepages_are_off_unless_asked_for(env_value, expected):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True,
                          cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.strip() == expected
+
+
+def test_a_predictor_beside_another_takes_turns_on_a_gpu_only(model_path):
+    from landslide_core.predictor import Predictor
+
+    model, card, _ = detection.load_model(model_path)
+    cpu = Predictor(model, card)
+    twin = cpu.beside()
+    assert twin is not cpu and twin.model is cpu.model and cpu.device_lock is None and twin.device_lock is None
+    gpu = Predictor(model, card)
+    gpu.on_cuda = True  # what a CUDA device sets; only the lock is looked at here
+    other = gpu.beside()
+    assert gpu.device_lock is not None and other.device_lock is gpu.device_lock
+    # with a shared lock, two predictors never run the model at once
+    running, most = [0], [0]
+    guard = threading.Lock()
+    real = Predictor._forward_now
+
+    def counted(self, batch):
+        with guard:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            threading.Event().wait(0.01)
+            return real(self, batch)
+        finally:
+            with guard:
+                running[0] -= 1
+
+    a, b = Predictor(model, card), Predictor(model, card)
+    a.device_lock = b.device_lock = threading.Lock()
+    stack = np.random.default_rng(9).uniform(0, 3000, (14, 64, 80)).astype(np.float32)
+    try:
+        Predictor._forward_now = counted
+        with ThreadPoolExecutor(2) as pool:
+            jobs = [pool.submit(p.predict_array, stack) for p in (a, b, a, b)]
+            results = [j.result() for j in jobs]
+    finally:
+        Predictor._forward_now = real
+    assert most[0] == 1 and np.allclose(results[0], results[1], equal_nan=True)
