@@ -18,25 +18,6 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # evidence): a 2000 x 2000 scene of 16 bands read in 0.25 s instead of 0.43 s on 2 cores. Batch
 # workers set it to their own thread count (one); a value the user set wins.
 _os.environ.setdefault("GDAL_NUM_THREADS", "ALL_CPUS")
-# numpy asks the kernel for 2 MB pages for its large arrays. Where the kernel compacts memory to
-# find them at the first touch (transparent_hugepage/defrag "madvise", as on this project's
-# machines), every fresh array stalls: the 400 km2 demo world took 3.8-4.1 s to build in a new
-# process instead of 3.0-3.1 s (0.9 s more system time), for 5 % less once its memory was
-# reused. Off unless the user set it; numpy reads the variable when it loads, and is told here
-# when it is loaded already.
-_os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
-
-
-def _numpy_hugepages_as_set() -> None:
-    import sys
-
-    numpy = sys.modules.get("numpy")
-    setter = getattr(getattr(getattr(numpy, "_core", None), "multiarray", None), "_set_madvise_hugepage", None)
-    if setter is not None:
-        setter(_os.environ["NUMPY_MADVISE_HUGEPAGE"] == "1")
-
-
-_numpy_hugepages_as_set()
 
 __version__ = "0.1.0"
 

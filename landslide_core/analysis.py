@@ -29,6 +29,7 @@ from typing import Any, Optional
 
 from .checkpoint import card_and_weights_paths, read_card, sha256_file
 from .errors import InputError, SourceError, UserError
+from .memory_pages import small_pages
 from .progress import CancelToken, ProgressFn, check_cancel, no_progress
 # The result store and the views of a result live in their own modules; their names stay
 # importable from here.
@@ -141,8 +142,9 @@ def run_analysis(request, source, model_path: str | Path, options: Any = None,
 
     folder = new_work_folder(results_root, key)
     try:
-        return _run_into(folder, results_root / key, key, request, source, model_path, options, progress, cancel,
-                         started, loaded_model)
+        with small_pages():  # an analysis allocates many large fresh arrays (see memory_pages)
+            return _run_into(folder, results_root / key, key, request, source, model_path, options, progress,
+                             cancel, started, loaded_model)
     finally:
         if folder.exists():
             shutil.rmtree(folder, ignore_errors=True)

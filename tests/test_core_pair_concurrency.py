@@ -190,13 +190,18 @@ def test_float32_slope_matches_float64_horn_on_high_ground():
     assert got.dtype == np.float32 and np.abs(got - want).max() < 1e-4
 
 
-@pytest.mark.parametrize("env_value, expected", [(None, "False"), ("1", "True")])
-def test_numpy_hugepages_are_off_unless_asked_for(env_value, expected):
+@pytest.mark.parametrize("env_value, expected", [(None, "True False True"), ("1", "True True True")])
+def test_numpy_small_pages_only_inside_the_generator_unless_the_user_chose(env_value, expected):
     env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
     if env_value is not None:
         env["NUMPY_MADVISE_HUGEPAGE"] = env_value
-    code = ("import numpy, landslide_core; "  # numpy loaded first, as under streamlit
-            "print(numpy._core.multiarray._get_madvise_hugepage())")
+    code = ("import numpy; from landslide_core.memory_pages import small_pages; "
+            "get = numpy._core.multiarray._get_madvise_hugepage; seen = [get()]\n"
+            "with small_pages():\n"
+            "    with small_pages():\n"
+            "        pass\n"
+            "    seen.append(get())\n"
+            "seen.append(get()); print(*seen)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True,
                          cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.strip() == expected

@@ -23,6 +23,7 @@ from scipy import ndimage
 
 from ..errors import InputError
 from ..grid import Grid
+from ..memory_pages import small_pages
 from ..progress import CancelToken, ProgressFn, check_cancel
 from ..scene import RawScene, check_projected_crs
 from .dem import DeliveredDem, deliver_dem
@@ -202,7 +203,7 @@ def build_world(grid: Grid, seed: int = 0, n_new_landslides: int | None = None,
     _check(grid, seed, n_new_landslides)
     # parts that draw from their own stream, or whose numbers are drawn already, are made by a
     # second thread beside the rest: the same world (byte for byte), sooner
-    with ThreadPoolExecutor(1, thread_name_prefix="landslide-world") as pool:
+    with small_pages(), ThreadPoolExecutor(1, thread_name_prefix="landslide-world") as pool:
         return _build_world(grid, seed, n_new_landslides, options, progress, cancel, pool)
 
 
@@ -300,7 +301,8 @@ def render_scene(world: World, when: str, day: date, clouds: bool = True,
         raise ValueError(f"when must be 'pre' or 'post', not {when!r}")
     tag = 10 if when == "pre" else 11
     rng = _stream(world.seed, world.place, tag, int(day.strftime("%Y%m%d")))
-    return render(rng, world, when, day, clouds, shift_px or (0.0, 0.0), progress, cancel)
+    with small_pages():
+        return render(rng, world, when, day, clouds, shift_px or (0.0, 0.0), progress, cancel)
 
 
 def _render_both(world: World, days: tuple[date, date], clouds: bool, shift_px: tuple[float, float],
